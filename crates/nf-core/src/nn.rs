@@ -1,0 +1,147 @@
+//! The small layers the flow is made of. LayerNorm is written out here because candle-nn's fused
+//! `layer_norm` is registered without a backward pass (`apply_op3_no_bwd`): gradients would stop
+//! at every LayerNorm without an error.
+
+use candle_core::{Tensor, D};
+
+use crate::error::Result;
+use crate::init::ParamBuilder;
+
+pub(crate) enum DenseInit {
+    /// PyTorch's default `U(±1/√fan_in)` for weight and bias (flax code's coupling hidden layers).
+    TorchUniform,
+    /// flax's default: lecun-normal weight, zero bias.
+    LecunNormal,
+    /// All zeros: the last layer of S and T, so each coupling starts as the identity.
+    Zeros,
+}
+
+/// `y = x Wᵀ + b` with `W` of shape `[out, in]` (torch/candle layout, so checkpoints read the same).
+#[derive(Clone, Debug)]
+pub struct Dense {
+    pub(crate) weight: Tensor,
+    pub(crate) bias: Tensor,
+}
+
+impl Dense {
+    pub(crate) fn new(b: &mut ParamBuilder, name: &str, fan_in: usize, out: usize, init: DenseInit) -> Result<Self> {
+        let (w, bias) = match init {
+            DenseInit::TorchUniform => {
+                let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+                (b.uniform(out * fan_in, bound), b.uniform(out, bound))
+            }
+            DenseInit::LecunNormal => (b.lecun_normal(out * fan_in, fan_in), vec![0.0; out]),
+            DenseInit::Zeros => (vec![0.0; out * fan_in], vec![0.0; out]),
+        };
+        Ok(Self {
+            weight: b.param(&format!("{name}.weight"), &[out, fan_in], w)?,
+            bias: b.param(&format!("{name}.bias"), &[out], bias)?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
+    }
+}
+
+/// LayerNorm over the last axis with a learned scale and shift.
+#[derive(Clone, Debug)]
+pub struct LayerNorm {
+    pub(crate) weight: Tensor,
+    pub(crate) bias: Tensor,
+    pub(crate) eps: f64,
+}
+
+impl LayerNorm {
+    pub(crate) fn new(b: &mut ParamBuilder, name: &str, dim: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: b.param(&format!("{name}.weight"), &[dim], vec![1.0; dim])?,
+            bias: b.param(&format!("{name}.bias"), &[dim], vec![0.0; dim])?,
+            eps,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let n = x.dim(D::Minus1)? as f64;
+        let centred = x.broadcast_sub(&(x.sum_keepdim(D::Minus1)? / n)?)?;
+        let var = (centred.sqr()?.sum_keepdim(D::Minus1)? / n)?;
+        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        Ok(normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
+    }
+}
+
+pub(crate) fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
+    // max(x, slope·x) equals LeakyReLU for 0 ≤ slope ≤ 1 and has a backward pass in candle.
+    Ok(x.maximum(&(x * slope)?)?)
+}
+
+/// `Linear → LeakyReLU → LayerNorm → Linear → LeakyReLU → LayerNorm → Linear(zero)`: the S or T
+/// net of a coupling (flax `MetaBlock`), LayerNorm after each activation as in the paper.
+#[derive(Clone, Debug)]
+pub struct CouplingNet {
+    pub(crate) l1: Dense,
+    pub(crate) n1: LayerNorm,
+    pub(crate) l2: Dense,
+    pub(crate) n2: LayerNorm,
+    pub(crate) l3: Dense,
+    pub(crate) slope: f64,
+}
+
+impl CouplingNet {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        b: &mut ParamBuilder,
+        name: &str,
+        input: usize,
+        first: usize,
+        hidden: usize,
+        out: usize,
+        slope: f64,
+        eps: f64,
+    ) -> Result<Self> {
+        Ok(Self {
+            l1: Dense::new(b, &format!("{name}.0"), input, first, DenseInit::TorchUniform)?,
+            n1: LayerNorm::new(b, &format!("{name}.norm0"), first, eps)?,
+            l2: Dense::new(b, &format!("{name}.1"), first, hidden, DenseInit::TorchUniform)?,
+            n2: LayerNorm::new(b, &format!("{name}.norm1"), hidden, eps)?,
+            l3: Dense::new(b, &format!("{name}.2"), hidden, out, DenseInit::Zeros)?,
+            slope,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let h = self.n1.forward(&leaky_relu(&self.l1.forward(x)?, self.slope)?)?;
+        let h = self.n2.forward(&leaky_relu(&self.l2.forward(&h)?, self.slope)?)?;
+        self.l3.forward(&h)
+    }
+}
+
+/// `k × [Linear → LayerNorm → SiLU] → Linear(rep)` (flax `RealNVPEncoder`).
+#[derive(Clone, Debug)]
+pub struct Encoder {
+    pub(crate) layers: Vec<(Dense, LayerNorm)>,
+    pub(crate) out: Dense,
+}
+
+impl Encoder {
+    pub(crate) fn new(b: &mut ParamBuilder, input: usize, hidden: &[usize], rep: usize, eps: f64) -> Result<Self> {
+        let mut layers = Vec::with_capacity(hidden.len());
+        let mut fan_in = input;
+        for (i, &h) in hidden.iter().enumerate() {
+            let dense = Dense::new(b, &format!("encoder.{i}"), fan_in, h, DenseInit::LecunNormal)?;
+            let norm = LayerNorm::new(b, &format!("encoder.norm{i}"), h, eps)?;
+            layers.push((dense, norm));
+            fan_in = h;
+        }
+        let out = Dense::new(b, "encoder.out", fan_in, rep, DenseInit::LecunNormal)?;
+        Ok(Self { layers, out })
+    }
+
+    pub fn forward(&self, y: &Tensor) -> Result<Tensor> {
+        let mut h = y.clone();
+        for (dense, norm) in &self.layers {
+            h = norm.forward(&dense.forward(&h)?)?.silu()?;
+        }
+        self.out.forward(&h)
+    }
+}
