@@ -1,0 +1,233 @@
+//! Properties of the flow that span modules: invertibility, exact log-determinants, gradients,
+//! checkpoints and determinism. Parameters are perturbed away from the identity initialisation
+//! first, or most of these properties would hold trivially.
+
+use candle_core::{DType, Device, Tensor};
+use nalgebra::DMatrix;
+use nf_core::{ConditionalFlow, EncoderConfig, FlowConfig, FlowError};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+
+fn small_config(dim: usize, cond_dim: usize, encoder: bool) -> FlowConfig {
+    FlowConfig {
+        blocks: 4,
+        channels: 24,
+        encoder: EncoderConfig {
+            enabled: encoder,
+            hidden: vec![32, 32],
+            rep: 8,
+            ..EncoderConfig::default()
+        },
+        ..FlowConfig::gcbc(dim, cond_dim)
+    }
+}
+
+/// Adds `N(0, scale²)` to every trainable tensor so no coupling is the identity any more.
+fn perturb(flow: &ConditionalFlow, seed: u64, scale: f64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for var in flow.trainable_vars() {
+        let noise: Vec<f64> = (0..var.elem_count()).map(|_| rng.sample::<f64, _>(StandardNormal) * scale).collect();
+        let noise = Tensor::from_vec(noise, var.shape(), &Device::Cpu).unwrap().to_dtype(var.dtype()).unwrap();
+        var.set(&(var.as_tensor() + noise).unwrap()).unwrap();
+    }
+}
+
+fn randn(rng: &mut ChaCha8Rng, shape: (usize, usize), dtype: DType) -> Tensor {
+    let v: Vec<f64> = (0..shape.0 * shape.1).map(|_| rng.sample(StandardNormal)).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+}
+
+/// f32 with a moderate perturbation (a flow that maps N(0, I) data to |z| of a few units, like a
+/// trained one), and f64 with a strong one (|z| up to ~100), where the bar is 1e-9.
+#[test]
+fn inverse_of_forward_is_identity_for_random_configs() {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for (dtype, strength, tol) in [(DType::F32, 0.03, 1e-5), (DType::F64, 0.1, 1e-9)] {
+        for dim in 1..=17 {
+            for (cond_dim, encoder) in [(0, false), (rng.random_range(1..6), true), (3, false)] {
+                let cfg = small_config(dim, cond_dim, encoder);
+                let flow = ConditionalFlow::new_with_dtype(cfg, dim as u64, &Device::Cpu, dtype).unwrap();
+                perturb(&flow, 100 + dim as u64, strength);
+                let x = randn(&mut rng, (64, dim), dtype);
+                let c = (cond_dim > 0).then(|| randn(&mut rng, (64, cond_dim), dtype));
+                let (z, ld_f) = flow.forward(&x, c.as_ref()).unwrap();
+                assert!(max_abs_diff(&z, &x) > 0.1, "dim {dim}: the flow is (nearly) the identity");
+                let (x_back, ld_i) = flow.inverse(&z, c.as_ref()).unwrap();
+                let err = max_abs_diff(&x, &x_back);
+                assert!(err < tol, "{dtype:?} dim {dim} cond {cond_dim}: |f⁻¹(f(x)) − x| = {err}");
+                // The inverse's log-det is minus the forward's at the matching point.
+                let ld_err = max_abs_diff(&ld_f, &ld_i.neg().unwrap());
+                assert!(ld_err < 100.0 * tol, "{dtype:?} dim {dim}: log-det mismatch {ld_err}");
+                // And the other way round: f(f⁻¹(z)) = z.
+                let z2 = randn(&mut rng, (16, dim), dtype);
+                let c2 = (cond_dim > 0).then(|| randn(&mut rng, (16, cond_dim), dtype));
+                let (xs, _) = flow.inverse(&z2, c2.as_ref()).unwrap();
+                let (z_back, _) = flow.forward(&xs, c2.as_ref()).unwrap();
+                let err = max_abs_diff(&z2, &z_back);
+                assert!(err < tol, "{dtype:?} dim {dim}: |f(f⁻¹(z)) − z| = {err}");
+            }
+        }
+    }
+}
+
+/// Brute force: central finite differences in f64, determinant by LU.
+#[test]
+fn log_det_matches_brute_force_jacobian() {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    for (dim, cond_dim) in [(1, 2), (2, 0), (3, 4), (5, 0), (8, 6), (17, 3)] {
+        let flow = ConditionalFlow::new_with_dtype(small_config(dim, cond_dim, true), 9, &Device::Cpu, DType::F64).unwrap();
+        perturb(&flow, 7 + dim as u64, 0.2);
+        let x = randn(&mut rng, (3, dim), DType::F64);
+        let c = (cond_dim > 0).then(|| randn(&mut rng, (3, cond_dim), DType::F64));
+        let (_, logdet) = flow.forward(&x, c.as_ref()).unwrap();
+        let logdet: Vec<f64> = logdet.to_vec1().unwrap();
+        let h = 1e-5;
+        for row in 0..3 {
+            let xr = x.narrow(0, row, 1).unwrap();
+            let cr = c.as_ref().map(|c| c.narrow(0, row, 1).unwrap());
+            let mut jac = DMatrix::<f64>::zeros(dim, dim);
+            for j in 0..dim {
+                let mut e = vec![0.0; dim];
+                e[j] = h;
+                let e = Tensor::from_vec(e, (1, dim), &Device::Cpu).unwrap();
+                let zp: Vec<f64> = flow.forward(&(&xr + &e).unwrap(), cr.as_ref()).unwrap().0.flatten_all().unwrap().to_vec1().unwrap();
+                let zm: Vec<f64> = flow.forward(&(&xr - &e).unwrap(), cr.as_ref()).unwrap().0.flatten_all().unwrap().to_vec1().unwrap();
+                for i in 0..dim {
+                    jac[(i, j)] = (zp[i] - zm[i]) / (2.0 * h);
+                }
+            }
+            let brute = jac.determinant().abs().ln();
+            assert!((brute - logdet[row]).abs() < 1e-3, "dim {dim}: brute {brute} vs flow {}", logdet[row]);
+            assert!(logdet[row].abs() > 1e-2, "perturbation too weak to test anything");
+        }
+    }
+}
+
+#[test]
+fn score_matches_finite_differences_and_denoise_uses_it() {
+    let flow = ConditionalFlow::new_with_dtype(small_config(4, 3, true), 4, &Device::Cpu, DType::F64).unwrap();
+    perturb(&flow, 5, 0.2);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let x = randn(&mut rng, (2, 4), DType::F64);
+    let c = randn(&mut rng, (2, 3), DType::F64);
+    let score: Vec<Vec<f64>> = flow.score(&x, Some(&c)).unwrap().to_vec2().unwrap();
+    let h = 1e-5;
+    for j in 0..4 {
+        let mut e = vec![0.0; 8];
+        e[j] = h;
+        e[4 + j] = h;
+        let e = Tensor::from_vec(e, (2, 4), &Device::Cpu).unwrap();
+        let lp = |x: &Tensor| -> Vec<f64> { flow.log_prob(x, Some(&c)).unwrap().to_vec1().unwrap() };
+        let (p, m) = (lp(&(&x + &e).unwrap()), lp(&(&x - &e).unwrap()));
+        for r in 0..2 {
+            let fd = (p[r] - m[r]) / (2.0 * h);
+            assert!((fd - score[r][j]).abs() < 1e-5, "score[{r}][{j}] = {} vs fd {fd}", score[r][j]);
+        }
+    }
+    let den: Vec<Vec<f64>> = flow.denoise(&x, Some(&c)).unwrap().to_vec2().unwrap();
+    let x: Vec<Vec<f64>> = x.to_vec2().unwrap();
+    for r in 0..2 {
+        for j in 0..4 {
+            assert!((den[r][j] - (x[r][j] + 0.01 * score[r][j])).abs() < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn gradients_reach_every_parameter_through_log_prob_and_sample() {
+    let flow = ConditionalFlow::new(small_config(5, 3, true), 11, &Device::Cpu).unwrap();
+    perturb(&flow, 12, 0.1);
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let x = randn(&mut rng, (32, 5), DType::F32);
+    let c = randn(&mut rng, (32, 3), DType::F32);
+    let through_log_prob = flow.log_prob(&x, Some(&c)).unwrap().mean_all().unwrap();
+    let noise = flow.noise(&mut rng, 32).unwrap();
+    // Any smooth function of the sample: its gradient must flow back through the inverse pass.
+    let through_sample = flow.sample(Some(&c), &noise).unwrap().sin().unwrap().sum_all().unwrap();
+    for (what, loss) in [("log_prob", through_log_prob), ("sample", through_sample)] {
+        let grads = loss.backward().unwrap();
+        let names = flow.params().data().lock().unwrap().clone();
+        for (name, var) in names {
+            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for `{name}` through {what}"));
+            let norm = g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(norm > 0.0 && norm.is_finite(), "gradient of `{name}` through {what} is {norm}");
+        }
+    }
+}
+
+#[test]
+fn sample_and_log_prob_agrees_with_log_prob() {
+    let flow = ConditionalFlow::new(small_config(6, 2, true), 13, &Device::Cpu).unwrap();
+    perturb(&flow, 14, 0.1);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let c = randn(&mut rng, (50, 2), DType::F32);
+    let noise = flow.noise(&mut rng, 50).unwrap();
+    let (x, lp) = flow.sample_and_log_prob(Some(&c), &noise).unwrap();
+    let lp2 = flow.log_prob(&x, Some(&c)).unwrap();
+    assert!(max_abs_diff(&lp, &lp2) < 1e-3);
+}
+
+#[test]
+fn save_load_is_bitwise_and_seeds_are_deterministic() {
+    let dir = std::env::temp_dir().join(format!("nf-core-ckpt-{}", std::process::id()));
+    let cfg = small_config(7, 4, true);
+    let flow = ConditionalFlow::new(cfg.clone(), 21, &Device::Cpu).unwrap();
+    perturb(&flow, 22, 0.1);
+    flow.save(&dir).unwrap();
+    let loaded = ConditionalFlow::load(&dir, &Device::Cpu).unwrap();
+    assert_eq!(loaded.config(), &cfg);
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let x = randn(&mut rng, (40, 7), DType::F32);
+    let c = randn(&mut rng, (40, 4), DType::F32);
+    let a: Vec<f32> = flow.log_prob(&x, Some(&c)).unwrap().to_vec1().unwrap();
+    let b: Vec<f32> = loaded.log_prob(&x, Some(&c)).unwrap().to_vec1().unwrap();
+    assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "log-probs differ after reload");
+
+    // Same seed: identical parameters and identical samples; another seed: different ones.
+    let f1 = ConditionalFlow::new(cfg.clone(), 5, &Device::Cpu).unwrap();
+    let f2 = ConditionalFlow::new(cfg.clone(), 5, &Device::Cpu).unwrap();
+    let f3 = ConditionalFlow::new(cfg, 6, &Device::Cpu).unwrap();
+    let (t1, t2, t3) = (f1.named_tensors(), f2.named_tensors(), f3.named_tensors());
+    let mut differs = false;
+    for (name, t) in &t1 {
+        let bits = |t: &Tensor| -> Vec<u32> { t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect() };
+        assert_eq!(bits(t), bits(&t2[name]), "`{name}` differs for the same seed");
+        differs |= bits(t) != bits(&t3[name]);
+    }
+    assert!(differs, "different seeds gave identical parameters");
+    let s = |f: &ConditionalFlow| -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        f.sample_action(Some(&c), &mut rng, 40).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+    };
+    assert_eq!(s(&f1), s(&f2));
+
+    // A checkpoint from another config is refused by name.
+    let other = ConditionalFlow::new(small_config(6, 4, true), 1, &Device::Cpu).unwrap();
+    let err = other.load_weights(&dir.join("model.safetensors")).unwrap_err().to_string();
+    assert!(err.contains("model.safetensors") && err.contains("shape"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn wrong_shapes_are_named_errors() {
+    let flow = ConditionalFlow::new(small_config(3, 2, true), 0, &Device::Cpu).unwrap();
+    let x = Tensor::zeros((4, 5), DType::F32, &Device::Cpu).unwrap();
+    let c = Tensor::zeros((4, 2), DType::F32, &Device::Cpu).unwrap();
+    let err = flow.log_prob(&x, Some(&c)).unwrap_err();
+    assert!(matches!(err, FlowError::Shape { what: "x", .. }), "{err}");
+    assert!(err.to_string().contains("[batch, 3]") && err.to_string().contains("[4, 5]"), "{err}");
+    let x = Tensor::zeros((4, 3), DType::F32, &Device::Cpu).unwrap();
+    let bad_c = Tensor::zeros((4, 7), DType::F32, &Device::Cpu).unwrap();
+    let err = flow.log_prob(&x, Some(&bad_c)).unwrap_err().to_string();
+    assert!(err.contains("cond") && err.contains("[4, 2]") && err.contains("[4, 7]"), "{err}");
+    assert!(flow.log_prob(&x, None).unwrap_err().to_string().contains("cond"));
+    let uncond = ConditionalFlow::new(small_config(3, 0, false), 0, &Device::Cpu).unwrap();
+    assert!(uncond.log_prob(&x, Some(&c)).unwrap_err().to_string().contains("unconditional"));
+    let err = ConditionalFlow::new(small_config(0, 0, false), 0, &Device::Cpu).unwrap_err().to_string();
+    assert!(err.contains("`dim`"), "{err}");
+}
