@@ -21,6 +21,7 @@ pub mod flow;
 mod init;
 pub mod linear;
 pub mod nn;
+pub mod ops;
 pub mod optim;
 pub mod toy;
 

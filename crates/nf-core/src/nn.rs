@@ -1,8 +1,8 @@
-//! The small layers the flow is made of. LayerNorm is written out here because candle-nn's fused
-//! `layer_norm` is registered without a backward pass (`apply_op3_no_bwd`): gradients would stop
-//! at every LayerNorm without an error.
+//! The small layers the flow is made of. LayerNorm is our own (see [`crate::ops`]) because
+//! candle-nn's fused `layer_norm` is registered without a backward pass (`apply_op3_no_bwd`):
+//! gradients would stop at every LayerNorm without an error.
 
-use candle_core::{Tensor, D};
+use candle_core::Tensor;
 
 use crate::error::Result;
 use crate::init::ParamBuilder;
@@ -62,18 +62,11 @@ impl LayerNorm {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let n = x.dim(D::Minus1)? as f64;
-        let centred = x.broadcast_sub(&(x.sum_keepdim(D::Minus1)? / n)?)?;
-        let var = (centred.sqr()?.sum_keepdim(D::Minus1)? / n)?;
-        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        Ok(normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
+        crate::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 }
 
-pub(crate) fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
-    // max(x, slope·x) equals LeakyReLU for 0 ≤ slope ≤ 1 and has a backward pass in candle.
-    Ok(x.maximum(&(x * slope)?)?)
-}
+use crate::ops::leaky_relu;
 
 /// `Linear → LeakyReLU → LayerNorm → Linear → LeakyReLU → LayerNorm → Linear(zero)`: the S or T
 /// net of a coupling (flax `MetaBlock`), LayerNorm after each activation as in the paper.
