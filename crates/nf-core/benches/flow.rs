@@ -50,6 +50,16 @@ fn sampling(c: &mut Criterion) {
             c.bench_function(&name, |b| b.iter(|| flow.sample_action(Some(&y), &mut rng, batch).unwrap()));
         }
     }
+    // The hand-fused batch-1 path (`FastSampler`), the one a control loop should call.
+    for denoise in [false, true] {
+        let flow = gcbc_flow(denoise);
+        let mut fast = flow.fast_sampler().unwrap();
+        let cond: Vec<f32> = (0..OBS).map(|_| rng.sample(StandardNormal)).collect();
+        let noise: Vec<f32> = (0..ACT).map(|_| rng.sample(StandardNormal)).collect();
+        let mut out = vec![0.0; ACT];
+        let name = format!("fast_sample/gcbc/batch1/{}", if denoise { "denoise" } else { "plain" });
+        c.bench_function(&name, |b| b.iter(|| fast.sample_action(&cond, &noise, &mut out).unwrap()));
+    }
     let _ = DType::F32;
 }
 

@@ -50,6 +50,12 @@ const GRID: usize = 200;
 const LIM: f64 = 4.0;
 
 fn main() -> Result<()> {
+    // candle 0.11 re-reads /proc/cpuinfo on every matmul unless the thread count is given;
+    // set it before any thread starts.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
     let args = Args::parse();
     let cfg = FlowConfig {
         blocks: args.blocks,

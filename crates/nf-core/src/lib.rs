@@ -17,6 +17,7 @@
 pub mod config;
 pub mod coupling;
 pub mod error;
+pub mod fast;
 pub mod flow;
 mod init;
 pub mod linear;
@@ -28,5 +29,6 @@ pub mod toy;
 pub use config::{EncoderConfig, FlowConfig};
 pub use coupling::AffineCoupling;
 pub use error::{FlowError, Result};
+pub use fast::FastSampler;
 pub use flow::{ConditionalFlow, FlowBlock};
 pub use linear::InvertibleLinear;

@@ -40,7 +40,7 @@ impl Dense {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
+        crate::ops::bias_add(&x.matmul(&self.weight.t()?)?, &self.bias)
     }
 }
 

@@ -1,10 +1,10 @@
 //! Fused CPU kernels, each with a real backward pass, for the two ops that dominate the flow's
-//! training step: LayerNorm and LeakyReLU. Written out as candle ops they cost ~10 and ~4
+//! training step: LayerNorm, LeakyReLU and the bias add. Written out as candle ops they cost ~10 and ~4
 //! elementwise passes (each allocating its output); here they cost one. On other devices (CUDA)
 //! the same functions fall back to composed candle ops with identical semantics, so the `cuda`
 //! feature runs the same code. candle-nn's own fused LayerNorm cannot be used: it has no backward.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, D};
 
 use crate::error::Result;
 
@@ -55,8 +55,9 @@ struct LayerNormOp {
     eps: f64,
 }
 
-/// `x̂ = (x − mean)·rstd` row by row; used by the backward pass.
-struct NormalizeOp {
+/// `[Σ_rows grad·x̂ ; Σ_rows grad]` as a `[2, d]` tensor: LayerNorm's (dγ, dβ) in one pass
+/// (candle's reduction over the batch axis takes a slow strided path).
+struct LayerNormParamGradOp {
     eps: f64,
 }
 
@@ -78,13 +79,15 @@ macro_rules! ln_kernels {
             }
             out
         }
-        pub(super) fn ln_normalize(x: &[$t], d: usize, eps: f64) -> Vec<$t> {
-            let mut out = vec![0 as $t; x.len()];
-            for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        pub(super) fn ln_param_grad(x: &[$t], grad: &[$t], d: usize, eps: f64) -> Vec<$t> {
+            let mut out = vec![0 as $t; 2 * d];
+            let (dg, db) = out.split_at_mut(d);
+            for (row, gr) in x.chunks_exact(d).zip(grad.chunks_exact(d)) {
                 let (mean, rstd) = row_stats(row, eps);
                 let (mean, rstd) = (mean as $t, rstd as $t);
                 for i in 0..d {
-                    o[i] = (row[i] - mean) * rstd;
+                    dg[i] += gr[i] * (row[i] - mean) * rstd;
+                    db[i] += gr[i];
                 }
             }
             out
@@ -141,29 +144,72 @@ impl CustomOp3 for LayerNormOp {
     fn bwd(&self, x: &Tensor, gamma: &Tensor, _beta: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let dx = x.apply_op3_no_bwd(gamma, &grad, &LayerNormGradOp { eps: self.eps })?;
-        let x_hat = x.apply_op1_no_bwd(&NormalizeOp { eps: self.eps })?;
-        let rows = grad.elem_count() / grad.dim(D::Minus1)?;
-        let d = grad.dim(D::Minus1)?;
-        let dgamma = (&grad * &x_hat)?.reshape((rows, d))?.sum(0)?;
-        let dbeta = grad.reshape((rows, d))?.sum(0)?;
-        Ok((Some(dx), Some(dgamma), Some(dbeta)))
+        let dparams = x.apply_op2_no_bwd(&grad, &LayerNormParamGradOp { eps: self.eps })?;
+        Ok((Some(dx), Some(dparams.get(0)?), Some(dparams.get(1)?)))
     }
 }
 
-impl CustomOp1 for NormalizeOp {
+impl CustomOp2 for LayerNormParamGradOp {
     fn name(&self) -> &'static str {
-        "nf-layer-norm-normalize"
+        "nf-layer-norm-param-grad"
     }
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let d = last_dim(l);
-        let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(k32::ln_normalize(slices!(s, l, F32), d, self.eps)),
-            CpuStorage::F64(_) => CpuStorage::F64(k64::ln_normalize(slices!(s, l, F64), d, self.eps)),
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let d = last_dim(l1);
+        let out = match s1 {
+            CpuStorage::F32(_) => CpuStorage::F32(k32::ln_param_grad(slices!(s1, l1, F32), slices!(s2, l2, F32), d, self.eps)),
+            CpuStorage::F64(_) => CpuStorage::F64(k64::ln_param_grad(slices!(s1, l1, F64), slices!(s2, l2, F64), d, self.eps)),
             _ => candle_core::bail!("nf-layer-norm: unsupported dtype"),
         };
-        Ok((out, l.shape().clone()))
+        Ok((out, Shape::from((2, d))))
     }
+}
+
+/// `x + b` with `b` broadcast over rows; the bias gradient is a column sum done as one small
+/// matmul `1ᵀ·grad` instead of candle's strided batch-axis reduction.
+struct BiasAddOp;
+
+impl CustomOp2 for BiasAddOp {
+    fn name(&self) -> &'static str {
+        "nf-bias-add"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let d = last_dim(l1);
+        macro_rules! add {
+            ($t:ident) => {{
+                let (x, b) = (slices!(s1, l1, $t), slices!(s2, l2, $t));
+                let mut out = x.to_vec();
+                for row in out.chunks_exact_mut(d) {
+                    for (o, bb) in row.iter_mut().zip(b) {
+                        *o += *bb;
+                    }
+                }
+                CpuStorage::$t(out)
+            }};
+        }
+        let out = match s1 {
+            CpuStorage::F32(_) => add!(F32),
+            CpuStorage::F64(_) => add!(F64),
+            _ => candle_core::bail!("nf-bias-add: unsupported dtype"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, _b: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let d = grad.dim(D::Minus1)?;
+        let g2 = grad.reshape(((), d))?;
+        let ones = Tensor::ones((1, g2.dim(0)?), grad.dtype(), grad.device())?;
+        Ok((Some(grad.clone()), Some(ones.matmul(&g2)?.reshape(d)?)))
+    }
+}
+
+/// `x + b` over the last axis (a Linear layer's bias).
+pub fn bias_add(x: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fused(x) {
+        return Ok(x.contiguous()?.apply_op2(&b.contiguous()?, BiasAddOp)?);
+    }
+    Ok(x.broadcast_add(b)?)
 }
 
 impl CustomOp3 for LayerNormGradOp {
@@ -239,7 +285,11 @@ mod tests {
             let y = y.broadcast_mul(&g).unwrap().broadcast_add(&b).unwrap();
             y.maximum(&(&y * 0.01).unwrap()).unwrap()
         };
-        let fused = |x: &Tensor| leaky_relu(&layer_norm(x, &g, &b, 1e-5).unwrap(), 0.01).unwrap();
+        let fused = |x: &Tensor| {
+            let y = layer_norm(x, &g, &b, 1e-5).unwrap();
+            let y = bias_add(&y, &b).unwrap().broadcast_sub(&b).unwrap();
+            leaky_relu(&y, 0.01).unwrap()
+        };
         let (yc, yf) = (composed(&x), fused(&x));
         let diff = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
         assert!(diff(&yc, &yf) < 1e-12);

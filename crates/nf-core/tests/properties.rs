@@ -231,3 +231,36 @@ fn wrong_shapes_are_named_errors() {
     let err = ConditionalFlow::new(small_config(0, 0, false), 0, &Device::Cpu).unwrap_err().to_string();
     assert!(err.contains("`dim`"), "{err}");
 }
+
+/// The hand-fused batch-1 path computes what the candle graph computes.
+#[test]
+fn fast_sampler_matches_the_candle_path() {
+    for (dim, cond_dim, clamp) in [(8, 29, None), (3, 0, None), (1, 4, None), (5, 6, Some(2.0))] {
+        let cfg = FlowConfig { soft_clamp: clamp, ..small_config(dim, cond_dim, cond_dim != 6) };
+        let flow = ConditionalFlow::new(cfg, 31, &Device::Cpu).unwrap();
+        perturb(&flow, 32, 0.05);
+        let mut fast = flow.fast_sampler().unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(33);
+        for _ in 0..5 {
+            let c = randn(&mut rng, (1, cond_dim), DType::F32);
+            let noise = flow.noise(&mut rng, 1).unwrap();
+            let cond = (cond_dim > 0).then_some(&c);
+            let plain: Vec<f32> = flow.sample(cond, &noise).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let den: Vec<f32> = flow.denoise(&flow.sample(cond, &noise).unwrap(), cond).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let score: Vec<f32> = flow.score(&flow.sample(cond, &noise).unwrap(), cond).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let (cv, nv): (Vec<f32>, Vec<f32>) = (c.flatten_all().unwrap().to_vec1().unwrap(), noise.flatten_all().unwrap().to_vec1().unwrap());
+            let mut out = vec![0.0; dim];
+            fast.sample(&cv, &nv, &mut out).unwrap();
+            let close = |a: &[f32], b: &[f32], tol: f32| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()));
+            assert!(close(&out, &plain, 1e-4), "dim {dim}: fast sample {out:?} vs candle {plain:?}");
+            fast.sample_action(&cv, &nv, &mut out).unwrap();
+            assert!(close(&out, &den, 1e-4), "dim {dim}: fast denoised {out:?} vs candle {den:?}");
+            let mut sc = vec![0.0; dim];
+            fast.score(&plain, &cv, &mut sc).unwrap();
+            assert!(close(&sc, &score, 1e-3), "dim {dim}: fast score {sc:?} vs candle {score:?}");
+        }
+        let mut out = vec![0.0; dim];
+        let err = fast.sample(&vec![0.0; cond_dim + 1], &vec![0.0; dim], &mut out).unwrap_err().to_string();
+        assert!(err.contains("cond") && err.contains(&format!("[{cond_dim}]")), "{err}");
+    }
+}
