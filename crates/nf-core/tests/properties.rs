@@ -149,7 +149,12 @@ fn gradients_reach_every_parameter_through_log_prob_and_sample() {
     let noise = flow.noise(&mut rng, 32).unwrap();
     // Any smooth function of the sample: its gradient must flow back through the inverse pass.
     let through_sample = flow.sample(Some(&c), &noise).unwrap().sin().unwrap().sum_all().unwrap();
-    for (what, loss) in [("log_prob", through_log_prob), ("sample", through_sample)] {
+    // NF-RLBC's shape of loss: a function of a sample and the log-density of data, one graph.
+    let noise2 = flow.noise(&mut rng, 32).unwrap();
+    let combined = (flow.sample(Some(&c), &noise2).unwrap().sqr().unwrap().mean_all().unwrap()
+        - flow.log_prob(&x, Some(&c)).unwrap().mean_all().unwrap())
+    .unwrap();
+    for (what, loss) in [("log_prob", through_log_prob), ("sample", through_sample), ("sample + log_prob", combined)] {
         let grads = loss.backward().unwrap();
         let names = flow.params().data().lock().unwrap().clone();
         for (name, var) in names {
