@@ -46,9 +46,24 @@ macro_rules! slices {
 #[inline]
 fn row_stats<T: Copy + Into<f64>>(row: &[T], eps: f64) -> (f64, f64) {
     let n = row.len() as f64;
-    let mean = row.iter().map(|&v| v.into()).sum::<f64>() / n;
-    let var = row.iter().map(|&v| (v.into() - mean).powi(2)).sum::<f64>() / n;
+    let mean = lane_sum(row, |v| v) / n;
+    let var = lane_sum(row, |v| (v - mean) * (v - mean)) / n;
     (mean, 1.0 / (var + eps).sqrt())
+}
+
+/// `Σ f(xᵢ)` in f64 over 8 independent lanes: a fixed summation order (so results stay
+/// deterministic) that the compiler can vectorise, unlike one serial accumulator.
+#[inline(always)]
+fn lane_sum<T: Copy + Into<f64>>(row: &[T], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0f64; 8];
+    let mut chunks = row.chunks_exact(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            acc[l] += f(c[l].into());
+        }
+    }
+    let tail: f64 = chunks.remainder().iter().map(|&v| f(v.into())).sum();
+    acc.iter().sum::<f64>() + tail
 }
 
 struct LayerNormOp {
@@ -96,13 +111,13 @@ macro_rules! ln_kernels {
             let mut out = vec![0 as $t; x.len()];
             for ((row, gr), o) in x.chunks_exact(d).zip(grad.chunks_exact(d)).zip(out.chunks_exact_mut(d)) {
                 let (mean, rstd) = row_stats(row, eps);
-                let (mut mg, mut mgx) = (0f64, 0f64);
+                let (mut mg, mut mgx) = ([0f64; 8], [0f64; 8]);
                 for i in 0..d {
                     let g = (gr[i] * gamma[i]) as f64;
-                    mg += g;
-                    mgx += g * (row[i] as f64 - mean) * rstd;
+                    mg[i % 8] += g;
+                    mgx[i % 8] += g * (row[i] as f64 - mean) * rstd;
                 }
-                let (mg, mgx) = (mg / d as f64, mgx / d as f64);
+                let (mg, mgx) = (mg.iter().sum::<f64>() / d as f64, mgx.iter().sum::<f64>() / d as f64);
                 for i in 0..d {
                     let xh = (row[i] as f64 - mean) * rstd;
                     o[i] = (rstd * ((gr[i] * gamma[i]) as f64 - mg - xh * mgx)) as $t;
