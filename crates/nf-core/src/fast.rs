@@ -20,8 +20,8 @@ fn to_vec(t: &candle_core::Tensor) -> Result<Vec<f32>> {
 }
 
 /// `y = b + Σᵢ xᵢ·rowᵢ(m)` for `m` stored `[in][out]` (or `y = Σ_o g_o·row_o` for `[out][in]`).
-/// Four rows per pass, so `y` is loaded and stored once per four multiply-adds: a plain
-/// one-row `axpy` is bound by L1 load/store ports, not by arithmetic.
+/// One `axpy` per row: at batch 1 the cost is the weights streaming from L3, so unrolling over
+/// rows (tried: 4 rows per pass) gains nothing here.
 #[inline(always)]
 fn rows_axpy<const FMA: bool>(m: &[f32], x: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     #[inline(always)]
@@ -37,16 +37,7 @@ fn rows_axpy<const FMA: bool>(m: &[f32], x: &[f32], bias: Option<&[f32]>, y: &mu
         None => y.fill(0.0),
     }
     let n = y.len();
-    let mut rows = m.chunks_exact(n);
-    let mut xs = x.chunks_exact(4);
-    for a in &mut xs {
-        let (r0, r1, r2, r3) = (rows.next().unwrap(), rows.next().unwrap(), rows.next().unwrap(), rows.next().unwrap());
-        for ((((yj, &w0), &w1), &w2), &w3) in y.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
-            *yj = madd::<FMA>(madd::<FMA>(madd::<FMA>(madd::<FMA>(*yj, a[0], w0), a[1], w1), a[2], w2), a[3], w3);
-        }
-    }
-    for &a in xs.remainder() {
-        let r = rows.next().unwrap();
+    for (&a, r) in x.iter().zip(m.chunks_exact(n)) {
         for (yj, &w) in y.iter_mut().zip(r) {
             *yj = madd::<FMA>(*yj, a, w);
         }

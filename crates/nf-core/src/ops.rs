@@ -27,7 +27,7 @@ pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result
 /// `max(x, slope·x)` for `0 ≤ slope ≤ 1`.
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     if fused(x) {
-        return Ok(x.contiguous()?.apply_op1(LeakyReluOp { slope, grad: false })?);
+        return Ok(x.contiguous()?.apply_op1(LeakyReluOp { slope })?);
     }
     Ok(x.maximum(&(x * slope)?)?)
 }
@@ -243,10 +243,36 @@ impl CustomOp3 for LayerNormGradOp {
     }
 }
 
-/// LeakyReLU forward, or (with `grad`) its derivative `1 | slope`, for the backward pass.
+/// LeakyReLU forward.
 struct LeakyReluOp {
     slope: f64,
-    grad: bool,
+}
+
+/// LeakyReLU's input gradient `grad·(x > 0 ? 1 : slope)` in one pass.
+struct LeakyReluGradOp {
+    slope: f64,
+}
+
+impl CustomOp2 for LeakyReluGradOp {
+    fn name(&self) -> &'static str {
+        "nf-leaky-relu-grad"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        macro_rules! map {
+            ($t:ident, $ty:ty) => {{
+                let k = self.slope as $ty;
+                let (x, g) = (slices!(s1, l1, $t), slices!(s2, l2, $t));
+                CpuStorage::$t(x.iter().zip(g).map(|(&x, &g)| if x > 0.0 { g } else { g * k }).collect())
+            }};
+        }
+        let out = match s1 {
+            CpuStorage::F32(_) => map!(F32, f32),
+            CpuStorage::F64(_) => map!(F64, f64),
+            _ => candle_core::bail!("nf-leaky-relu: unsupported dtype"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
 }
 
 impl CustomOp1 for LeakyReluOp {
@@ -258,11 +284,7 @@ impl CustomOp1 for LeakyReluOp {
         macro_rules! map {
             ($v:expr, $t:ty) => {{
                 let k = self.slope as $t;
-                if self.grad {
-                    $v.iter().map(|&x| if x > 0.0 { 1.0 } else { k }).collect()
-                } else {
-                    $v.iter().map(|&x| if x > 0.0 { x } else { x * k }).collect()
-                }
+                $v.iter().map(|&x| if x > 0.0 { x } else { x * k }).collect()
             }};
         }
         let out = match s {
@@ -274,8 +296,7 @@ impl CustomOp1 for LeakyReluOp {
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let mask = x.apply_op1_no_bwd(&LeakyReluOp { slope: self.slope, grad: true })?;
-        Ok(Some(grad.mul(&mask)?))
+        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &LeakyReluGradOp { slope: self.slope })?))
     }
 }
 
