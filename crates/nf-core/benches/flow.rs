@@ -2,7 +2,7 @@
 //! 6 blocks × 256 (≈2.1M parameters, ≈3.2 GFLOP per training step at batch 256).
 //! `cargo xtask perf` or `cargo bench -p nf-core`.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, Criterion};
 use nf_core::optim::{Trainer, WarmupCosine};
 use nf_core::{ConditionalFlow, FlowConfig};
@@ -60,7 +60,6 @@ fn sampling(c: &mut Criterion) {
         let name = format!("fast_sample/gcbc/batch1/{}", if denoise { "denoise" } else { "plain" });
         c.bench_function(&name, |b| b.iter(|| fast.sample_action(&cond, &noise, &mut out).unwrap()));
     }
-    let _ = DType::F32;
 }
 
 criterion_group! {

@@ -205,23 +205,24 @@ impl FNet {
         let g2 = &mut s.g2[..h2];
         matvec(&self.l3.w, g_out, None, g2, avx2);
         self.n2.backward(&c.b2, c.r2, g2);
-        for (g, &a) in g2.iter_mut().zip(&c.a2) {
-            if a <= 0.0 {
-                *g *= self.slope;
-            }
-        }
+        leaky_backward(g2, &c.a2, self.slope);
         let g1 = &mut s.g1[..h1];
         matvec(&self.l2.w, g2, None, g1, avx2);
         self.n1.backward(&c.b1, c.r1, g1);
-        for (g, &a) in g1.iter_mut().zip(&c.a1) {
-            if a <= 0.0 {
-                *g *= self.slope;
-            }
-        }
+        leaky_backward(g1, &c.a1, self.slope);
         let gi = &mut s.gi[..g_in.len()];
         matvec(&self.l1.w, g1, None, gi, avx2);
         for (a, b) in g_in.iter_mut().zip(gi.iter()) {
             *a += b;
+        }
+    }
+}
+
+/// LeakyReLU's backward pass in place: `g ← g·(a > 0 ? 1 : slope)` for pre-activations `a`.
+fn leaky_backward(g: &mut [f32], a: &[f32], slope: f32) {
+    for (g, &a) in g.iter_mut().zip(a) {
+        if a <= 0.0 {
+            *g *= slope;
         }
     }
 }
@@ -391,9 +392,7 @@ impl FastSampler {
                     *v = *v * cs.out[j].exp() + ct.out[j];
                 }
             }
-            let w_inv = std::mem::take(&mut self.blocks[k].w_inv);
-            matvec(&w_inv, &self.h, None, &mut self.tmp, self.avx2);
-            self.blocks[k].w_inv = w_inv;
+            matvec(&self.blocks[k].w_inv, &self.h, None, &mut self.tmp, self.avx2);
             std::mem::swap(&mut self.h, &mut self.tmp);
         }
     }

@@ -215,8 +215,9 @@ impl ConditionalFlow {
 
     /// `log p(x | y) = log N(f(x)) + log|det ∂f/∂x|`, one value per row.
     pub fn log_prob(&self, x: &Tensor, cond: Option<&Tensor>) -> Result<Tensor> {
-        let (z, logdet) = self.forward(x, cond)?;
-        Ok((standard_normal_log_prob(&z)? + logdet)?)
+        let b = self.check_x("x", x)?;
+        let rep = self.encode(cond, b)?;
+        self.log_prob_rep(x, rep.as_ref())
     }
 
     pub fn log_prob_rep(&self, x: &Tensor, rep: Option<&Tensor>) -> Result<Tensor> {

@@ -42,8 +42,9 @@ impl InvertibleLinear {
         let mask = |lower: bool| -> Vec<f64> {
             (0..d * d).map(|k| ((lower && k / d > k % d) || (!lower && k / d < k % d)) as u8 as f64).collect()
         };
-        let (dev, dt) = (&b.device, b.dtype);
-        let constant = |v: Vec<f64>| -> Result<Tensor> { Ok(Tensor::from_vec(v, (d, d), &Device::Cpu)?.to_dtype(dt)?.to_device(dev)?) };
+        // The masks and identity are only used in the f64 d×d arithmetic below, so keep them f64.
+        let dev = &b.device;
+        let constant = |v: Vec<f64>| -> Result<Tensor> { Ok(Tensor::from_vec(v, (d, d), &Device::Cpu)?.to_device(dev)?) };
         Ok(Self {
             perm,
             lower,
@@ -51,7 +52,7 @@ impl InvertibleLinear {
             diag,
             lower_mask: constant(mask(true))?,
             upper_mask: constant(mask(false))?,
-            eye: Tensor::eye(d, DType::F32, &Device::Cpu)?.to_dtype(dt)?.to_device(dev)?,
+            eye: Tensor::eye(d, DType::F64, dev)?,
         })
     }
 
@@ -62,12 +63,12 @@ impl InvertibleLinear {
     }
 
     fn l(&self) -> Result<Tensor> {
-        Ok(((Self::f64(&self.lower)? * Self::f64(&self.lower_mask)?)? + Self::f64(&self.eye)?)?)
+        Ok(((Self::f64(&self.lower)? * &self.lower_mask)? + &self.eye)?)
     }
 
     fn u(&self) -> Result<Tensor> {
-        let diag = Self::f64(&self.eye)?.broadcast_mul(&Self::f64(&self.diag)?.unsqueeze(0)?)?;
-        Ok(((Self::f64(&self.upper)? * Self::f64(&self.upper_mask)?)? + diag)?)
+        let diag = self.eye.broadcast_mul(&Self::f64(&self.diag)?.unsqueeze(0)?)?;
+        Ok(((Self::f64(&self.upper)? * &self.upper_mask)? + diag)?)
     }
 
     /// `W = P·L·U`, so that `forward(x) = x·W`.

@@ -6,6 +6,7 @@ use candle_core::Tensor;
 
 use crate::error::Result;
 use crate::init::ParamBuilder;
+use crate::ops::leaky_relu;
 
 pub(crate) enum DenseInit {
     /// PyTorch's default `U(±1/√fan_in)` for weight and bias (flax code's coupling hidden layers).
@@ -66,7 +67,6 @@ impl LayerNorm {
     }
 }
 
-use crate::ops::leaky_relu;
 
 /// `Linear → LeakyReLU → LayerNorm → Linear → LeakyReLU → LayerNorm → Linear(zero)`: the S or T
 /// net of a coupling (flax `MetaBlock`), LayerNorm after each activation as in the paper.

@@ -70,13 +70,10 @@ struct LayerNormOp {
     eps: f64,
 }
 
-/// `[Σ_rows grad·x̂ ; Σ_rows grad]` as a `[2, d]` tensor: LayerNorm's (dγ, dβ) in one pass
-/// (candle's reduction over the batch axis takes a slow strided path).
-struct LayerNormParamGradOp {
-    eps: f64,
-}
-
-/// `dx = rstd·(g − mean(g) − x̂·mean(g·x̂))` with `g = grad·γ`: LayerNorm's input gradient.
+/// LayerNorm's whole backward pass in one sweep over the rows, packed as a `[rows + 2, d]`
+/// tensor: the input gradient `dx = rstd·(g − mean(g) − x̂·mean(g·x̂))` with `g = grad·γ`, then
+/// `dγ = Σ_rows grad·x̂` and `dβ = Σ_rows grad` (candle's own batch-axis reduction takes a slow
+/// strided path, and one sweep computes each row's statistics once).
 struct LayerNormGradOp {
     eps: f64,
 }
@@ -94,23 +91,17 @@ macro_rules! ln_kernels {
             }
             out
         }
-        pub(super) fn ln_param_grad(x: &[$t], grad: &[$t], d: usize, eps: f64) -> Vec<$t> {
-            let mut out = vec![0 as $t; 2 * d];
-            let (dg, db) = out.split_at_mut(d);
-            for (row, gr) in x.chunks_exact(d).zip(grad.chunks_exact(d)) {
+        pub(super) fn ln_grad(x: &[$t], gamma: &[$t], grad: &[$t], d: usize, eps: f64) -> Vec<$t> {
+            let mut out = vec![0 as $t; x.len() + 2 * d];
+            let (dx, dparams) = out.split_at_mut(x.len());
+            let (dg, db) = dparams.split_at_mut(d);
+            for ((row, gr), o) in x.chunks_exact(d).zip(grad.chunks_exact(d)).zip(dx.chunks_exact_mut(d)) {
                 let (mean, rstd) = row_stats(row, eps);
-                let (mean, rstd) = (mean as $t, rstd as $t);
+                let (mt, rt) = (mean as $t, rstd as $t);
                 for i in 0..d {
-                    dg[i] += gr[i] * (row[i] - mean) * rstd;
+                    dg[i] += gr[i] * (row[i] - mt) * rt;
                     db[i] += gr[i];
                 }
-            }
-            out
-        }
-        pub(super) fn ln_grad(x: &[$t], gamma: &[$t], grad: &[$t], d: usize, eps: f64) -> Vec<$t> {
-            let mut out = vec![0 as $t; x.len()];
-            for ((row, gr), o) in x.chunks_exact(d).zip(grad.chunks_exact(d)).zip(out.chunks_exact_mut(d)) {
-                let (mean, rstd) = row_stats(row, eps);
                 let (mut mg, mut mgx) = ([0f64; 8], [0f64; 8]);
                 for i in 0..d {
                     let g = (gr[i] * gamma[i]) as f64;
@@ -158,25 +149,10 @@ impl CustomOp3 for LayerNormOp {
 
     fn bwd(&self, x: &Tensor, gamma: &Tensor, _beta: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let dx = x.apply_op3_no_bwd(gamma, &grad, &LayerNormGradOp { eps: self.eps })?;
-        let dparams = x.apply_op2_no_bwd(&grad, &LayerNormParamGradOp { eps: self.eps })?;
-        Ok((Some(dx), Some(dparams.get(0)?), Some(dparams.get(1)?)))
-    }
-}
-
-impl CustomOp2 for LayerNormParamGradOp {
-    fn name(&self) -> &'static str {
-        "nf-layer-norm-param-grad"
-    }
-
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let d = last_dim(l1);
-        let out = match s1 {
-            CpuStorage::F32(_) => CpuStorage::F32(k32::ln_param_grad(slices!(s1, l1, F32), slices!(s2, l2, F32), d, self.eps)),
-            CpuStorage::F64(_) => CpuStorage::F64(k64::ln_param_grad(slices!(s1, l1, F64), slices!(s2, l2, F64), d, self.eps)),
-            _ => candle_core::bail!("nf-layer-norm: unsupported dtype"),
-        };
-        Ok((out, Shape::from((2, d))))
+        let rows = x.elem_count() / x.dim(D::Minus1)?;
+        let packed = x.apply_op3_no_bwd(gamma, &grad, &LayerNormGradOp { eps: self.eps })?;
+        let dx = packed.narrow(0, 0, rows)?.reshape(x.shape())?;
+        Ok((Some(dx), Some(packed.get(rows)?), Some(packed.get(rows + 1)?)))
     }
 }
 
@@ -239,7 +215,7 @@ impl CustomOp3 for LayerNormGradOp {
             CpuStorage::F64(_) => CpuStorage::F64(k64::ln_grad(slices!(s1, l1, F64), slices!(s2, l2, F64), slices!(s3, l3, F64), d, self.eps)),
             _ => candle_core::bail!("nf-layer-norm: unsupported dtype"),
         };
-        Ok((out, l1.shape().clone()))
+        Ok((out, Shape::from((l1.shape().elem_count() / d + 2, d))))
     }
 }
 
