@@ -1,1 +1,30 @@
-//! Native Rust control tasks (pointmaze, accelmaze, kinpuzzle, …) and their dataset generators (filled by the native-tasks issues; nothing here yet).
+//! Native Rust stand-ins for the study's OGBench and JaxGCRL tasks, their scripted experts and
+//! dataset generators.
+//!
+//! The tasks copy OGBench's maze maps, evaluation tasks, dataset recipes and success rules, but
+//! not its physics: `pointmaze-*` moves a disc with OGBench's point dynamics and a
+//! minimum-penetration wall push-out ("OGBench-like", not identical to MuJoCo's soft contacts);
+//! `accelmaze-*` adds momentum; `kinpuzzle-*` presses Lights-Out buttons with a kinematic
+//! effector. Names say what a task is; [`TaskMeta::stands_in_for`] says which row of the study
+//! it stands in for.
+//!
+//! This crate knows nothing of neural networks: dynamics, experts, datasets and the evaluation
+//! protocol's episode mechanics live here; policies live elsewhere.
+
+pub mod dataset;
+pub mod datagen;
+pub mod env;
+pub mod error;
+pub mod expert;
+pub mod maze;
+pub mod pointmaze;
+pub mod puzzle;
+pub mod registry;
+pub mod vec_env;
+
+pub use dataset::Dataset;
+pub use datagen::{generate, generate_with, Split, GENERATOR_VERSION};
+pub use env::{BoxSpec, Env, GoalEnv, Info, Step, TaskInfo, Transition};
+pub use error::{EnvError, Result};
+pub use registry::{base_tasks, make, meta, task_names, DataKind, DatasetRecipe, TaskMeta};
+pub use vec_env::VecEnv;

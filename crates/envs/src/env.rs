@@ -1,0 +1,148 @@
+//! The gymnasium-shaped environment API shared by every native task.
+
+use crate::error::{EnvError, Result};
+
+/// An axis-aligned box: the observation or action space of a task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoxSpec {
+    pub low: Vec<f32>,
+    pub high: Vec<f32>,
+}
+
+impl BoxSpec {
+    pub fn new(low: Vec<f32>, high: Vec<f32>) -> Self {
+        assert_eq!(low.len(), high.len(), "BoxSpec bounds differ in length");
+        Self { low, high }
+    }
+    /// `dim` copies of `[lo, hi]`.
+    pub fn uniform(dim: usize, lo: f32, hi: f32) -> Self {
+        Self { low: vec![lo; dim], high: vec![hi; dim] }
+    }
+    pub fn dim(&self) -> usize {
+        self.low.len()
+    }
+    /// Clamps `x` into the box in place (what the evaluation protocol does to policy actions).
+    pub fn clip(&self, x: &mut [f32]) {
+        for ((v, lo), hi) in x.iter_mut().zip(&self.low).zip(&self.high) {
+            *v = v.clamp(*lo, *hi);
+        }
+    }
+    pub fn contains(&self, x: &[f32]) -> bool {
+        x.len() == self.dim() && x.iter().zip(&self.low).zip(&self.high).all(|((v, lo), hi)| *v >= *lo && *v <= *hi)
+    }
+}
+
+/// What one step reports besides the observation (kept separate so batched stepping can write
+/// observations into one flat buffer without allocating).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Transition {
+    pub reward: f32,
+    /// The task ended (goal reached in goal-conditioned mode).
+    pub terminated: bool,
+    /// The time limit was hit.
+    pub truncated: bool,
+    pub info: Info,
+}
+
+/// Per-step diagnostics, as OGBench's `info` dict carries them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Info {
+    /// The task's success rule holds after this step.
+    pub success: bool,
+    /// JaxGCRL's looser `success_easy` (distance < 2) for the online mazes; equals `success` elsewhere.
+    pub success_easy: bool,
+}
+
+/// The gymnasium `step` tuple.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub obs: Vec<f32>,
+    pub reward: f32,
+    pub terminated: bool,
+    pub truncated: bool,
+    pub info: Info,
+}
+
+/// A named evaluation task (OGBench's `task_infos` entry).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskInfo {
+    /// `task1` … `task5` (or `easy` / `hard` for the online mazes).
+    pub name: String,
+    /// One line a person can read: "(1,1) → (6,6)", "init 000/000/000 → goal 110/101/011".
+    pub description: String,
+}
+
+/// A control task, shaped like gymnasium's `Env`.
+///
+/// `reset` and `step` allocate their observation; the `_into` forms write into a caller's buffer
+/// and are what [`crate::VecEnv`] and the dataset generators use.
+pub trait Env: Send {
+    /// The registry name, e.g. `pointmaze-large-navigate`.
+    fn name(&self) -> &str;
+    fn observation_spec(&self) -> &BoxSpec;
+    fn action_spec(&self) -> &BoxSpec;
+    /// The evaluation time limit; `truncated` is set on the step that reaches it.
+    fn max_episode_steps(&self) -> usize;
+
+    /// Starts an episode. `task` picks an evaluation task (1-based, OGBench's `task_id`); `None`
+    /// draws one from `seed` (singletask variants always use their own task).
+    fn reset_into(&mut self, seed: u64, task: Option<usize>, obs: &mut [f32]) -> Result<()>;
+    /// Applies `action` (clipped to the action box, as the simulator would) and advances one step.
+    fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition>;
+
+    fn reset(&mut self, seed: u64) -> Result<Vec<f32>> {
+        let mut obs = vec![0.0; self.observation_spec().dim()];
+        self.reset_into(seed, None, &mut obs)?;
+        Ok(obs)
+    }
+    fn step(&mut self, action: &[f32]) -> Result<Step> {
+        let mut obs = vec![0.0; self.observation_spec().dim()];
+        let t = self.step_into(action, &mut obs)?;
+        Ok(Step { obs, reward: t.reward, terminated: t.terminated, truncated: t.truncated, info: t.info })
+    }
+}
+
+/// A goal-conditioned task: OGBench's evaluation protocol runs each of [`GoalEnv::tasks`].
+pub trait GoalEnv: Env {
+    /// The goal observation (same layout as observations), valid after `reset`.
+    fn goal(&self) -> &[f32];
+    /// Whether the task's success rule holds in the current state.
+    fn success(&self) -> bool;
+    /// The named evaluation tasks (5 for OGBench-derived tasks).
+    fn tasks(&self) -> &[TaskInfo];
+    /// The 1-based task of the current episode, if it came from the task list.
+    fn current_task(&self) -> Option<usize>;
+    /// Resets to evaluation task `task` (1-based) and returns the first observation.
+    fn reset_to_task(&mut self, task: usize, seed: u64) -> Result<Vec<f32>> {
+        let mut obs = vec![0.0; self.observation_spec().dim()];
+        self.reset_into(seed, Some(task), &mut obs)?;
+        Ok(obs)
+    }
+    /// Clones the environment into a box (VecEnv builds its copies this way).
+    fn boxed_clone(&self) -> Box<dyn GoalEnv>;
+}
+
+/// Checks an action's length and finiteness; every `step_into` calls it first.
+pub(crate) fn check_action(task: &str, spec: &BoxSpec, action: &[f32]) -> Result<()> {
+    if action.len() != spec.dim() {
+        return Err(EnvError::ActionDim { task: task.into(), expected: spec.dim(), got: action.len() });
+    }
+    if let Some((index, &value)) = action.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(EnvError::NonFiniteAction { task: task.into(), index, value });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_obs(task: &str, spec: &BoxSpec, obs: &[f32]) -> Result<()> {
+    if obs.len() != spec.dim() {
+        return Err(EnvError::ObsDim { task: task.into(), expected: spec.dim(), got: obs.len() });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_task(task: &str, index: usize, count: usize) -> Result<()> {
+    if index == 0 || index > count {
+        return Err(EnvError::TaskIndex { task: task.into(), index, count });
+    }
+    Ok(())
+}

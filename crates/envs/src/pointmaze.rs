@@ -1,0 +1,320 @@
+//! The maze tasks: `pointmaze-*` (OGBench point dynamics), `accelmaze-*` (a double integrator
+//! standing in for the humanoid's slow, momentum-laden control) and the three JaxGCRL online
+//! mazes.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::env::{check_action, check_obs, check_task, BoxSpec, Env, GoalEnv, Info, TaskInfo, Transition};
+use crate::error::{EnvError, Result};
+use crate::maze::{ogbench_tasks, Convention, Layout, Maze, TELEPORT_IN, TELEPORT_OUT, TELEPORT_RADIUS};
+
+/// OGBench's `PointEnv`: `qpos += 0.2·clip(a)`, the physics steps only resolve contacts.
+pub const POINT_STEP: f32 = 0.2;
+/// accelmaze: `v ← ACCEL_DECAY·v + ACCEL_GAIN·clip(a)`, `x ← x + v`. The terminal speed is
+/// `ACCEL_GAIN / (1 − ACCEL_DECAY) = 0.1` per axis, half the point agent's, and a velocity
+/// change takes ~5 steps to settle, so the agent must brake before corners. Episodes are 2000
+/// steps, as humanoidmaze-medium's are. Wall contact removes the velocity into the wall.
+pub const ACCEL_DECAY: f32 = 0.8;
+pub const ACCEL_GAIN: f32 = 0.02;
+/// OGBench's goal tolerance for the point agent.
+pub const GOAL_TOL: f32 = 1.0;
+/// JaxGCRL's success radius and its looser `success_easy` radius.
+pub const ONLINE_TOL: f32 = 0.5;
+pub const ONLINE_TOL_EASY: f32 = 2.0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dynamics {
+    Point,
+    Accel,
+}
+
+/// How episodes begin and what counts as success.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// OGBench goal-conditioned evaluation: 5 (init, goal) cell pairs, ±1 position noise,
+    /// success within 1.0, termination at the goal. With `singletask = Some(k)` the task is fixed,
+    /// the goal noise is off and the reward is `success − 1` (OGBench's singletask variant).
+    Ogbench { singletask: Option<usize> },
+    /// JaxGCRL online maze: start at the R cell (1,1) (±0.1), goals drawn from a goal set
+    /// (`easy` = every G cell, `hard` = the far cells of `ant_maze.py`), success within 0.5,
+    /// no termination.
+    Online { easy: Vec<(usize, usize)>, hard: Vec<(usize, usize)> },
+}
+
+#[derive(Clone, Debug)]
+pub struct MazeEnv {
+    name: String,
+    maze: Maze,
+    dynamics: Dynamics,
+    mode: Mode,
+    obs_spec: BoxSpec,
+    act_spec: BoxSpec,
+    max_steps: usize,
+    tasks: Vec<TaskInfo>,
+    // State.
+    pos: [f32; 2],
+    vel: [f32; 2],
+    goal_xy: [f32; 2],
+    goal_obs: Vec<f32>,
+    steps: usize,
+    done: bool,
+    task: Option<usize>,
+    rng: ChaCha8Rng,
+}
+
+impl MazeEnv {
+    /// A maze task; `name` is its registry name.
+    pub fn new(name: &str, layout: Layout, dynamics: Dynamics, mode: Mode) -> Self {
+        let convention = if matches!(mode, Mode::Online { .. }) { Convention::JaxGcrl } else { Convention::Ogbench };
+        let maze = Maze::new(layout, convention);
+        let (lo, hi) = maze.bounds();
+        let obs_spec = match dynamics {
+            Dynamics::Point => BoxSpec::new(vec![lo[0], lo[1]], vec![hi[0], hi[1]]),
+            Dynamics::Accel => {
+                let v = ACCEL_GAIN / (1.0 - ACCEL_DECAY);
+                BoxSpec::new(vec![lo[0], lo[1], -v, -v], vec![hi[0], hi[1], v, v])
+            }
+        };
+        let max_steps = match (&mode, dynamics) {
+            (Mode::Online { .. }, _) => 1000,
+            (_, Dynamics::Point) => 1000,
+            (_, Dynamics::Accel) => 2000,
+        };
+        let tasks = match &mode {
+            Mode::Ogbench { .. } => ogbench_tasks(layout)
+                .iter()
+                .enumerate()
+                .map(|(k, (a, b))| TaskInfo { name: format!("task{}", k + 1), description: format!("({},{}) → ({},{})", a.0, a.1, b.0, b.1) })
+                .collect(),
+            Mode::Online { easy, hard } => vec![
+                TaskInfo { name: "easy".into(), description: format!("any of the {} G cells", easy.len()) },
+                TaskInfo { name: "hard".into(), description: format!("{hard:?}") },
+            ],
+        };
+        let obs_dim = obs_spec.dim();
+        let mut env = Self {
+            name: name.into(),
+            maze,
+            dynamics,
+            mode,
+            obs_spec,
+            act_spec: BoxSpec::uniform(2, -1.0, 1.0),
+            max_steps,
+            tasks,
+            pos: [0.0; 2],
+            vel: [0.0; 2],
+            goal_xy: [0.0; 2],
+            goal_obs: vec![0.0; obs_dim],
+            steps: 0,
+            done: true,
+            task: None,
+            rng: ChaCha8Rng::seed_from_u64(0),
+        };
+        env.set_goal(env.pos);
+        env
+    }
+
+    pub fn maze(&self) -> &Maze {
+        &self.maze
+    }
+    pub fn dynamics(&self) -> Dynamics {
+        self.dynamics
+    }
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+    pub fn pos(&self) -> [f32; 2] {
+        self.pos
+    }
+    pub fn vel(&self) -> [f32; 2] {
+        self.vel
+    }
+    pub fn goal_xy(&self) -> [f32; 2] {
+        self.goal_xy
+    }
+    pub fn goal_tol(&self) -> f32 {
+        match self.mode {
+            Mode::Online { .. } => ONLINE_TOL,
+            Mode::Ogbench { .. } => GOAL_TOL,
+        }
+    }
+    /// OGBench's `(init_ij, goal_ij)` for evaluation task `k` (1-based); `None` for online mazes.
+    pub fn task_cells(&self, k: usize) -> Option<((usize, usize), (usize, usize))> {
+        match self.mode {
+            Mode::Ogbench { .. } => ogbench_tasks(self.maze.layout).get(k.wrapping_sub(1)).copied(),
+            Mode::Online { .. } => None,
+        }
+    }
+    /// Places the agent (the dataset generators start episodes anywhere, as OGBench's do).
+    pub fn set_state(&mut self, pos: [f32; 2], vel: [f32; 2]) {
+        self.pos = pos;
+        self.vel = if self.dynamics == Dynamics::Accel { vel } else { [0.0; 2] };
+        self.steps = 0;
+        self.done = false;
+    }
+    /// Sets the goal; the goal observation is the observation of standing still at it.
+    pub fn set_goal(&mut self, xy: [f32; 2]) {
+        self.goal_xy = xy;
+        self.goal_obs.fill(0.0);
+        self.goal_obs[..2].copy_from_slice(&xy);
+    }
+    /// Reseeds the environment's own randomness (teleport destinations).
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = ChaCha8Rng::seed_from_u64(seed);
+    }
+    pub fn observe(&self, obs: &mut [f32]) {
+        obs[0] = self.pos[0];
+        obs[1] = self.pos[1];
+        if self.dynamics == Dynamics::Accel {
+            obs[2] = self.vel[0];
+            obs[3] = self.vel[1];
+        }
+    }
+    fn dist_to_goal(&self) -> f32 {
+        let (dx, dy) = (self.pos[0] - self.goal_xy[0], self.pos[1] - self.goal_xy[1]);
+        (dx * dx + dy * dy).sqrt()
+    }
+
+    /// The dynamics alone: moves the agent by a (clipped) action, resolves wall contact and
+    /// applies teleports. No bookkeeping, so the generators and benchmarks can call it directly.
+    #[inline]
+    pub fn advance(&mut self, action: [f32; 2]) {
+        let a = [action[0].clamp(-1.0, 1.0), action[1].clamp(-1.0, 1.0)];
+        match self.dynamics {
+            Dynamics::Point => {
+                self.pos[0] += POINT_STEP * a[0];
+                self.pos[1] += POINT_STEP * a[1];
+                self.maze.resolve_contacts(&mut self.pos);
+            }
+            Dynamics::Accel => {
+                self.vel[0] = ACCEL_DECAY * self.vel[0] + ACCEL_GAIN * a[0];
+                self.vel[1] = ACCEL_DECAY * self.vel[1] + ACCEL_GAIN * a[1];
+                let before = [self.pos[0] + self.vel[0], self.pos[1] + self.vel[1]];
+                self.pos = before;
+                if self.maze.resolve_contacts(&mut self.pos) {
+                    // Inelastic contact: drop the velocity component along the push direction.
+                    let (nx, ny) = (self.pos[0] - before[0], self.pos[1] - before[1]);
+                    let n2 = nx * nx + ny * ny;
+                    if n2 > 0.0 {
+                        let vn = (self.vel[0] * nx + self.vel[1] * ny) / n2;
+                        if vn < 0.0 {
+                            self.vel[0] -= vn * nx;
+                            self.vel[1] -= vn * ny;
+                        }
+                    }
+                }
+            }
+        }
+        if self.maze.layout == Layout::Teleport {
+            for ij in TELEPORT_IN {
+                let c = self.maze.ij_to_xy(ij);
+                let (dx, dy) = (self.pos[0] - c[0], self.pos[1] - c[1]);
+                if dx * dx + dy * dy <= TELEPORT_RADIUS * TELEPORT_RADIUS {
+                    let out = TELEPORT_OUT[self.rng.random_range(0..TELEPORT_OUT.len())];
+                    self.pos = self.maze.ij_to_xy(out);
+                    self.vel = [0.0; 2];
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn noisy(rng: &mut ChaCha8Rng, xy: [f32; 2], noise: f32) -> [f32; 2] {
+    [xy[0] + rng.random_range(-noise..=noise), xy[1] + rng.random_range(-noise..=noise)]
+}
+
+impl Env for MazeEnv {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn observation_spec(&self) -> &BoxSpec {
+        &self.obs_spec
+    }
+    fn action_spec(&self) -> &BoxSpec {
+        &self.act_spec
+    }
+    fn max_episode_steps(&self) -> usize {
+        self.max_steps
+    }
+
+    fn reset_into(&mut self, seed: u64, task: Option<usize>, obs: &mut [f32]) -> Result<()> {
+        check_obs(&self.name, &self.obs_spec, obs)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n_tasks = self.tasks.len();
+        if let Some(k) = task {
+            check_task(&self.name, k, n_tasks)?;
+        }
+        match &self.mode {
+            Mode::Ogbench { singletask } => {
+                let k = singletask.or(task).unwrap_or_else(|| rng.random_range(1..=n_tasks));
+                let (init, goal) = ogbench_tasks(self.maze.layout)[k - 1];
+                // OGBench adds U(±noise·unit/4) = U(±1) to the start and (goal-conditioned mode
+                // only) to the goal.
+                let init_xy = noisy(&mut rng, self.maze.ij_to_xy(init), 1.0);
+                let goal_xy = if singletask.is_some() { self.maze.ij_to_xy(goal) } else { noisy(&mut rng, self.maze.ij_to_xy(goal), 1.0) };
+                self.task = Some(k);
+                self.set_goal(goal_xy);
+                self.set_state(init_xy, [0.0; 2]);
+            }
+            Mode::Online { easy, hard } => {
+                let k = task.unwrap_or(1);
+                let set = if k == 1 { easy } else { hard };
+                let goal = set[rng.random_range(0..set.len())];
+                let goal_xy = self.maze.ij_to_xy(goal);
+                let start = noisy(&mut rng, self.maze.ij_to_xy((1, 1)), 0.1);
+                self.task = Some(k);
+                self.set_goal(goal_xy);
+                self.set_state(start, [0.0; 2]);
+            }
+        }
+        self.rng = ChaCha8Rng::seed_from_u64(rng.random());
+        self.observe(obs);
+        Ok(())
+    }
+
+    fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
+        check_action(&self.name, &self.act_spec, action)?;
+        check_obs(&self.name, &self.obs_spec, obs)?;
+        if self.done {
+            return Err(EnvError::EpisodeOver { task: self.name.clone() });
+        }
+        self.advance([action[0], action[1]]);
+        self.steps += 1;
+        self.observe(obs);
+        let d = self.dist_to_goal();
+        let t = match &self.mode {
+            Mode::Ogbench { singletask } => {
+                let success = d <= GOAL_TOL;
+                let reward = if singletask.is_some() { success as i32 as f32 - 1.0 } else { success as i32 as f32 };
+                Transition { reward, terminated: success, truncated: false, info: Info { success, success_easy: success } }
+            }
+            Mode::Online { .. } => {
+                let success = d < ONLINE_TOL;
+                Transition { reward: success as i32 as f32, terminated: false, truncated: false, info: Info { success, success_easy: d < ONLINE_TOL_EASY } }
+            }
+        };
+        let truncated = self.steps >= self.max_steps;
+        self.done = t.terminated || truncated;
+        Ok(Transition { truncated: truncated && !t.terminated, ..t })
+    }
+}
+
+impl GoalEnv for MazeEnv {
+    fn goal(&self) -> &[f32] {
+        &self.goal_obs
+    }
+    fn success(&self) -> bool {
+        self.dist_to_goal() <= self.goal_tol() && !(matches!(self.mode, Mode::Online { .. }) && self.dist_to_goal() >= ONLINE_TOL)
+    }
+    fn tasks(&self) -> &[TaskInfo] {
+        &self.tasks
+    }
+    fn current_task(&self) -> Option<usize> {
+        self.task
+    }
+    fn boxed_clone(&self) -> Box<dyn GoalEnv> {
+        Box::new(self.clone())
+    }
+}

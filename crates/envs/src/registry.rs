@@ -1,0 +1,182 @@
+//! Task names, what each stands in for, its dataset recipe, and `make`.
+
+use crate::env::GoalEnv;
+use crate::error::{EnvError, Result};
+use crate::maze::Layout;
+use crate::pointmaze::{Dynamics, MazeEnv, Mode};
+
+/// Which kind of scripted data a task's dataset holds (OGBench's dataset types).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataKind {
+    /// Long episodes towards repeatedly resampled goals.
+    Navigate,
+    /// Short episodes towards goals 4 BFS cells away; evaluation needs stitching.
+    Stitch,
+    /// Random sub-tasks chained by a plan oracle (manipulation and puzzle).
+    Play,
+}
+
+/// OGBench's dataset recipe for a task (`data_gen_scripts/commands.sh`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DatasetRecipe {
+    pub kind: DataKind,
+    /// Training episodes; the `-val` split has a tenth as many.
+    pub episodes: usize,
+    /// Rows per episode (OGBench's `max_episode_steps`, e.g. 1001 rows = 1000 transitions).
+    pub episode_len: usize,
+    /// Std of the Gaussian action noise (puzzle: the plan oracle's noise scale).
+    pub noise: f32,
+}
+
+/// Everything the runner and the pictures need to know about a task without building it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskMeta {
+    pub name: String,
+    /// The dataset this task trains on (its name without `-singletask-taskN`); `None` for the
+    /// online mazes, which collect their own data.
+    pub dataset: Option<String>,
+    pub recipe: Option<DatasetRecipe>,
+    /// The OGBench singletask variant's fixed evaluation task.
+    pub singletask: Option<usize>,
+    /// Which row of the study this native task stands in for, said honestly.
+    pub stands_in_for: String,
+}
+
+const MAZES: [(&str, Layout); 4] = [("medium", Layout::Medium), ("large", Layout::Large), ("giant", Layout::Giant), ("teleport", Layout::Teleport)];
+const ONLINE: [&str; 3] = ["umaze", "bigmaze", "hardestmaze"];
+const PUZZLES: [&str; 2] = ["3x3", "4x4"];
+
+/// The dataset-bearing base tasks (no singletask suffix).
+pub fn base_tasks() -> Vec<String> {
+    let mut v = Vec::new();
+    for (m, _) in MAZES {
+        for kind in ["navigate", "stitch"] {
+            v.push(format!("pointmaze-{m}-{kind}"));
+        }
+    }
+    v.push("accelmaze-medium-navigate".into());
+    for p in PUZZLES {
+        v.push(format!("kinpuzzle-{p}-play"));
+    }
+    v
+}
+
+/// Every registered task name: the base tasks, their `-singletask-task{1..5}` variants and the
+/// online mazes.
+pub fn task_names() -> Vec<String> {
+    let mut v = Vec::new();
+    for b in base_tasks() {
+        v.push(b.clone());
+        for k in 1..=5 {
+            v.push(format!("{b}-singletask-task{k}"));
+        }
+    }
+    for o in ONLINE {
+        v.push(format!("pointmaze-{o}-online"));
+    }
+    v
+}
+
+fn unknown(name: &str) -> EnvError {
+    let bases = base_tasks().join(", ");
+    let online: Vec<String> = ONLINE.iter().map(|o| format!("pointmaze-{o}-online")).collect();
+    EnvError::UnknownTask {
+        name: name.into(),
+        known: format!("{bases}, {} (and each base task's `-singletask-task1` … `-task5` variant)", online.join(", ")),
+    }
+}
+
+/// Splits `X-singletask-taskK` into `(X, Some(K))`.
+fn split_singletask(name: &str) -> Result<(&str, Option<usize>)> {
+    match name.split_once("-singletask-task") {
+        None => Ok((name, None)),
+        Some((base, k)) => match k.parse::<usize>() {
+            Ok(k @ 1..=5) => Ok((base, Some(k))),
+            _ => Err(unknown(name)),
+        },
+    }
+}
+
+fn stands_in_for(base: &str) -> String {
+    let row = match base {
+        "pointmaze-large-navigate" => "antmaze-large-navigate",
+        "pointmaze-medium-stitch" => "antmaze-medium-stitch",
+        "accelmaze-medium-navigate" => "humanoidmaze-medium-navigate",
+        "kinpuzzle-3x3-play" => "puzzle-3x3-play",
+        "pointmaze-umaze-online" => "ant_u_maze (JaxGCRL)",
+        "pointmaze-bigmaze-online" => "ant_big_maze (JaxGCRL)",
+        "pointmaze-hardestmaze-online" => "ant_hardest_maze (JaxGCRL)",
+        _ => "",
+    };
+    if row.is_empty() {
+        let ogbench = base.replacen("kinpuzzle", "puzzle", 1);
+        format!("OGBench {ogbench} (not a row of the study)")
+    } else {
+        format!("{row} (native stand-in; numbers are not comparable)")
+    }
+}
+
+/// What is known about `name`, or an error listing the known names.
+pub fn meta(name: &str) -> Result<TaskMeta> {
+    let (base, singletask) = split_singletask(name)?;
+    if ONLINE.iter().any(|o| base == format!("pointmaze-{o}-online")) {
+        if singletask.is_some() {
+            return Err(unknown(name));
+        }
+        return Ok(TaskMeta { name: name.into(), dataset: None, recipe: None, singletask: None, stands_in_for: stands_in_for(base) });
+    }
+    if !base_tasks().iter().any(|b| b == base) {
+        return Err(unknown(name));
+    }
+    let recipe = if base.starts_with("kinpuzzle") {
+        DatasetRecipe { kind: DataKind::Play, episodes: 1000, episode_len: 1001, noise: 0.1 }
+    } else if base.ends_with("-stitch") {
+        DatasetRecipe { kind: DataKind::Stitch, episodes: 5000, episode_len: 201, noise: 0.5 }
+    } else if base.starts_with("accelmaze") {
+        DatasetRecipe { kind: DataKind::Navigate, episodes: 1000, episode_len: 2001, noise: 0.5 }
+    } else if base.contains("-giant-") {
+        DatasetRecipe { kind: DataKind::Navigate, episodes: 500, episode_len: 2001, noise: 0.5 }
+    } else {
+        DatasetRecipe { kind: DataKind::Navigate, episodes: 1000, episode_len: 1001, noise: 0.5 }
+    };
+    let mut stands = stands_in_for(base);
+    if let Some(k) = singletask {
+        stands = stands.replacen(" (", &format!("-singletask-task{k} ("), 1);
+    }
+    Ok(TaskMeta { name: name.into(), dataset: Some(base.into()), recipe: Some(recipe), singletask, stands_in_for: stands })
+}
+
+/// Builds the task `name` (e.g. `pointmaze-large-navigate`, `kinpuzzle-3x3-play-singletask-task4`).
+pub fn make(name: &str) -> Result<Box<dyn GoalEnv>> {
+    let (base, singletask) = split_singletask(name)?;
+    meta(name)?;
+    let parts: Vec<&str> = base.split('-').collect();
+    let env: Box<dyn GoalEnv> = match parts.as_slice() {
+        ["pointmaze", size, "online"] => Box::new(online_maze(name, size)),
+        [family @ ("pointmaze" | "accelmaze"), size, _kind] => {
+            let layout = MAZES.iter().find(|(m, _)| m == size).map(|(_, l)| *l).ok_or_else(|| unknown(name))?;
+            let dynamics = if *family == "accelmaze" { Dynamics::Accel } else { Dynamics::Point };
+            Box::new(MazeEnv::new(name, layout, dynamics, Mode::Ogbench { singletask }))
+        }
+        ["kinpuzzle", size, "play"] => {
+            let (r, c) = if *size == "3x3" { (3, 3) } else { (4, 4) };
+            Box::new(crate::puzzle::PuzzleEnv::new(name, r, c, singletask))
+        }
+        _ => return Err(unknown(name)),
+    };
+    Ok(env)
+}
+
+/// JaxGCRL's online mazes: U_MAZE, BIG_MAZE (= OGBench medium) and HARDEST_MAZE (= OGBench
+/// large) in JaxGCRL's (4i, 4j) convention. Every free cell but the start R=(1,1) is a G cell;
+/// the `hard` goals are those of the paper's `ant_maze.py`.
+fn online_maze(name: &str, size: &str) -> MazeEnv {
+    let (layout, hard): (Layout, Vec<(usize, usize)>) = match size {
+        "umaze" => (Layout::UMaze, vec![(3, 1)]),
+        "bigmaze" => (Layout::Medium, vec![(1, 5), (1, 6), (2, 6), (6, 3), (6, 5), (6, 6)]),
+        _ => (Layout::Large, vec![(3, 8), (5, 4), (7, 10)]),
+    };
+    let maze = crate::maze::Maze::new(layout, crate::maze::Convention::JaxGcrl);
+    let easy: Vec<(usize, usize)> = maze.free_cells().into_iter().filter(|&c| c != (1, 1)).collect();
+    MazeEnv::new(name, layout, Dynamics::Point, Mode::Online { easy, hard })
+}
