@@ -161,6 +161,11 @@ impl Maze {
     }
     /// BFS distances (in cells) from `goal` to every cell; walls and unreachable cells get `u32::MAX`.
     pub fn bfs(&self, goal: (usize, usize)) -> Vec<u32> {
+        self.bfs_avoiding(goal, &[])
+    }
+
+    /// [`Maze::bfs`] with `blocked` cells treated as walls (the goal itself is never blocked).
+    pub fn bfs_avoiding(&self, goal: (usize, usize), blocked: &[(usize, usize)]) -> Vec<u32> {
         let mut dist = vec![u32::MAX; self.rows * self.cols];
         if !self.is_free(goal) {
             return dist;
@@ -172,7 +177,7 @@ impl Maze {
             let d = dist[i * self.cols + j];
             for (di, dj) in [(-1isize, 0isize), (1, 0), (0, -1), (0, 1)] {
                 let (ni, nj) = (i as isize + di, j as isize + dj);
-                if !self.is_wall(ni, nj) {
+                if !self.is_wall(ni, nj) && !blocked.contains(&(ni as usize, nj as usize)) {
                     let k = ni as usize * self.cols + nj as usize;
                     if dist[k] == u32::MAX {
                         dist[k] = d + 1;
@@ -206,56 +211,57 @@ impl Maze {
         best
     }
 
-    /// Pushes a disc of radius [`AGENT_RADIUS`] centred at `p` out of every wall square it
-    /// overlaps (minimum-penetration push-out, the native stand-in for MuJoCo's contacts).
-    /// Returns whether any contact happened. Steps are shorter than the radius, so the centre
-    /// never enters a wall and the 3×3 cells around it are the only candidates.
+    /// Moves a disc of radius [`AGENT_RADIUS`] from `p` by `d`, one axis at a time (x, then y),
+    /// stopping each axis where the disc would first touch a wall square: the native stand-in
+    /// for MuJoCo's contacts. Sliding along walls falls out of the axis split, the disc never
+    /// penetrates, and no axis moves farther than commanded (a push-out scheme can shove the disc
+    /// sideways round a corner, faster than the speed bound). Returns which axes were stopped.
+    /// Steps are shorter than a cell minus the radius, so only the 3×3 cells around the disc can
+    /// be hit.
     #[inline]
-    pub fn resolve_contacts(&self, p: &mut [f32; 2]) -> bool {
+    pub fn sweep(&self, p: &mut [f32; 2], d: [f32; 2]) -> [bool; 2] {
+        [self.sweep_axis(p, 0, d[0]), self.sweep_axis(p, 1, d[1])]
+    }
+
+    #[inline]
+    fn sweep_axis(&self, p: &mut [f32; 2], axis: usize, delta: f32) -> bool {
+        if delta == 0.0 {
+            return false;
+        }
         let r = AGENT_RADIUS;
         let half = MAZE_UNIT / 2.0;
-        let mut hit = false;
-        for _pass in 0..3 {
-            let (ci, cj) = self.xy_to_ij(*p);
-            let mut moved = false;
-            for di in -1..=1 {
-                for dj in -1..=1 {
-                    let (i, j) = (ci + di, cj + dj);
-                    if i < 0 || j < 0 || !self.is_wall(i, j) {
-                        continue;
-                    }
-                    let c = self.ij_to_xy((i as usize, j as usize));
-                    let qx = p[0].clamp(c[0] - half, c[0] + half);
-                    let qy = p[1].clamp(c[1] - half, c[1] + half);
-                    let (dx, dy) = (p[0] - qx, p[1] - qy);
-                    let d2 = dx * dx + dy * dy;
-                    if d2 >= r * r {
-                        continue;
-                    }
-                    if d2 > 0.0 {
-                        let d = d2.sqrt();
-                        let push = (r - d) / d;
-                        p[0] += dx * push;
-                        p[1] += dy * push;
-                    } else {
-                        // Centre inside the square (only possible when placed there by hand):
-                        // leave by the nearest face.
-                        let exits = [(c[0] - half - r) - p[0], (c[0] + half + r) - p[0], (c[1] - half - r) - p[1], (c[1] + half + r) - p[1]];
-                        let k = (0..4).min_by(|&a, &b| exits[a].abs().total_cmp(&exits[b].abs())).unwrap();
-                        if k < 2 {
-                            p[0] += exits[k];
-                        } else {
-                            p[1] += exits[k];
-                        }
-                    }
-                    moved = true;
-                    hit = true;
+        let other = 1 - axis;
+        let target = p[axis] + delta;
+        let mut limit = target;
+        let (ci, cj) = self.xy_to_ij(*p);
+        for di in -1..=1 {
+            for dj in -1..=1 {
+                let (i, j) = (ci + di, cj + dj);
+                if i < 0 || j < 0 || !self.is_wall(i, j) {
+                    continue;
+                }
+                let c = self.ij_to_xy((i as usize, j as usize));
+                // Disc centres at this `other` coordinate that overlap the square form the
+                // interval c ± (half + w) along `axis`.
+                let off = (p[other] - c[other]).abs() - half;
+                let w = if off <= 0.0 {
+                    r
+                } else if off < r {
+                    (r * r - off * off).sqrt()
+                } else {
+                    continue;
+                };
+                let (lo, hi) = (c[axis] - half - w, c[axis] + half + w);
+                if delta > 0.0 && p[axis] <= lo + 1e-4 && target > lo {
+                    limit = limit.min(lo);
+                } else if delta < 0.0 && p[axis] >= hi - 1e-4 && target < hi {
+                    limit = limit.max(hi);
                 }
             }
-            if !moved {
-                break;
-            }
         }
+        let hit = limit != target;
+        // Never move backwards (a disc placed touching a wall stays where it is).
+        p[axis] = if delta > 0.0 { limit.max(p[axis]) } else { limit.min(p[axis]) };
         hit
     }
 

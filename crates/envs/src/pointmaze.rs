@@ -183,25 +183,16 @@ impl MazeEnv {
         let a = [action[0].clamp(-1.0, 1.0), action[1].clamp(-1.0, 1.0)];
         match self.dynamics {
             Dynamics::Point => {
-                self.pos[0] += POINT_STEP * a[0];
-                self.pos[1] += POINT_STEP * a[1];
-                self.maze.resolve_contacts(&mut self.pos);
+                self.maze.sweep(&mut self.pos, [POINT_STEP * a[0], POINT_STEP * a[1]]);
             }
             Dynamics::Accel => {
                 self.vel[0] = ACCEL_DECAY * self.vel[0] + ACCEL_GAIN * a[0];
                 self.vel[1] = ACCEL_DECAY * self.vel[1] + ACCEL_GAIN * a[1];
-                let before = [self.pos[0] + self.vel[0], self.pos[1] + self.vel[1]];
-                self.pos = before;
-                if self.maze.resolve_contacts(&mut self.pos) {
-                    // Inelastic contact: drop the velocity component along the push direction.
-                    let (nx, ny) = (self.pos[0] - before[0], self.pos[1] - before[1]);
-                    let n2 = nx * nx + ny * ny;
-                    if n2 > 0.0 {
-                        let vn = (self.vel[0] * nx + self.vel[1] * ny) / n2;
-                        if vn < 0.0 {
-                            self.vel[0] -= vn * nx;
-                            self.vel[1] -= vn * ny;
-                        }
+                // Inelastic contact: an axis stopped by a wall loses its velocity.
+                let hit = self.maze.sweep(&mut self.pos, self.vel);
+                for k in 0..2 {
+                    if hit[k] {
+                        self.vel[k] = 0.0;
                     }
                 }
             }
