@@ -1,11 +1,19 @@
 //! The project's task runner: `cargo xtask <task>` (an alias in `.cargo/config.toml`).
-//! It is the only place that knows about devices, jobs and (later) Slurm. Today it runs the
-//! performance suite; `bench`, `datasets`, `train` and `aggregate` arrive with their issues.
+//! It is the only place that knows about devices, jobs and (later) Slurm. `bench`, `train` and
+//! `aggregate` arrive with their issues.
 
+mod show;
+
+use std::path::PathBuf;
 use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(about = "nf-rl developer tasks")]
@@ -16,26 +24,110 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Run the criterion benchmarks (training step, sampling latency); extra args go to criterion.
+    /// Run the criterion benchmarks (flow training step and sampling, env stepping, dataset
+    /// generation); extra args go to criterion.
     Perf {
+        /// Which crate's benchmarks: nf-core, envs, or all.
+        #[arg(long = "crate", default_value = "all")]
+        crate_: String,
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
+    /// Generate the offline datasets that are missing or stale (train and `-val` splits) and
+    /// record them in DIR/manifest.toml; files whose checksum matches are skipped.
+    Datasets {
+        /// Base task names (default: every task with a dataset). `…-singletask-taskN` names map to
+        /// their base task's dataset.
+        #[arg(long = "task", num_args = 1..)]
+        tasks: Vec<String>,
+        #[arg(long, default_value = "data")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Draw a task from above: the maze, its 5 evaluation start/goal pairs and dataset
+    /// trajectories, or a puzzle's task grids.
+    ShowTask {
+        name: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// How many dataset trajectories to draw (mazes).
+        #[arg(long, default_value_t = 50)]
+        trajectories: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// List every registered task and what it stands in for.
+    Tasks,
 }
 
 fn main() -> Result<()> {
     match Cli::parse().task {
-        Task::Perf { args } => {
+        Task::Perf { crate_, args } => {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["bench", "-p", "nf-core", "--bench", "flow", "--"])
-                .args(&args)
-                .status()
-                .context("running cargo bench")?;
-            if !status.success() {
-                bail!("cargo bench failed ({status})");
+            let crates: Vec<&str> = match crate_.as_str() {
+                "all" => vec!["nf-core", "envs"],
+                "nf-core" | "envs" => vec![crate_.as_str()],
+                other => bail!("--crate {other}: expected nf-core, envs or all"),
+            };
+            for c in crates {
+                let status = Command::new(&cargo).args(["bench", "-p", c, "--"]).args(&args).status().context("running cargo bench")?;
+                if !status.success() {
+                    bail!("cargo bench -p {c} failed ({status})");
+                }
+            }
+            Ok(())
+        }
+        Task::Datasets { tasks, out, seed } => datasets(tasks, out, seed),
+        Task::ShowTask { name, out, trajectories, seed } => {
+            show::show_task(&name, &out, trajectories, seed)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+        Task::Tasks => {
+            for name in envs::task_names() {
+                let m = envs::meta(&name)?;
+                println!("{name:48} {}", m.stands_in_for);
             }
             Ok(())
         }
     }
+}
+
+fn datasets(tasks: Vec<String>, out: PathBuf, seed: u64) -> Result<()> {
+    let mut bases: Vec<String> = Vec::new();
+    let wanted = if tasks.is_empty() { envs::base_tasks() } else { tasks };
+    for t in &wanted {
+        let m = envs::meta(t)?;
+        let base = m.dataset.with_context(|| format!("{t} has no offline dataset (online tasks collect their own data)"))?;
+        if !bases.contains(&base) {
+            bases.push(base);
+        }
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let jobs: Vec<(String, envs::Split)> = bases.iter().flat_map(|b| [(b.clone(), envs::Split::Train), (b.clone(), envs::Split::Val)]).collect();
+    let bar = ProgressBar::new(jobs.len() as u64);
+    bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}").unwrap());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let (mut made, mut kept) = (0, 0);
+    for (base, split) in jobs {
+        bar.set_message(format!("{base}{}", split.suffix()));
+        let t0 = Instant::now();
+        let outcome = envs::manifest::ensure(&out, &base, seed, split)?;
+        match &outcome {
+            envs::manifest::EnsureOutcome::Generated { path, reason } => {
+                made += 1;
+                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                bar.println(format!("generated {} ({reason}; {:.1} MB in {:.2} s)", path.display(), size as f64 / 1e6, t0.elapsed().as_secs_f64()));
+            }
+            envs::manifest::EnsureOutcome::UpToDate { path } => {
+                kept += 1;
+                bar.println(format!("up to date {}", path.display()));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!("{made} generated, {kept} up to date, in {} (manifest: {})", out.display(), out.join(envs::manifest::MANIFEST_FILE).display());
+    Ok(())
 }

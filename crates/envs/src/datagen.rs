@@ -73,8 +73,6 @@ pub fn generate_with(task: &str, seed: u64, split: Split, episodes: usize, episo
             (0..episodes).into_par_iter().map(|ep| maze_episode(&env, recipe, episode_len, episode_seed(seed, split, ep))).collect()
         }
         ["kinpuzzle", ..] => {
-            let env = crate::make(&base)?;
-            let _ = env;
             (0..episodes)
                 .into_par_iter()
                 .map(|ep| crate::puzzle::play_episode(&base, recipe, episode_len, episode_seed(seed, split, ep)))

@@ -146,18 +146,30 @@ pub fn meta(name: &str) -> Result<TaskMeta> {
     Ok(TaskMeta { name: name.into(), dataset: Some(base.into()), recipe: Some(recipe), singletask, stands_in_for: stands })
 }
 
+/// The concrete maze behind a `pointmaze-*` / `accelmaze-*` name (pictures and experts need the
+/// map, which the trait object hides).
+pub fn make_maze(name: &str) -> Result<MazeEnv> {
+    let (base, singletask) = split_singletask(name)?;
+    meta(name)?;
+    let parts: Vec<&str> = base.split('-').collect();
+    match parts.as_slice() {
+        ["pointmaze", size, "online"] => Ok(online_maze(name, size)),
+        [family @ ("pointmaze" | "accelmaze"), size, _kind] => {
+            let layout = MAZES.iter().find(|(m, _)| m == size).map(|(_, l)| *l).ok_or_else(|| unknown(name))?;
+            let dynamics = if *family == "accelmaze" { Dynamics::Accel } else { Dynamics::Point };
+            Ok(MazeEnv::new(name, layout, dynamics, Mode::Ogbench { singletask }))
+        }
+        _ => Err(EnvError::Invalid(format!("{name} is not a maze task"))),
+    }
+}
+
 /// Builds the task `name` (e.g. `pointmaze-large-navigate`, `kinpuzzle-3x3-play-singletask-task4`).
 pub fn make(name: &str) -> Result<Box<dyn GoalEnv>> {
     let (base, singletask) = split_singletask(name)?;
     meta(name)?;
     let parts: Vec<&str> = base.split('-').collect();
     let env: Box<dyn GoalEnv> = match parts.as_slice() {
-        ["pointmaze", size, "online"] => Box::new(online_maze(name, size)),
-        [family @ ("pointmaze" | "accelmaze"), size, _kind] => {
-            let layout = MAZES.iter().find(|(m, _)| m == size).map(|(_, l)| *l).ok_or_else(|| unknown(name))?;
-            let dynamics = if *family == "accelmaze" { Dynamics::Accel } else { Dynamics::Point };
-            Box::new(MazeEnv::new(name, layout, dynamics, Mode::Ogbench { singletask }))
-        }
+        ["pointmaze" | "accelmaze", ..] => Box::new(make_maze(name)?),
         ["kinpuzzle", size, "play"] => {
             let (r, c) = if *size == "3x3" { (3, 3) } else { (4, 4) };
             Box::new(crate::puzzle::PuzzleEnv::new(name, r, c, singletask))
