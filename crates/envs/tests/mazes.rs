@@ -212,3 +212,35 @@ fn vec_env_matches_sequential_stepping() {
         }
     }
 }
+
+#[test]
+fn singletask_relabelling_matches_the_environment_success_rule() {
+    let ds = envs::generate_with("pointmaze-medium-navigate", 3, envs::Split::Train, 20, 1001).unwrap();
+    for k in 1..=5 {
+        let task = format!("pointmaze-medium-navigate-singletask-task{k}");
+        let (rewards, masks) = envs::singletask_rewards(&task, &ds).unwrap();
+        assert_eq!(rewards.len(), ds.len());
+        let mut env = envs::registry::make_maze(&task).unwrap();
+        env.reset(0).unwrap();
+        let mut hits = 0;
+        for t in 0..ds.len() {
+            let q = ds.qpos_row(t);
+            env.set_state([q[0], q[1]], [0.0; 2]);
+            let success = env.success();
+            assert_eq!(rewards[t], if success { 0.0 } else { -1.0 }, "{task} row {t}");
+            assert_eq!(masks[t], if success { 0.0 } else { 1.0 });
+            hits += success as usize;
+        }
+        assert!(hits > 0, "{task}: the navigate data never passes the goal");
+    }
+    // Puzzle: #matched − #buttons against the task's goal, row by row.
+    let ds = envs::generate_with("kinpuzzle-3x3-play", 1, envs::Split::Train, 2, 1001).unwrap();
+    let goal = &envs::puzzle::puzzle_tasks(3, 3)[3].1;
+    let (rewards, masks) = envs::singletask_rewards("kinpuzzle-3x3-play-singletask-task4", &ds).unwrap();
+    for t in 0..ds.len() {
+        let matched = ds.buttons_row(t).iter().zip(goal).filter(|(a, b)| **a == **b as i64).count();
+        assert_eq!(rewards[t], matched as f32 - 9.0);
+        assert_eq!(masks[t], if matched == 9 { 0.0 } else { 1.0 });
+    }
+    assert!(envs::singletask_rewards("pointmaze-medium-navigate", &ds).is_err());
+}

@@ -1,0 +1,49 @@
+//! OGBench's singletask relabelling (`relabel_utils.py`): a `…-singletask-taskN` task trains on
+//! its base task's dataset with rewards and masks recomputed from each row's `qpos` (mazes) or
+//! `button_states` (puzzle) against task N's goal. Success is judged on the row's own state
+//! (OGBench's `success_timing="pre"`).
+
+use crate::dataset::Dataset;
+use crate::error::{EnvError, Result};
+use crate::puzzle::{puzzle_tasks, singletask_reward};
+use crate::registry::{make_maze, meta};
+
+/// `(rewards, masks)`, one per dataset row, for singletask `task`:
+/// - mazes: `reward = success − 1`, `mask = 1 − success`, success = within 1.0 of the
+///   (noise-free) goal;
+/// - puzzle: `reward = #matched − #buttons`, `mask = 1 − all matched`.
+pub fn singletask_rewards(task: &str, ds: &Dataset) -> Result<(Vec<f32>, Vec<f32>)> {
+    let m = meta(task)?;
+    let k = m.singletask.ok_or_else(|| EnvError::Invalid(format!("{task} is not a singletask variant (expected a name ending in -singletask-task1 … -task5)")))?;
+    let base = m.dataset.expect("singletask tasks have a dataset");
+    let n = ds.len();
+    let mut rewards = Vec::with_capacity(n);
+    let mut masks = Vec::with_capacity(n);
+    if base.starts_with("kinpuzzle") {
+        let (rows, cols) = if base.contains("3x3") { (3, 3) } else { (4, 4) };
+        let goal = &puzzle_tasks(rows, cols)[k - 1].1;
+        if ds.button_dim != goal.len() {
+            return Err(EnvError::Invalid(format!("{task}: dataset has {} button states per row, the task has {} buttons", ds.button_dim, goal.len())));
+        }
+        for t in 0..n {
+            let (r, mk) = singletask_reward(ds.buttons_row(t), goal);
+            rewards.push(r);
+            masks.push(mk);
+        }
+    } else {
+        let env = make_maze(task)?;
+        let (_, goal_cell) = env.task_cells(k).expect("OGBench maze tasks have cells");
+        let g = env.maze().ij_to_xy(goal_cell);
+        let tol = env.goal_tol();
+        if ds.qpos_dim < 2 {
+            return Err(EnvError::Invalid(format!("{task}: dataset qpos has {} columns, need the agent's x, y", ds.qpos_dim)));
+        }
+        for t in 0..n {
+            let q = ds.qpos_row(t);
+            let success = ((q[0] - g[0]).powi(2) + (q[1] - g[1]).powi(2)).sqrt() <= tol;
+            rewards.push(success as i32 as f32 - 1.0);
+            masks.push(1.0 - success as i32 as f32);
+        }
+    }
+    Ok((rewards, masks))
+}
