@@ -149,3 +149,23 @@ fn draw_puzzle(name: &str, meta: &envs::TaskMeta, env: &dyn GoalEnv, out: &Path)
     root.present().with_context(|| format!("writing {}", out.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every task draws: a real PNG, not an empty canvas (a blank 520×600 PNG compresses to a
+    /// few hundred bytes; walls, trajectories and text take several kilobytes).
+    #[test]
+    fn every_task_draws_a_picture() {
+        let dir = std::env::temp_dir().join(format!("nf-rl-show-task-{}", std::process::id()));
+        let mut names = envs::base_tasks();
+        names.extend(["pointmaze-umaze-online", "pointmaze-bigmaze-online", "pointmaze-hardestmaze-online"].map(String::from));
+        for name in names {
+            let out = dir.join(format!("{name}.png"));
+            super::show_task(&name, &out, 5, 0).unwrap();
+            let bytes = std::fs::read(&out).unwrap();
+            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{name}");
+            assert!(bytes.len() > 5_000, "{name}: suspiciously small picture ({} bytes)", bytes.len());
+        }
+        assert!(super::show_task("antmaze-large-navigate", &dir.join("x.png"), 5, 0).is_err());
+    }
+}

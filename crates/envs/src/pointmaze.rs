@@ -297,7 +297,10 @@ impl GoalEnv for MazeEnv {
         &self.goal_obs
     }
     fn success(&self) -> bool {
-        self.dist_to_goal() <= self.goal_tol() && !(matches!(self.mode, Mode::Online { .. }) && self.dist_to_goal() >= ONLINE_TOL)
+        match self.mode {
+            Mode::Ogbench { .. } => self.dist_to_goal() <= GOAL_TOL,
+            Mode::Online { .. } => self.dist_to_goal() < ONLINE_TOL,
+        }
     }
     fn tasks(&self) -> &[TaskInfo] {
         &self.tasks
