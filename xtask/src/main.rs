@@ -2,7 +2,9 @@
 //! It is the only place that knows about devices, jobs and (later) Slurm. `bench`, `train` and
 //! `aggregate` arrive with their issues.
 
+mod agents;
 mod show;
+mod train;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -59,6 +61,9 @@ enum Task {
     },
     /// List every registered task and what it stands in for.
     Tasks,
+    /// Train one (agent, task, seed): metrics.csv (one row per evaluation), last/best
+    /// checkpoints and the resolved config.toml in the run directory; a killed run resumes.
+    Train(train::TrainArgs),
 }
 
 fn main() -> Result<()> {
@@ -84,6 +89,7 @@ fn main() -> Result<()> {
             println!("wrote {}", out.display());
             Ok(())
         }
+        Task::Train(args) => train::run(args),
         Task::Tasks => {
             for name in envs::task_names() {
                 let m = envs::meta(&name)?;

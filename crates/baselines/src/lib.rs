@@ -1,1 +1,6 @@
-//! The baselines NF agents are measured against: Gaussian, diffusion and flow-matching policies and value-based methods (filled by the NF-algorithms issue; nothing here yet).
+//! The methods the NF agents are measured against, behind the same [`rl::Agent`] interface:
+//! GCBC today; FM-GCBC, BC, ReBRAC and FQL are still to come (the NF-algorithms issue).
+
+pub mod gcbc;
+
+pub use gcbc::{Gcbc, GcbcConfig};

@@ -26,7 +26,8 @@ use crate::dataset::Dataset;
 use crate::error::{EnvError, Result};
 
 /// How goals are drawn (OGBench's `GCDataset` config keys). The three probabilities must sum to 1.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GoalConfig {
     /// Probability that the goal is the current observation.
     pub p_curgoal: f32,

@@ -318,6 +318,22 @@ impl ConditionalFlow {
         Ok(flow)
     }
 
+    /// Overwrites every tensor from `map`, reading `{prefix}{name}` for each checkpoint name
+    /// (agents keep several networks in one checkpoint). Names and shapes must match.
+    pub fn set_named_tensors(&self, map: &HashMap<String, Tensor>, prefix: &str) -> Result<()> {
+        for store in [&self.params, &self.buffers] {
+            for (name, var) in store.data().lock().unwrap().iter() {
+                let key = format!("{prefix}{name}");
+                let t = map.get(&key).ok_or_else(|| FlowError::Checkpoint { path: Default::default(), reason: format!("missing tensor `{key}`") })?;
+                if t.dims() != var.dims() {
+                    return Err(FlowError::Checkpoint { path: Default::default(), reason: format!("tensor `{key}` has shape {:?}, the model expects {:?}", t.dims(), var.dims()) });
+                }
+                var.set(&t.to_dtype(self.dtype)?.to_device(&self.device)?)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Overwrites every tensor from a safetensors file; names and shapes must match exactly.
     pub fn load_weights(&self, path: &Path) -> Result<()> {
         let ckpt_err = |reason: String| FlowError::Checkpoint {

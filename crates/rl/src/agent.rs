@@ -1,0 +1,132 @@
+//! The one interface every agent implements (OGBench/FQL style: `update(batch) → info`,
+//! `sample_actions`), so a new baseline is one new file and one registry line.
+
+use std::collections::HashMap;
+
+use candle_core::Tensor;
+use envs::{Batch, GoalConfig};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Result, RlError};
+
+/// Named scalars an update reports (losses, Q values, log-probs), logged as they are.
+pub type Metrics = Vec<(String, f64)>;
+
+/// What batches an agent trains on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DataSpec {
+    /// Goal-conditioned imitation: OGBench's GCDataset sampling with this goal mixture.
+    GoalConditioned(GoalConfig),
+    /// Offline RL on a singletask variant: transitions with OGBench's relabelled rewards/masks.
+    Transitions,
+}
+
+/// A trainable, checkpointable policy. Agents never touch the filesystem or the clock: the
+/// training loop saves [`Agent::state`] and times the steps.
+pub trait Agent: Send {
+    /// The registry name (`nf-gcbc`, `gcbc`, …).
+    fn name(&self) -> &str;
+    fn data_spec(&self) -> DataSpec;
+    /// One gradient step on `batch`. A NaN/inf loss term is an [`RlError::NonFinite`] naming the
+    /// term (the loop fills in the step and the last checkpoint).
+    fn update(&mut self, batch: &Batch, rng: &mut ChaCha8Rng) -> Result<Metrics>;
+    /// Actions for `n` rows of observations (`[n, obs_dim]`) and goals (`[n, obs_dim]`, for
+    /// goal-conditioned agents); returns `[n, act_dim]`, not yet clipped.
+    fn act(&self, obs: &[f32], goals: Option<&[f32]>, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>>;
+    /// Parameters and optimiser state, enough to resume bit-exactly.
+    fn state(&self) -> Result<Vec<(String, Tensor)>>;
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()>;
+}
+
+/// Turns a loss tensor's value into an error if it is not finite (term named for the message).
+pub fn check_finite(term: &str, value: f64) -> Result<f64> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(RlError::NonFinite { step: 0, term: term.into(), value, last_checkpoint: None })
+    }
+}
+
+/// Scalar value of a 0-d loss tensor.
+pub fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
+}
+
+/// Every variable of `vars` as `{prefix}{name}` (for [`Agent::state`]).
+pub fn varmap_state(vars: &candle_nn::VarMap, prefix: &str) -> Vec<(String, Tensor)> {
+    let mut out: Vec<(String, Tensor)> = vars.data().lock().unwrap().iter().map(|(k, v)| (format!("{prefix}{k}"), v.as_tensor().clone())).collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Sets every variable of `vars` from `{prefix}{name}` in `state`; names and shapes must match.
+pub fn load_varmap(vars: &candle_nn::VarMap, state: &HashMap<String, Tensor>, prefix: &str) -> Result<()> {
+    for (name, var) in vars.data().lock().unwrap().iter() {
+        let key = format!("{prefix}{name}");
+        let t = state.get(&key).ok_or_else(|| RlError::Config { agent: prefix.trim_end_matches('.').into(), reason: format!("checkpoint lacks `{key}`") })?;
+        if t.dims() != var.dims() {
+            return Err(RlError::Config { agent: prefix.trim_end_matches('.').into(), reason: format!("`{key}` has shape {:?}, the agent expects {:?}", t.dims(), var.dims()) });
+        }
+        var.set(&t.to_device(var.device())?)?;
+    }
+    Ok(())
+}
+
+/// Variables of a VarMap in name order (optimiser state is saved by position, so the order must
+/// not depend on hashing).
+pub fn sorted_vars(vars: &candle_nn::VarMap) -> Vec<candle_core::Var> {
+    let data = vars.data().lock().unwrap();
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    names.into_iter().map(|k| data[k].clone()).collect()
+}
+
+/// `[n, a]` + `[n, b]` rows from flat slices → one `[n, a + b]` tensor.
+pub fn rows_tensor(parts: &[(&[f32], usize)], n: usize, device: &candle_core::Device) -> Result<Tensor> {
+    let width: usize = parts.iter().map(|(_, d)| d).sum();
+    let mut buf = Vec::with_capacity(n * width);
+    for r in 0..n {
+        for (data, d) in parts {
+            buf.extend_from_slice(&data[r * d..(r + 1) * d]);
+        }
+    }
+    Ok(Tensor::from_vec(buf, (n, width), device)?)
+}
+
+/// Uniformly random actions in `[-1, 1]`: the floor every trained policy must clear.
+pub struct RandomAgent {
+    act_dim: usize,
+    goal_conditioned: bool,
+}
+
+impl RandomAgent {
+    pub fn new(act_dim: usize, goal_conditioned: bool) -> Self {
+        Self { act_dim, goal_conditioned }
+    }
+}
+
+impl Agent for RandomAgent {
+    fn name(&self) -> &str {
+        "random"
+    }
+    fn data_spec(&self) -> DataSpec {
+        if self.goal_conditioned {
+            DataSpec::GoalConditioned(GoalConfig::default())
+        } else {
+            DataSpec::Transitions
+        }
+    }
+    fn update(&mut self, _batch: &Batch, _rng: &mut ChaCha8Rng) -> Result<Metrics> {
+        Ok(Vec::new())
+    }
+    fn act(&self, _obs: &[f32], _goals: Option<&[f32]>, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
+        use rand::Rng;
+        Ok((0..n * self.act_dim).map(|_| rng.random_range(-1.0f32..=1.0)).collect())
+    }
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(Vec::new())
+    }
+    fn load_state(&mut self, _state: &HashMap<String, Tensor>) -> Result<()> {
+        Ok(())
+    }
+}

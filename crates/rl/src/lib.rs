@@ -1,0 +1,17 @@
+//! The agent interface shared by `nf-algos` and `baselines`, OGBench's evaluation protocol, and
+//! the one training loop (metrics, checkpoints, resumption).
+//!
+//! The data path: dataset ([`envs::Dataset`]) → sampler ([`envs::GcSampler`] or
+//! [`envs::TransitionSampler`], chosen by [`Agent::data_spec`]) → [`Agent::update`] →
+//! [`evaluate`] every `eval_every` steps → `metrics.csv`, `last.safetensors`, `best.safetensors`.
+
+pub mod agent;
+pub mod error;
+pub mod eval;
+pub mod seeds;
+pub mod train;
+
+pub use agent::{check_finite, load_varmap, rows_tensor, scalar, sorted_vars, varmap_state, Agent, DataSpec, Metrics, RandomAgent};
+pub use error::{Result, RlError};
+pub use eval::{evaluate, EvalReport, TaskResult};
+pub use train::{load_checkpoint, train, Progress, TrainConfig, TrainSummary, BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE};

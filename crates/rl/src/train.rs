@@ -1,0 +1,222 @@
+//! The one training loop every agent shares: sample a batch, `update`, evaluate every
+//! `eval_every` steps, append a row to `metrics.csv`, keep `last.safetensors` (with the step)
+//! and `best.safetensors`, and resume a killed run from its last checkpoint.
+//!
+//! Every file is written to a temporary name and renamed, so a kill never leaves a half-written
+//! file. Each step's randomness is derived from (seed, step), so a resumed run continues with
+//! exactly the numbers an uninterrupted run would have produced.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use envs::{Batch, Dataset, GcSampler, TransitionSampler};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::agent::{Agent, DataSpec};
+use crate::error::{Result, RlError};
+use crate::eval::{evaluate, EvalReport};
+use crate::seeds::mix;
+
+pub const METRICS_FILE: &str = "metrics.csv";
+pub const LAST_CHECKPOINT: &str = "last.safetensors";
+pub const BEST_CHECKPOINT: &str = "best.safetensors";
+const STEP_KEY: &str = "train.step";
+const BEST_KEY: &str = "train.best_success";
+
+/// How long to train and how often to evaluate. Defaults follow NF-GCBC's paper runs
+/// (1M steps, batch 256, evaluation every 50k steps with 50 episodes per task).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub steps: u64,
+    pub batch_size: usize,
+    pub eval_every: u64,
+    pub eval_episodes: usize,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self { steps: 1_000_000, batch_size: 256, eval_every: 50_000, eval_episodes: 50, seed: 0 }
+    }
+}
+
+/// What a progress view needs after each step.
+pub struct Progress<'a> {
+    pub step: u64,
+    pub total: u64,
+    pub metrics: &'a [(String, f64)],
+    pub last_eval: Option<&'a EvalReport>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    pub final_eval: EvalReport,
+    pub best_success: f64,
+    /// The step the run started from (0, or the resumed checkpoint's).
+    pub resumed_from: u64,
+    pub steps_per_second: f64,
+}
+
+enum Sampler {
+    Goal(GcSampler),
+    Plain(TransitionSampler),
+}
+
+impl Sampler {
+    fn sample_into(&self, batch: usize, rng: &mut ChaCha8Rng, out: &mut Batch) {
+        match self {
+            Sampler::Goal(s) => s.sample_into(batch, rng, out),
+            Sampler::Plain(s) => s.sample_transitions_into(batch, rng, out),
+        }
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| RlError::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| RlError::io(&tmp, e))?;
+    f.sync_all().map_err(|e| RlError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| RlError::io(path, e))
+}
+
+fn save_checkpoint(agent: &dyn Agent, path: &Path, step: u64, best: f64) -> Result<()> {
+    let mut map: HashMap<String, Tensor> = agent.state()?.into_iter().collect();
+    map.insert(STEP_KEY.into(), Tensor::new(&[step as i64], &Device::Cpu)?);
+    map.insert(BEST_KEY.into(), Tensor::new(&[best], &Device::Cpu)?);
+    let tmp = path.with_extension("tmp");
+    candle_core::safetensors::save(&map, &tmp).map_err(|e| RlError::Checkpoint { path: path.into(), reason: e.to_string() })?;
+    std::fs::rename(&tmp, path).map_err(|e| RlError::io(path, e))
+}
+
+/// Loads a checkpoint into `agent`; returns (step, best success so far).
+pub fn load_checkpoint(agent: &mut dyn Agent, path: &Path) -> Result<(u64, f64)> {
+    let map = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| RlError::Checkpoint { path: path.into(), reason: format!("not a readable safetensors file ({e})") })?;
+    let step = map.get(STEP_KEY).ok_or_else(|| RlError::Checkpoint { path: path.into(), reason: format!("`{STEP_KEY}` missing") })?.to_vec1::<i64>()?[0] as u64;
+    let best = map.get(BEST_KEY).map(|t| t.to_vec1::<f64>()).transpose()?.map(|v| v[0]).unwrap_or(f64::NEG_INFINITY);
+    agent.load_state(&map).map_err(|e| RlError::Checkpoint { path: path.into(), reason: e.to_string() })?;
+    Ok((step, best))
+}
+
+/// The CSV: a header fixed by the first row, then one row per evaluation.
+struct MetricsCsv {
+    path: PathBuf,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl MetricsCsv {
+    /// Opens `path`, keeping only rows up to `upto` (rows after a resumed checkpoint are
+    /// recomputed).
+    fn open(path: PathBuf, upto: u64) -> Result<Self> {
+        let mut m = Self { path, header: Vec::new(), rows: Vec::new() };
+        if let Ok(text) = std::fs::read_to_string(&m.path) {
+            let mut lines = text.lines();
+            if let Some(h) = lines.next() {
+                m.header = h.split(',').map(String::from).collect();
+            }
+            for l in lines {
+                let row: Vec<String> = l.split(',').map(String::from).collect();
+                if row.first().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s <= upto) {
+                    m.rows.push(row);
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    fn push(&mut self, cols: Vec<(String, String)>) -> Result<()> {
+        if self.header.is_empty() {
+            self.header = cols.iter().map(|(k, _)| k.clone()).collect();
+        }
+        let row = self.header.iter().map(|h| cols.iter().find(|(k, _)| k == h).map(|(_, v)| v.clone()).unwrap_or_default()).collect();
+        self.rows.push(row);
+        let mut text = self.header.join(",");
+        text.push('\n');
+        for r in &self.rows {
+            text.push_str(&r.join(","));
+            text.push('\n');
+        }
+        write_atomic(&self.path, text.as_bytes())
+    }
+}
+
+/// Trains `agent` on `task` from `data`, writing into `dir` (created if needed). If
+/// `dir/last.safetensors` exists the run resumes from it.
+pub fn train(agent: &mut dyn Agent, task: &str, data: Dataset, cfg: &TrainConfig, dir: &Path, progress: &mut dyn FnMut(Progress<'_>)) -> Result<TrainSummary> {
+    std::fs::create_dir_all(dir).map_err(|e| RlError::io(dir, e))?;
+    let sampler = match agent.data_spec() {
+        DataSpec::GoalConditioned(gc) => Sampler::Goal(GcSampler::new(data, gc)?),
+        DataSpec::Transitions => {
+            let (r, m) = envs::singletask_rewards(task, &data)?;
+            Sampler::Plain(TransitionSampler::new(data)?.with_rewards(r, m)?)
+        }
+    };
+    let last = dir.join(LAST_CHECKPOINT);
+    let best_path = dir.join(BEST_CHECKPOINT);
+    let (start, mut best) = if last.exists() { load_checkpoint(agent, &last)? } else { (0, f64::NEG_INFINITY) };
+    let mut csv = MetricsCsv::open(dir.join(METRICS_FILE), start)?;
+    let mut batch = Batch::default();
+    let mut sums: Vec<(String, f64)> = Vec::new();
+    let mut count = 0usize;
+    let mut last_eval: Option<EvalReport> = None;
+    let mut have_checkpoint = last.exists();
+    let t0 = Instant::now();
+    let mut window = Instant::now();
+    let mut window_steps = 0u64;
+    for step in start..cfg.steps {
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(&[cfg.seed, step]));
+        sampler.sample_into(cfg.batch_size, &mut rng, &mut batch);
+        let metrics = agent.update(&batch, &mut rng).map_err(|e| match e {
+            RlError::NonFinite { term, value, .. } => RlError::NonFinite { step: step + 1, term, value, last_checkpoint: have_checkpoint.then(|| last.clone()) },
+            other => other,
+        })?;
+        for (k, v) in &metrics {
+            match sums.iter_mut().find(|(n, _)| n == k) {
+                Some((_, s)) => *s += v,
+                None => sums.push((k.clone(), *v)),
+            }
+        }
+        count += 1;
+        window_steps += 1;
+        let done = step + 1;
+        if done % cfg.eval_every == 0 || done == cfg.steps {
+            let sps = window_steps as f64 / window.elapsed().as_secs_f64().max(1e-9);
+            let report = evaluate(agent, task, cfg.eval_episodes, mix(&[cfg.seed, done, 0xE7A1]))?;
+            let mut cols = vec![("step".to_string(), done.to_string()), ("eval/success".into(), format!("{:.4}", report.success)), ("eval/return".into(), format!("{:.3}", report.ret))];
+            for t in &report.tasks {
+                cols.push((format!("eval/{}/success", t.task), format!("{:.4}", t.success)));
+                cols.push((format!("eval/{}/return", t.task), format!("{:.3}", t.ret)));
+            }
+            for (k, s) in &sums {
+                cols.push((format!("train/{k}"), format!("{:.6}", s / count as f64)));
+            }
+            cols.push(("time/steps_per_s".into(), format!("{sps:.2}")));
+            csv.push(cols)?;
+            if report.success > best {
+                best = report.success;
+                save_checkpoint(agent, &best_path, done, best)?;
+            }
+            save_checkpoint(agent, &last, done, best)?;
+            have_checkpoint = true;
+            sums.clear();
+            count = 0;
+            window = Instant::now();
+            window_steps = 0;
+            last_eval = Some(report);
+        }
+        progress(Progress { step: done, total: cfg.steps, metrics: &metrics, last_eval: last_eval.as_ref() });
+    }
+    let final_eval = match last_eval {
+        Some(r) => r,
+        // Resumed after the last evaluation had already been written: evaluate once more.
+        None => evaluate(agent, task, cfg.eval_episodes, mix(&[cfg.seed, cfg.steps, 0xE7A1]))?,
+    };
+    let elapsed = t0.elapsed().as_secs_f64();
+    Ok(TrainSummary { final_eval, best_success: best, resumed_from: start, steps_per_second: (cfg.steps - start) as f64 / elapsed.max(1e-9) })
+}

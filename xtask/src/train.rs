@@ -1,0 +1,130 @@
+//! `cargo xtask train --agent A --task T --seed S --steps N`: one run, with a progress bar.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rl::{DataSpec, TrainConfig};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Agent name (see `crate::agents::AGENTS`).
+    #[arg(long)]
+    agent: String,
+    /// Task name (`cargo xtask tasks` lists them).
+    #[arg(long)]
+    task: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    steps: Option<u64>,
+    #[arg(long)]
+    eval_every: Option<u64>,
+    #[arg(long)]
+    eval_episodes: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// A TOML file with optional `[train]` and `[agent]` sections (command-line flags win).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where datasets live (generated there if missing).
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// The run directory (default `results/runs/TASK/AGENT/seedS`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let file: toml::Table = match &args.config {
+        None => toml::Table::new(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            text.parse().with_context(|| format!("parsing {}", p.display()))?
+        }
+    };
+    for key in file.keys() {
+        if key != "train" && key != "agent" {
+            bail!("{}: unknown section `{key}` (expected [train] and/or [agent])", args.config.as_ref().unwrap().display());
+        }
+    }
+    let mut cfg: TrainConfig = match file.get("train") {
+        None => TrainConfig::default(),
+        Some(v) => v.clone().try_into().with_context(|| format!("{}: [train]", args.config.as_ref().unwrap().display()))?,
+    };
+    cfg.seed = args.seed;
+    if let Some(s) = args.steps {
+        cfg.steps = s;
+    }
+    if let Some(s) = args.eval_every {
+        cfg.eval_every = s;
+    }
+    if let Some(s) = args.eval_episodes {
+        cfg.eval_episodes = s;
+    }
+    if let Some(s) = args.batch_size {
+        cfg.batch_size = s;
+    }
+    if cfg.eval_every == 0 || cfg.steps == 0 || cfg.batch_size == 0 || cfg.eval_episodes == 0 {
+        bail!("steps, eval_every, eval_episodes and batch_size must be positive (got {cfg:?})");
+    }
+    let agent_table = match file.get("agent") {
+        None => None,
+        Some(toml::Value::Table(t)) => Some(t.clone()),
+        Some(_) => bail!("[agent] must be a table"),
+    };
+
+    let meta = envs::meta(&args.task)?;
+    let probe = envs::make(&args.task)?;
+    let (obs_dim, act_dim) = (probe.observation_spec().dim(), probe.action_spec().dim());
+    let device = Device::Cpu;
+    let (mut agent, agent_toml) = crate::agents::make_agent(&args.agent, agent_table.as_ref(), obs_dim, act_dim, args.seed, cfg.steps, &device)?;
+    match (agent.data_spec(), meta.singletask) {
+        (DataSpec::GoalConditioned(_), Some(_)) => bail!("{} is goal-conditioned; train it on a goal-conditioned task, not the singletask variant {}", args.agent, args.task),
+        (DataSpec::Transitions, None) => bail!("{} is an offline-RL agent; give it a `…-singletask-taskN` task, not {}", args.agent, args.task),
+        _ => {}
+    }
+
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results/runs").join(&args.task).join(&args.agent).join(format!("seed{}", args.seed)));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let resolved = format!("# resolved by `cargo xtask train`; a resumed run must match it\nagent_name = {:?}\ntask = {:?}\n\n[train]\n{}\n[agent]\n{}", args.agent, args.task, toml::to_string(&cfg)?, agent_toml);
+    let cfg_path = out.join("config.toml");
+    if out.join(rl::LAST_CHECKPOINT).exists() {
+        let old = std::fs::read_to_string(&cfg_path).unwrap_or_default();
+        if old != resolved {
+            bail!("{} holds a run with a different config ({}); resume with the same settings, or choose another --out", out.display(), cfg_path.display());
+        }
+    }
+    let tmp = out.join("config.toml.tmp");
+    std::fs::write(&tmp, &resolved).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &cfg_path)?;
+
+    let outcome = envs::manifest::ensure(&args.data, &args.task, 0, envs::Split::Train)?;
+    let data = envs::Dataset::load_npz(outcome.path())?;
+    data.check_for_task(outcome.path(), &args.task)?;
+
+    println!("{} on {} (seed {}), {} steps → {}", args.agent, args.task, args.seed, cfg.steps, out.display());
+    let bar = ProgressBar::new(cfg.steps);
+    bar.set_style(ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} ({per_sec}, eta {eta}) {msg}").unwrap());
+    let summary = rl::train(agent.as_mut(), &args.task, data, &cfg, &out, &mut |p| {
+        bar.set_position(p.step);
+        if p.step % 50 == 0 || p.last_eval.is_some() {
+            let loss = p.metrics.first().map(|(k, v)| format!("{k} {v:.3}")).unwrap_or_default();
+            let ev = p.last_eval.map(|e| format!(" | eval success {:.2}", e.success)).unwrap_or_default();
+            bar.set_message(format!("{loss}{ev}"));
+        }
+    })?;
+    bar.finish_and_clear();
+    if summary.resumed_from > 0 {
+        println!("resumed from step {}", summary.resumed_from);
+    }
+    println!("final evaluation ({} episodes per task):", cfg.eval_episodes);
+    for t in &summary.final_eval.tasks {
+        println!("  {:8} success {:.2}  return {:8.2}", t.task, t.success, t.ret);
+    }
+    println!("  {:8} success {:.2}  return {:8.2}   (best success {:.2}; {:.1} steps/s)", "mean", summary.final_eval.success, summary.final_eval.ret, summary.best_success, summary.steps_per_second);
+    println!("wrote {}/{{config.toml,{},{},{}}}", out.display(), rl::METRICS_FILE, rl::LAST_CHECKPOINT, rl::BEST_CHECKPOINT);
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! End-to-end learning at CI scale, through the same `rl::train` loop the runner uses: each test
+//! fails if learning, evaluation, checkpointing or resumption breaks.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use envs::{Batch, Split};
+use rand_chacha::ChaCha8Rng;
+use rl::{evaluate, Agent, DataSpec, Metrics, RandomAgent, RlError, TrainConfig};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const TASK: &str = "pointmaze-medium-navigate";
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nf-rl-learning-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn small_nf_gcbc(steps: u64) -> nf_algos::NfGcbcConfig {
+    nf_algos::NfGcbcConfig { blocks: 4, channels: 64, encoder_hidden: vec![128, 128], rep: 32, lr: 1e-3, warmup: 100, schedule_steps: steps as usize, ..Default::default() }
+}
+
+fn small_gcbc() -> baselines::GcbcConfig {
+    baselines::GcbcConfig { hidden: vec![256, 256], lr: 1e-3, ..Default::default() }
+}
+
+fn data() -> envs::Dataset {
+    envs::generate_with(TASK, 0, Split::Train, 200, 1001).unwrap()
+}
+
+fn train(agent: &mut dyn Agent, steps: u64, eval_every: u64, dir: &Path) -> rl::TrainSummary {
+    let cfg = TrainConfig { steps, batch_size: 256, eval_every, eval_episodes: 20, seed: 0 };
+    rl::train(agent, TASK, data(), &cfg, dir, &mut |_| {}).unwrap()
+}
+
+#[test]
+fn nf_gcbc_and_gcbc_beat_a_random_policy_on_pointmaze_medium() {
+    let random = evaluate(&RandomAgent::new(2, true), TASK, 20, 7).unwrap();
+    let dev = Device::Cpu;
+    let mut nf = nf_algos::NfGcbc::new(small_nf_gcbc(1500), 2, 2, 0, &dev).unwrap();
+    let nf_s = train(&mut nf, 1500, 1500, &tmp("nf"));
+    let mut g = baselines::Gcbc::new(small_gcbc(), 2, 2, 0, &dev).unwrap();
+    let g_s = train(&mut g, 1000, 1000, &tmp("gcbc"));
+    println!("{TASK}, 20 episodes per task: success random {:.3}, NF-GCBC {:.3} (1500 steps), GCBC {:.3} (1000 steps)", random.success, nf_s.final_eval.success, g_s.final_eval.success);
+    for t in 0..5 {
+        println!("  task{}: random {:.2}  nf-gcbc {:.2}  gcbc {:.2}", t + 1, random.tasks[t].success, nf_s.final_eval.tasks[t].success, g_s.final_eval.tasks[t].success);
+    }
+    assert!(nf_s.final_eval.success >= random.success + 0.15, "NF-GCBC {} vs random {}", nf_s.final_eval.success, random.success);
+    assert!(g_s.final_eval.success >= random.success + 0.15, "GCBC {} vs random {}", g_s.final_eval.success, random.success);
+}
+
+/// A run killed after step 200 and resumed reaches exactly the parameters, metrics and
+/// evaluation of an uninterrupted run.
+#[test]
+fn a_resumed_run_matches_an_uninterrupted_one_bitwise() {
+    let dev = Device::Cpu;
+    let (full, split) = (tmp("full"), tmp("split"));
+    let mut a = nf_algos::NfGcbc::new(small_nf_gcbc(400), 2, 2, 0, &dev).unwrap();
+    let cfg = |steps| TrainConfig { steps, batch_size: 64, eval_every: 200, eval_episodes: 2, seed: 3 };
+    let sa = rl::train(&mut a, TASK, data(), &cfg(400), &full, &mut |_| {}).unwrap();
+    // "Kill" after the first checkpoint: a run told to stop at 200, then the same run to 400.
+    let mut b = nf_algos::NfGcbc::new(small_nf_gcbc(400), 2, 2, 0, &dev).unwrap();
+    rl::train(&mut b, TASK, data(), &cfg(200), &split, &mut |_| {}).unwrap();
+    let mut c = nf_algos::NfGcbc::new(small_nf_gcbc(400), 2, 2, 99, &dev).unwrap(); // other init: must be overwritten
+    let sc = rl::train(&mut c, TASK, data(), &cfg(400), &split, &mut |_| {}).unwrap();
+    assert_eq!(sc.resumed_from, 200);
+    assert_eq!(sa.final_eval, sc.final_eval);
+    let (ta, tc): (HashMap<_, _>, HashMap<_, _>) = (a.state().unwrap().into_iter().collect(), c.state().unwrap().into_iter().collect());
+    assert_eq!(ta.len(), tc.len());
+    for (k, t) in &ta {
+        let u = &tc[k];
+        let same = t.flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1::<f64>().unwrap() == u.flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1::<f64>().unwrap();
+        assert!(same, "tensor {k} differs after resumption");
+    }
+    let strip = |p: &Path| -> Vec<String> {
+        // Drop the timing column, which is the only one allowed to differ.
+        std::fs::read_to_string(p.join(rl::METRICS_FILE)).unwrap().lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+    };
+    assert_eq!(strip(&full), strip(&split));
+}
+
+/// An agent whose loss goes NaN at step 7.
+struct Faulty {
+    steps: u64,
+}
+
+impl Agent for Faulty {
+    fn name(&self) -> &str {
+        "faulty"
+    }
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::GoalConditioned(envs::GoalConfig::default())
+    }
+    fn update(&mut self, _b: &Batch, _r: &mut ChaCha8Rng) -> rl::Result<Metrics> {
+        self.steps += 1;
+        let v = if self.steps == 7 { f64::NAN } else { 1.0 };
+        Ok(vec![("critic_loss".into(), rl::check_finite("critic_loss", v)?)])
+    }
+    fn act(&self, _o: &[f32], _g: Option<&[f32]>, n: usize, _r: &mut ChaCha8Rng) -> rl::Result<Vec<f32>> {
+        Ok(vec![0.0; 2 * n])
+    }
+    fn state(&self) -> rl::Result<Vec<(String, Tensor)>> {
+        Ok(vec![("steps".into(), Tensor::new(&[self.steps as i64], &Device::Cpu)?)])
+    }
+    fn load_state(&mut self, s: &HashMap<String, Tensor>) -> rl::Result<()> {
+        self.steps = s["steps"].to_vec1::<i64>()?[0] as u64;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_naming_step_term_and_checkpoint() {
+    let dir = tmp("nan");
+    let cfg = TrainConfig { steps: 20, batch_size: 8, eval_every: 5, eval_episodes: 1, seed: 0 };
+    let err = rl::train(&mut Faulty { steps: 0 }, TASK, envs::generate_with(TASK, 0, Split::Train, 2, 51).unwrap(), &cfg, &dir, &mut |_| {}).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, RlError::NonFinite { step: 7, .. }), "{msg}");
+    assert!(msg.contains("critic_loss") && msg.contains("step 7") && msg.contains("last.safetensors"), "{msg}");
+    // Nothing was written for the failed step: the metrics end at the step-5 evaluation.
+    let csv = std::fs::read_to_string(dir.join(rl::METRICS_FILE)).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+}
