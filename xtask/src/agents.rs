@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Every agent `cargo xtask train --agent` accepts.
-pub const AGENTS: [&str; 2] = ["nf-gcbc", "gcbc"];
+pub const AGENTS: [&str; 4] = ["nf-gcbc", "nf-rlbc", "gcbc", "bc"];
 
 /// Parses `table` (the `[agent]` section of a config file, or empty for the defaults) into the
 /// agent's config type, naming the agent and the offending key on error.
@@ -31,6 +31,14 @@ pub fn make_agent(name: &str, table: Option<&toml::Table>, obs_dim: usize, act_d
             }
             let text = toml::to_string(&cfg)?;
             (Box::new(nf_algos::NfGcbc::new(cfg, obs_dim, act_dim, seed, device)?), text)
+        }
+        "nf-rlbc" => {
+            let (cfg, text) = parse::<nf_algos::NfRlbcConfig>(name, table)?;
+            (Box::new(nf_algos::NfRlbc::new(cfg, obs_dim, act_dim, seed, device)?), text)
+        }
+        "bc" => {
+            let (cfg, text) = parse::<baselines::BcConfig>(name, table)?;
+            (Box::new(baselines::Bc::new(cfg, obs_dim, act_dim, seed, device)?), text)
         }
         "gcbc" => {
             let (cfg, text) = parse::<baselines::GcbcConfig>(name, table)?;

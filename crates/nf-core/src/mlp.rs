@@ -51,7 +51,7 @@ impl Mlp {
         for (dense, norm) in &self.layers {
             h = dense.forward(&h)?;
             h = match self.activation {
-                Activation::Gelu => h.gelu()?,
+                Activation::Gelu => crate::ops::gelu(&h)?,
                 Activation::Relu => h.relu()?,
                 Activation::Silu => h.silu()?,
             };

@@ -1,0 +1,199 @@
+//! NF-RLBC (paper Eq. 9, `offline-rl/agents/vinf.py`): TD3+BC with the flow as the actor.
+//!
+//! - Critic: two `4 × 512` GELU + LayerNorm MLPs on `[s, a]`;
+//!   `y = r + γ·mask·agg_i Q̄_i(s', clip(a'))`, `a' ~ π(·|s')` under stop-gradient (no target
+//!   actor), `agg` = min (mean for the soccer tasks); loss `mean_i (Q_i(s, a) − y)²`; Polyak
+//!   τ = 0.005 on the critics only.
+//! - Actor: `−mean min_i Q_i(s, clip(a_π)) + α·(−mean log π(a_D|s)) + λ·mean log π(a_π|s)` with
+//!   `a_π` a reparameterised flow sample; the critics are frozen in this term.
+//! - One Adam (lr 1e-4) over critic, actor and encoder; γ = 0.995; α per environment.
+//!
+//! λ = 0 reproduces the paper. λ > 0 is the MaxEnt variant that the paper claims but never ran;
+//! it only adds the exact `log π` of the sample, which the flow gives for free.
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor, D};
+use candle_nn::VarMap;
+use envs::Batch;
+use nf_core::{Activation, AdamW, ConditionalFlow, EncoderConfig, FlowConfig, Mlp};
+use rand_chacha::ChaCha8Rng;
+use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, DataSpec, Metrics, Result, RlError};
+use serde::{Deserialize, Serialize};
+
+/// How the TD target aggregates the two target critics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QAgg {
+    Min,
+    Mean,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NfRlbcConfig {
+    pub blocks: usize,
+    pub channels: usize,
+    pub widen_first_layer: bool,
+    pub encoder_hidden: Vec<usize>,
+    pub rep: usize,
+    /// Critic hidden widths (FQL `Value`: 4 × 512).
+    pub critic_hidden: Vec<usize>,
+    /// Adam learning rate for everything (paper: 1e-4).
+    pub lr: f64,
+    /// Discount (paper: 0.995 on every task).
+    pub discount: f64,
+    /// Polyak rate of the target critics (paper: 0.005).
+    pub tau: f64,
+    /// BC coefficient α (paper Table 6: 10 for puzzle/scene/cube, 1 for the mazes and soccer).
+    pub alpha: f64,
+    /// Entropy coefficient λ (paper: 0).
+    pub lambda: f64,
+    pub q_agg: QAgg,
+}
+
+impl Default for NfRlbcConfig {
+    fn default() -> Self {
+        Self {
+            blocks: 6,
+            channels: 256,
+            widen_first_layer: true,
+            encoder_hidden: vec![512; 4],
+            rep: 64,
+            critic_hidden: vec![512; 4],
+            lr: 1e-4,
+            discount: 0.995,
+            tau: 0.005,
+            alpha: 1.0,
+            lambda: 0.0,
+            q_agg: QAgg::Min,
+        }
+    }
+}
+
+pub struct NfRlbc {
+    cfg: NfRlbcConfig,
+    flow: ConditionalFlow,
+    critic_vars: VarMap,
+    target_vars: VarMap,
+    critics: [Mlp; 2],
+    targets: [Mlp; 2],
+    actor_opt: AdamW,
+    critic_opt: AdamW,
+    obs_dim: usize,
+    act_dim: usize,
+    device: Device,
+}
+
+impl NfRlbc {
+    pub fn new(cfg: NfRlbcConfig, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Self> {
+        if !(0.0..=1.0).contains(&cfg.tau) || !(0.0..1.0).contains(&cfg.discount) || cfg.alpha < 0.0 || cfg.lambda < 0.0 {
+            return Err(RlError::Config { agent: "nf-rlbc".into(), reason: format!("need 0 ≤ tau ≤ 1, 0 ≤ discount < 1, alpha ≥ 0, lambda ≥ 0 (got {cfg:?})") });
+        }
+        let flow_cfg = FlowConfig {
+            blocks: cfg.blocks,
+            channels: cfg.channels,
+            widen_first_layer: cfg.widen_first_layer,
+            encoder: EncoderConfig { hidden: cfg.encoder_hidden.clone(), rep: cfg.rep, ..EncoderConfig::default() },
+            ..FlowConfig::rlbc(act_dim, obs_dim)
+        };
+        let flow = ConditionalFlow::new(flow_cfg, seed, device)?;
+        let critic_vars = VarMap::new();
+        let target_vars = VarMap::new();
+        let mk = |vars: &VarMap, i: usize| Mlp::new(vars, &format!("critic{i}"), obs_dim + act_dim, &cfg.critic_hidden, 1, Activation::Gelu, true, seed.wrapping_add(1 + i as u64), device);
+        let critics = [mk(&critic_vars, 0)?, mk(&critic_vars, 1)?];
+        // Same seeds: the targets start as exact copies of the critics.
+        let targets = [mk(&target_vars, 0)?, mk(&target_vars, 1)?];
+        let actor_opt = AdamW::adam(flow.trainable_vars(), cfg.lr)?;
+        let critic_opt = AdamW::adam(sorted_vars(&critic_vars), cfg.lr)?;
+        Ok(Self { cfg, flow, critic_vars, target_vars, critics, targets, actor_opt, critic_opt, obs_dim, act_dim, device: device.clone() })
+    }
+
+    fn q(nets: &[Mlp; 2], s: &Tensor, a: &Tensor) -> Result<[Tensor; 2]> {
+        let x = Tensor::cat(&[s, a], D::Minus1)?;
+        Ok([nets[0].forward(&x)?.squeeze(D::Minus1)?, nets[1].forward(&x)?.squeeze(D::Minus1)?])
+    }
+
+    fn sample_clipped(&self, s: &Tensor, rng: &mut ChaCha8Rng) -> Result<(Tensor, Tensor)> {
+        let z = self.flow.noise(rng, s.dim(0)?)?;
+        let (a, logp) = self.flow.sample_and_log_prob(Some(s), &z)?;
+        Ok((a.clamp(-1f32, 1f32)?, logp))
+    }
+}
+
+impl Agent for NfRlbc {
+    fn name(&self) -> &str {
+        "nf-rlbc"
+    }
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::Transitions
+    }
+    fn update(&mut self, b: &Batch, rng: &mut ChaCha8Rng) -> Result<Metrics> {
+        let n = b.batch;
+        let dev = &self.device;
+        let s = Tensor::from_slice(&b.observations, (n, self.obs_dim), dev)?;
+        let s2 = Tensor::from_slice(&b.next_observations, (n, self.obs_dim), dev)?;
+        let a = Tensor::from_slice(&b.actions, (n, self.act_dim), dev)?;
+        let r = Tensor::from_slice(&b.rewards, n, dev)?;
+        let mask = Tensor::from_slice(&b.masks, n, dev)?;
+
+        // Critic: TD target from the target critics at a' ~ π(s'), no gradient.
+        let (a2, _) = self.sample_clipped(&s2, rng)?;
+        let [t0, t1] = Self::q(&self.targets, &s2, &a2.detach())?;
+        let next = match self.cfg.q_agg {
+            QAgg::Min => t0.minimum(&t1)?,
+            QAgg::Mean => ((t0 + t1)? * 0.5)?,
+        };
+        let y = (r + (mask * next)? * self.cfg.discount)?.detach();
+        let [q0, q1] = Self::q(&self.critics, &s, &a)?;
+        let critic_loss = (((&q0 - &y)?.sqr()?.mean_all()? + (&q1 - &y)?.sqr()?.mean_all()?)? * 0.5)?;
+
+        // Actor: reparameterised sample through the frozen critics, BC and entropy terms.
+        let (a_pi, logp_pi) = self.sample_clipped(&s, rng)?;
+        let [p0, p1] = Self::q(&self.critics, &s, &a_pi)?;
+        let q_pi = p0.minimum(&p1)?.mean_all()?;
+        let bc = self.flow.log_prob(&a, Some(&s))?.mean_all()?.neg()?;
+        let ent = logp_pi.mean_all()?;
+        let actor_loss = ((q_pi.neg()? + (&bc * self.cfg.alpha)?)? + (&ent * self.cfg.lambda)?)?;
+
+        let critic_v = check_finite("critic_loss", scalar(&critic_loss)?)?;
+        let actor_v = check_finite("actor_loss", scalar(&actor_loss)?)?;
+        let bc_v = scalar(&bc)?;
+        let q_v = scalar(&q_pi)?;
+        // Two backward passes, each applied to its own parameters only: the actor term's
+        // gradient never reaches the critics (they are "frozen" in it, as in vinf.py).
+        let g_critic = critic_loss.backward()?;
+        let g_actor = actor_loss.backward()?;
+        self.critic_opt.step(&g_critic)?;
+        self.actor_opt.step(&g_actor)?;
+
+        // Polyak averaging of the target critics.
+        let src = self.critic_vars.data().lock().unwrap();
+        for (name, tv) in self.target_vars.data().lock().unwrap().iter() {
+            let cv = &src[name];
+            tv.set(&((tv.as_tensor() * (1.0 - self.cfg.tau))? + (cv.as_tensor() * self.cfg.tau)?)?)?;
+        }
+        Ok(vec![("critic_loss".into(), critic_v), ("actor_loss".into(), actor_v), ("bc_nll".into(), bc_v), ("q_pi".into(), q_v), ("log_pi".into(), scalar(&ent)?)])
+    }
+    fn act(&self, obs: &[f32], _goals: Option<&[f32]>, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
+        let s = Tensor::from_slice(obs, (n, self.obs_dim), &self.device)?;
+        let a = self.flow.sample(Some(&s), &self.flow.noise(rng, n)?)?;
+        Ok(a.flatten_all()?.to_vec1::<f32>()?)
+    }
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out: Vec<(String, Tensor)> = self.flow.named_tensors().into_iter().map(|(k, v)| (format!("actor.{k}"), v)).collect();
+        out.extend(varmap_state(&self.critic_vars, ""));
+        out.extend(varmap_state(&self.target_vars, "target."));
+        out.extend(self.actor_opt.state("opt_actor")?);
+        out.extend(self.critic_opt.state("opt_critic")?);
+        Ok(out)
+    }
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        self.flow.set_named_tensors(state, "actor.")?;
+        load_varmap(&self.critic_vars, state, "")?;
+        load_varmap(&self.target_vars, state, "target.")?;
+        self.actor_opt.load_state("opt_actor", state)?;
+        self.critic_opt.load_state("opt_critic", state)?;
+        Ok(())
+    }
+}
