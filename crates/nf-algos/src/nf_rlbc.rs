@@ -109,6 +109,14 @@ impl NfRlbc {
         Ok(Self { cfg, flow, critic_vars, target_vars, critics, targets, actor_opt, critic_opt, obs_dim, act_dim, device: device.clone() })
     }
 
+    /// `min_i Q_i(s, a)` for one state-action pair (diagnostics and tests).
+    pub fn q_value(&self, s: &[f32], a: &[f32]) -> Result<f32> {
+        let st = Tensor::from_slice(s, (1, self.obs_dim), &self.device)?;
+        let at = Tensor::from_slice(a, (1, self.act_dim), &self.device)?;
+        let [q0, q1] = Self::q(&self.critics, &st, &at)?;
+        Ok(q0.minimum(&q1)?.to_vec1::<f32>()?[0])
+    }
+
     fn q(nets: &[Mlp; 2], s: &Tensor, a: &Tensor) -> Result<[Tensor; 2]> {
         let x = Tensor::cat(&[s, a], D::Minus1)?;
         Ok([nets[0].forward(&x)?.squeeze(D::Minus1)?, nets[1].forward(&x)?.squeeze(D::Minus1)?])
