@@ -29,7 +29,8 @@ enum Task {
     /// Run the criterion benchmarks (flow training step and sampling, env stepping, dataset
     /// generation); extra args go to criterion.
     Perf {
-        /// Which crate's benchmarks: nf-core, envs, or all.
+        /// Which benchmarks: nf-core (flow), envs (stepping, datasets), agents (gradient steps,
+        /// actions), or all.
         #[arg(long = "crate", default_value = "all")]
         crate_: String,
         #[arg(trailing_var_arg = true)]
@@ -71,9 +72,10 @@ fn main() -> Result<()> {
         Task::Perf { crate_, args } => {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let crates: Vec<&str> = match crate_.as_str() {
-                "all" => vec!["nf-core", "envs"],
+                "all" => vec!["nf-core", "envs", "xtask"],
                 "nf-core" | "envs" => vec![crate_.as_str()],
-                other => bail!("--crate {other}: expected nf-core, envs or all"),
+                "agents" => vec!["xtask"],
+                other => bail!("--crate {other}: expected nf-core, envs, agents or all"),
             };
             for c in crates {
                 let status = Command::new(&cargo).args(["bench", "-p", c, "--"]).args(&args).status().context("running cargo bench")?;

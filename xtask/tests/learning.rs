@@ -38,19 +38,26 @@ fn train(agent: &mut dyn Agent, steps: u64, eval_every: u64, dir: &Path) -> rl::
 }
 
 #[test]
-fn nf_gcbc_and_gcbc_beat_a_random_policy_on_pointmaze_medium() {
+fn nf_gcbc_gcbc_and_fm_gcbc_beat_a_random_policy_on_pointmaze_medium() {
     let random = evaluate(&RandomAgent::new(2, true), TASK, 20, 7).unwrap();
     let dev = Device::Cpu;
     let mut nf = nf_algos::NfGcbc::new(small_nf_gcbc(1500), 2, 2, 0, &dev).unwrap();
     let nf_s = train(&mut nf, 1500, 1500, &tmp("nf"));
     let mut g = baselines::Gcbc::new(small_gcbc(), 2, 2, 0, &dev).unwrap();
     let g_s = train(&mut g, 1000, 1000, &tmp("gcbc"));
-    println!("{TASK}, 20 episodes per task: success random {:.3}, NF-GCBC {:.3} (1500 steps), GCBC {:.3} (1000 steps)", random.success, nf_s.final_eval.success, g_s.final_eval.success);
+    let fm_cfg = baselines::FmGcbcConfig { hidden: vec![256, 256], lr: 1e-3, ..Default::default() };
+    let mut fm = baselines::FmGcbc::new(fm_cfg, 2, 2, 0, &dev).unwrap();
+    let fm_s = train(&mut fm, 1000, 1000, &tmp("fm"));
+    println!(
+        "{TASK}, 20 episodes per task: success random {:.3}, NF-GCBC {:.3} (1500 steps), GCBC {:.3} (1000 steps), FM-GCBC {:.3} (1000 steps)",
+        random.success, nf_s.final_eval.success, g_s.final_eval.success, fm_s.final_eval.success
+    );
     for t in 0..5 {
-        println!("  task{}: random {:.2}  nf-gcbc {:.2}  gcbc {:.2}", t + 1, random.tasks[t].success, nf_s.final_eval.tasks[t].success, g_s.final_eval.tasks[t].success);
+        println!("  task{}: random {:.2}  nf-gcbc {:.2}  gcbc {:.2}  fm-gcbc {:.2}", t + 1, random.tasks[t].success, nf_s.final_eval.tasks[t].success, g_s.final_eval.tasks[t].success, fm_s.final_eval.tasks[t].success);
     }
     assert!(nf_s.final_eval.success >= random.success + 0.15, "NF-GCBC {} vs random {}", nf_s.final_eval.success, random.success);
     assert!(g_s.final_eval.success >= random.success + 0.15, "GCBC {} vs random {}", g_s.final_eval.success, random.success);
+    assert!(fm_s.final_eval.success >= random.success + 0.15, "FM-GCBC {} vs random {}", fm_s.final_eval.success, random.success);
 }
 
 /// A run killed after step 200 and resumed reaches exactly the parameters, metrics and

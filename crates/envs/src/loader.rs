@@ -87,6 +87,8 @@ pub struct Batch {
     pub observations: Vec<f32>,
     pub actions: Vec<f32>,
     pub next_observations: Vec<f32>,
+    /// `[batch, act_dim]`: the dataset's action at `t + 1` (ReBRAC's critic penalty uses it).
+    pub next_actions: Vec<f32>,
     /// `[batch, obs_dim]`: the goal observation rows (empty for [`TransitionSampler`] batches).
     pub goals: Vec<f32>,
     pub rewards: Vec<f32>,
@@ -110,8 +112,10 @@ impl Batch {
         if goals {
             self.goals.reserve(batch * obs_dim);
         }
-        self.actions.clear();
-        self.actions.reserve(batch * act_dim);
+        for v in [&mut self.actions, &mut self.next_actions] {
+            v.clear();
+            v.reserve(batch * act_dim);
+        }
         for v in [&mut self.rewards, &mut self.masks] {
             v.clear();
             v.reserve(batch);
@@ -216,6 +220,7 @@ impl TransitionSampler {
         out.observations.extend_from_slice(ds.observation(t));
         out.next_observations.extend_from_slice(ds.observation(t + 1));
         out.actions.extend_from_slice(ds.action(t));
+        out.next_actions.extend_from_slice(ds.action(t + 1));
         out.idxs.push(t);
     }
 

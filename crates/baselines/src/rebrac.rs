@@ -1,0 +1,173 @@
+//! ReBRAC (Tarasov et al. 2023; FQL's `rebrac.py`): TD3+BC with behaviour regularisation on both
+//! sides. A deterministic tanh actor; two `4 × 512` GELU + LayerNorm critics.
+//!
+//! - Critic: `a' = clip(π̄(s') + clip(N(0, 0.2²), ±0.5), ±1)`,
+//!   `y = r + γ·mask·(min_i Q̄_i(s', a') − α_c‖a' − a'_D‖²)`, loss `Σ_i mean (Q_i(s, a) − y)²`.
+//! - Actor (every `actor_freq` steps): `−mean Q(s, π(s)) / sg(mean |Q|) + α_a·mean ‖π(s) − a_D‖²`
+//!   (Q normalised as in TD3+BC), then Polyak updates of the target actor and critics.
+//!
+//! α_a and α_c are per task in the FQL paper (App. E); the defaults here are a starting point.
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor, D};
+use candle_nn::VarMap;
+use envs::Batch;
+use nf_core::{Activation, AdamW, Mlp};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, DataSpec, Metrics, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RebracConfig {
+    pub actor_hidden: Vec<usize>,
+    pub critic_hidden: Vec<usize>,
+    pub lr: f64,
+    pub discount: f64,
+    pub tau: f64,
+    /// Actor BC weight α_a.
+    pub alpha_actor: f64,
+    /// Critic next-action penalty α_c.
+    pub alpha_critic: f64,
+    pub actor_noise: f64,
+    pub actor_noise_clip: f64,
+    pub actor_freq: u64,
+}
+
+impl Default for RebracConfig {
+    fn default() -> Self {
+        Self {
+            actor_hidden: vec![512; 4],
+            critic_hidden: vec![512; 4],
+            lr: 3e-4,
+            discount: 0.99,
+            tau: 0.005,
+            alpha_actor: 0.1,
+            alpha_critic: 0.01,
+            actor_noise: 0.2,
+            actor_noise_clip: 0.5,
+            actor_freq: 2,
+        }
+    }
+}
+
+pub struct Rebrac {
+    cfg: RebracConfig,
+    actor_vars: VarMap,
+    critic_vars: VarMap,
+    target_actor_vars: VarMap,
+    target_critic_vars: VarMap,
+    actor: Mlp,
+    target_actor: Mlp,
+    critics: [Mlp; 2],
+    targets: [Mlp; 2],
+    actor_opt: AdamW,
+    critic_opt: AdamW,
+    steps: u64,
+    obs_dim: usize,
+    act_dim: usize,
+    device: Device,
+}
+
+fn polyak(target: &VarMap, src: &VarMap, tau: f64) -> Result<()> {
+    let src = src.data().lock().unwrap();
+    for (name, tv) in target.data().lock().unwrap().iter() {
+        tv.set(&((tv.as_tensor() * (1.0 - tau))? + (src[name].as_tensor() * tau)?)?)?;
+    }
+    Ok(())
+}
+
+impl Rebrac {
+    pub fn new(cfg: RebracConfig, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Self> {
+        let (actor_vars, critic_vars, target_actor_vars, target_critic_vars) = (VarMap::new(), VarMap::new(), VarMap::new(), VarMap::new());
+        let actor = Mlp::new(&actor_vars, "actor", obs_dim, &cfg.actor_hidden, act_dim, Activation::Gelu, false, seed, device)?;
+        let target_actor = Mlp::new(&target_actor_vars, "actor", obs_dim, &cfg.actor_hidden, act_dim, Activation::Gelu, false, seed, device)?;
+        let mk = |vars: &VarMap, i: usize| Mlp::new(vars, &format!("critic{i}"), obs_dim + act_dim, &cfg.critic_hidden, 1, Activation::Gelu, true, seed.wrapping_add(1 + i as u64), device);
+        let critics = [mk(&critic_vars, 0)?, mk(&critic_vars, 1)?];
+        let targets = [mk(&target_critic_vars, 0)?, mk(&target_critic_vars, 1)?];
+        let actor_opt = AdamW::adam(sorted_vars(&actor_vars), cfg.lr)?;
+        let critic_opt = AdamW::adam(sorted_vars(&critic_vars), cfg.lr)?;
+        Ok(Self { cfg, actor_vars, critic_vars, target_actor_vars, target_critic_vars, actor, target_actor, critics, targets, actor_opt, critic_opt, steps: 0, obs_dim, act_dim, device: device.clone() })
+    }
+
+    fn q(nets: &[Mlp; 2], s: &Tensor, a: &Tensor) -> Result<[Tensor; 2]> {
+        let x = Tensor::cat(&[s, a], D::Minus1)?;
+        Ok([nets[0].forward(&x)?.squeeze(D::Minus1)?, nets[1].forward(&x)?.squeeze(D::Minus1)?])
+    }
+}
+
+impl Agent for Rebrac {
+    fn name(&self) -> &str {
+        "rebrac"
+    }
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::Transitions
+    }
+    fn update(&mut self, b: &Batch, rng: &mut ChaCha8Rng) -> Result<Metrics> {
+        let (n, dev) = (b.batch, &self.device);
+        let s = Tensor::from_slice(&b.observations, (n, self.obs_dim), dev)?;
+        let s2 = Tensor::from_slice(&b.next_observations, (n, self.obs_dim), dev)?;
+        let a = Tensor::from_slice(&b.actions, (n, self.act_dim), dev)?;
+        let a2_data = Tensor::from_slice(&b.next_actions, (n, self.act_dim), dev)?;
+        let r = Tensor::from_slice(&b.rewards, n, dev)?;
+        let mask = Tensor::from_slice(&b.masks, n, dev)?;
+
+        let clip = self.cfg.actor_noise_clip as f32;
+        let noise: Vec<f32> = (0..n * self.act_dim).map(|_| (rng.sample::<f32, _>(StandardNormal) * self.cfg.actor_noise as f32).clamp(-clip, clip)).collect();
+        let a2 = (self.target_actor.forward(&s2)?.tanh()? + Tensor::from_vec(noise, (n, self.act_dim), dev)?)?.clamp(-1f32, 1f32)?;
+        let [t0, t1] = Self::q(&self.targets, &s2, &a2)?;
+        let penalty = ((&a2 - &a2_data)?.sqr()?.sum(1)? * self.cfg.alpha_critic)?;
+        let y = (r + (mask * (t0.minimum(&t1)? - penalty)?)? * self.cfg.discount)?.detach();
+        let [q0, q1] = Self::q(&self.critics, &s, &a)?;
+        let critic_loss = ((&q0 - &y)?.sqr()?.mean_all()? + (&q1 - &y)?.sqr()?.mean_all()?)?;
+        let cv = check_finite("critic_loss", scalar(&critic_loss)?)?;
+        self.critic_opt.step(&critic_loss.backward()?)?;
+        let mut m = vec![("critic_loss".to_string(), cv), ("q".to_string(), scalar(&q0.mean_all()?)?)];
+
+        self.steps += 1;
+        if self.steps % self.cfg.actor_freq == 0 {
+            let pi = self.actor.forward(&s)?.tanh()?;
+            let [p0, p1] = Self::q(&self.critics, &s, &pi)?;
+            let q = p0.minimum(&p1)?;
+            let scale = scalar(&q.abs()?.mean_all()?)?.max(1e-6);
+            let bc = (&pi - &a)?.sqr()?.sum(1)?.mean_all()?;
+            let actor_loss = ((q.mean_all()? / scale)?.neg()? + (&bc * self.cfg.alpha_actor)?)?;
+            let av = check_finite("actor_loss", scalar(&actor_loss)?)?;
+            self.actor_opt.step(&actor_loss.backward()?)?;
+            polyak(&self.target_actor_vars, &self.actor_vars, self.cfg.tau)?;
+            polyak(&self.target_critic_vars, &self.critic_vars, self.cfg.tau)?;
+            m.push(("actor_loss".into(), av));
+            m.push(("bc_mse".into(), scalar(&bc)?));
+        }
+        Ok(m)
+    }
+    fn act(&self, obs: &[f32], _goals: Option<&[f32]>, n: usize, _rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
+        let s = Tensor::from_slice(obs, (n, self.obs_dim), &self.device)?;
+        Ok(self.actor.forward(&s)?.tanh()?.flatten_all()?.to_vec1::<f32>()?)
+    }
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out = varmap_state(&self.actor_vars, "");
+        out.extend(varmap_state(&self.critic_vars, ""));
+        out.extend(varmap_state(&self.target_actor_vars, "target."));
+        out.extend(varmap_state(&self.target_critic_vars, "target."));
+        out.extend(self.actor_opt.state("opt_actor")?);
+        out.extend(self.critic_opt.state("opt_critic")?);
+        out.push(("rebrac.steps".into(), Tensor::new(&[self.steps as i64], &Device::Cpu)?));
+        Ok(out)
+    }
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        load_varmap(&self.actor_vars, state, "")?;
+        load_varmap(&self.critic_vars, state, "")?;
+        load_varmap(&self.target_actor_vars, state, "target.")?;
+        load_varmap(&self.target_critic_vars, state, "target.")?;
+        self.actor_opt.load_state("opt_actor", state)?;
+        self.critic_opt.load_state("opt_critic", state)?;
+        if let Some(t) = state.get("rebrac.steps") {
+            self.steps = t.to_vec1::<i64>()?[0] as u64;
+        }
+        Ok(())
+    }
+}
