@@ -38,7 +38,10 @@ fn agents() -> Vec<Box<dyn Agent>> {
         Box::new(nf_algos::NfGcbc::new(Default::default(), OBS, ACT, 0, &dev).unwrap()),
         Box::new(nf_algos::NfRlbc::new(Default::default(), OBS, ACT, 0, &dev).unwrap()),
         Box::new(baselines::Gcbc::new(Default::default(), OBS, ACT, 0, &dev).unwrap()),
+        Box::new(baselines::FmGcbc::new(Default::default(), OBS, ACT, 0, &dev).unwrap()),
         Box::new(baselines::Bc::new(Default::default(), OBS, ACT, 0, &dev).unwrap()),
+        Box::new(baselines::Rebrac::new(Default::default(), OBS, ACT, 0, &dev).unwrap()),
+        Box::new(baselines::Fql::new(Default::default(), OBS, ACT, 0, &dev).unwrap()),
     ]
 }
 

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Every agent `cargo xtask train --agent` accepts.
-pub const AGENTS: [&str; 6] = ["nf-gcbc", "nf-rlbc", "gcbc", "fm-gcbc", "bc", "rebrac"];
+pub const AGENTS: [&str; 7] = ["nf-gcbc", "nf-rlbc", "gcbc", "fm-gcbc", "bc", "rebrac", "fql"];
 
 /// Parses `table` (the `[agent]` section of a config file, or empty for the defaults) into the
 /// agent's config type, naming the agent and the offending key on error.
@@ -44,6 +44,10 @@ pub fn make_agent(name: &str, table: Option<&toml::Table>, obs_dim: usize, act_d
             let (cfg, text) = parse::<baselines::RebracConfig>(name, table)?;
             (Box::new(baselines::Rebrac::new(cfg, obs_dim, act_dim, seed, device)?), text)
         }
+        "fql" => {
+            let (cfg, text) = parse::<baselines::FqlConfig>(name, table)?;
+            (Box::new(baselines::Fql::new(cfg, obs_dim, act_dim, seed, device)?), text)
+        }
         "bc" => {
             let (cfg, text) = parse::<baselines::BcConfig>(name, table)?;
             (Box::new(baselines::Bc::new(cfg, obs_dim, act_dim, seed, device)?), text)
@@ -65,7 +69,7 @@ mod tests {
         let text = match name {
             "nf-gcbc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8",
             "nf-rlbc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8\ncritic_hidden = [16]",
-            "rebrac" => "actor_hidden = [16]\ncritic_hidden = [16]",
+            "rebrac" | "fql" => "actor_hidden = [16]\ncritic_hidden = [16]",
             _ => "hidden = [16]",
         };
         text.parse().unwrap()

@@ -1,0 +1,197 @@
+//! FQL, flow Q-learning (Park, Li & Levine 2025; `fql.py`): a flow-matching BC policy, a one-step
+//! policy distilled from it and pushed up the critic, and two critics.
+//!
+//! - BC flow: velocity field `v(s, x_t, t)`, flow-matching loss on dataset actions.
+//! - One-step policy `μ(s, z)`: `α·mean ‖μ(s, z) − sg(ODE_bc(s, z))‖² − mean Q(s, clip(μ(s, z)))`
+//!   (critics frozen in this term; the ODE is 10 Euler steps of the BC flow from the same z).
+//! - Critic: `y = r + γ·mask·agg_i Q̄_i(s', clip(μ(s', z')))`, `agg` = mean by default (FQL's
+//!   `q_agg`), Polyak τ = 0.005.
+//! - Actions: `clip(μ(s, z))`, one network pass.
+//!
+//! α is per task in the FQL paper (App. E: e.g. 10 for the antmazes, 1000 for puzzle-3x3).
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor, D};
+use candle_nn::VarMap;
+use envs::Batch;
+use nf_core::{Activation, AdamW, Mlp};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, DataSpec, Metrics, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FqlQAgg {
+    Min,
+    Mean,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FqlConfig {
+    pub actor_hidden: Vec<usize>,
+    pub critic_hidden: Vec<usize>,
+    pub lr: f64,
+    pub discount: f64,
+    pub tau: f64,
+    /// Distillation weight α.
+    pub alpha: f64,
+    pub flow_steps: usize,
+    pub q_agg: FqlQAgg,
+    /// Divide the Q term by `sg(mean |Q|)` (FQL's `normalize_q_loss`, off by default).
+    pub normalize_q_loss: bool,
+}
+
+impl Default for FqlConfig {
+    fn default() -> Self {
+        Self { actor_hidden: vec![512; 4], critic_hidden: vec![512; 4], lr: 3e-4, discount: 0.99, tau: 0.005, alpha: 10.0, flow_steps: 10, q_agg: FqlQAgg::Mean, normalize_q_loss: false }
+    }
+}
+
+pub struct Fql {
+    cfg: FqlConfig,
+    actor_vars: VarMap,
+    critic_vars: VarMap,
+    target_vars: VarMap,
+    bc_flow: Mlp,
+    onestep: Mlp,
+    critics: [Mlp; 2],
+    targets: [Mlp; 2],
+    actor_opt: AdamW,
+    critic_opt: AdamW,
+    obs_dim: usize,
+    act_dim: usize,
+    device: Device,
+}
+
+impl Fql {
+    pub fn new(cfg: FqlConfig, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Self> {
+        let (actor_vars, critic_vars, target_vars) = (VarMap::new(), VarMap::new(), VarMap::new());
+        let bc_flow = Mlp::new(&actor_vars, "bc_flow", obs_dim + act_dim + 1, &cfg.actor_hidden, act_dim, Activation::Gelu, false, seed, device)?;
+        let onestep = Mlp::new(&actor_vars, "onestep", obs_dim + act_dim, &cfg.actor_hidden, act_dim, Activation::Gelu, false, seed.wrapping_add(7), device)?;
+        let mk = |vars: &VarMap, i: usize| Mlp::new(vars, &format!("critic{i}"), obs_dim + act_dim, &cfg.critic_hidden, 1, Activation::Gelu, true, seed.wrapping_add(1 + i as u64), device);
+        let critics = [mk(&critic_vars, 0)?, mk(&critic_vars, 1)?];
+        let targets = [mk(&target_vars, 0)?, mk(&target_vars, 1)?];
+        let actor_opt = AdamW::adam(sorted_vars(&actor_vars), cfg.lr)?;
+        let critic_opt = AdamW::adam(sorted_vars(&critic_vars), cfg.lr)?;
+        Ok(Self { cfg, actor_vars, critic_vars, target_vars, bc_flow, onestep, critics, targets, actor_opt, critic_opt, obs_dim, act_dim, device: device.clone() })
+    }
+
+    fn normal(&self, rng: &mut ChaCha8Rng, n: usize) -> Result<Tensor> {
+        let v: Vec<f32> = (0..n * self.act_dim).map(|_| rng.sample(StandardNormal)).collect();
+        Ok(Tensor::from_vec(v, (n, self.act_dim), &self.device)?)
+    }
+
+    fn q(nets: &[Mlp; 2], s: &Tensor, a: &Tensor) -> Result<[Tensor; 2]> {
+        let x = Tensor::cat(&[s, a], D::Minus1)?;
+        Ok([nets[0].forward(&x)?.squeeze(D::Minus1)?, nets[1].forward(&x)?.squeeze(D::Minus1)?])
+    }
+
+    fn onestep_action(&self, s: &Tensor, z: &Tensor) -> Result<Tensor> {
+        Ok(self.onestep.forward(&Tensor::cat(&[s, z], D::Minus1)?)?)
+    }
+
+    /// Euler integration of the BC flow from `z` (no gradient).
+    fn bc_ode(&self, s: &Tensor, z: &Tensor) -> Result<Tensor> {
+        let n = s.dim(0)?;
+        let dt = 1.0 / self.cfg.flow_steps as f64;
+        let mut x = z.clone();
+        for k in 0..self.cfg.flow_steps {
+            let t = Tensor::full((k as f64 * dt) as f32, (n, 1), &self.device)?;
+            let v = self.bc_flow.forward(&Tensor::cat(&[s, &x, &t], D::Minus1)?)?;
+            x = (&x + (v * dt)?)?.detach();
+        }
+        Ok(x)
+    }
+}
+
+impl Agent for Fql {
+    fn name(&self) -> &str {
+        "fql"
+    }
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::Transitions
+    }
+    fn update(&mut self, b: &Batch, rng: &mut ChaCha8Rng) -> Result<Metrics> {
+        let (n, dev) = (b.batch, &self.device);
+        let s = Tensor::from_slice(&b.observations, (n, self.obs_dim), dev)?;
+        let s2 = Tensor::from_slice(&b.next_observations, (n, self.obs_dim), dev)?;
+        let a = Tensor::from_slice(&b.actions, (n, self.act_dim), dev)?;
+        let r = Tensor::from_slice(&b.rewards, n, dev)?;
+        let mask = Tensor::from_slice(&b.masks, n, dev)?;
+
+        // Critic.
+        let z2 = self.normal(rng, n)?;
+        let a2 = self.onestep_action(&s2, &z2)?.clamp(-1f32, 1f32)?.detach();
+        let [t0, t1] = Self::q(&self.targets, &s2, &a2)?;
+        let next = match self.cfg.q_agg {
+            FqlQAgg::Min => t0.minimum(&t1)?,
+            FqlQAgg::Mean => ((t0 + t1)? * 0.5)?,
+        };
+        let y = (r + (mask * next)? * self.cfg.discount)?.detach();
+        let [q0, q1] = Self::q(&self.critics, &s, &a)?;
+        let critic_loss = ((&q0 - &y)?.sqr()?.mean_all()? + (&q1 - &y)?.sqr()?.mean_all()?)?;
+
+        // BC flow matching.
+        let x0 = self.normal(rng, n)?;
+        let t = Tensor::from_vec((0..n).map(|_| rng.random::<f32>()).collect::<Vec<f32>>(), (n, 1), dev)?;
+        let xt = (x0.broadcast_mul(&(1.0 - &t)?)? + a.broadcast_mul(&t)?)?;
+        let v = self.bc_flow.forward(&Tensor::cat(&[&s, &xt, &t], D::Minus1)?)?;
+        let bc_flow_loss = (v - (&a - &x0)?)?.sqr()?.mean_all()?;
+
+        // One-step policy: distillation + Q.
+        let z = self.normal(rng, n)?;
+        let target = self.bc_ode(&s, &z)?;
+        let mu = self.onestep_action(&s, &z)?;
+        let distill = (&mu - &target)?.sqr()?.mean_all()?;
+        let [p0, p1] = Self::q(&self.critics, &s, &mu.clamp(-1f32, 1f32)?)?;
+        let q = ((p0 + p1)? * 0.5)?;
+        let mut q_loss = q.mean_all()?.neg()?;
+        if self.cfg.normalize_q_loss {
+            q_loss = (q_loss / scalar(&q.abs()?.mean_all()?)?.max(1e-6))?;
+        }
+        let actor_loss = ((&bc_flow_loss + (&distill * self.cfg.alpha)?)? + &q_loss)?;
+
+        let cv = check_finite("critic_loss", scalar(&critic_loss)?)?;
+        let av = check_finite("actor_loss", scalar(&actor_loss)?)?;
+        let g_critic = critic_loss.backward()?;
+        let g_actor = actor_loss.backward()?;
+        self.critic_opt.step(&g_critic)?;
+        self.actor_opt.step(&g_actor)?;
+        let src = self.critic_vars.data().lock().unwrap();
+        for (name, tv) in self.target_vars.data().lock().unwrap().iter() {
+            tv.set(&((tv.as_tensor() * (1.0 - self.cfg.tau))? + (src[name].as_tensor() * self.cfg.tau)?)?)?;
+        }
+        Ok(vec![
+            ("critic_loss".into(), cv),
+            ("actor_loss".into(), av),
+            ("bc_flow_loss".into(), scalar(&bc_flow_loss)?),
+            ("distill_loss".into(), scalar(&distill)?),
+            ("q".into(), scalar(&q.mean_all()?)?),
+        ])
+    }
+    fn act(&self, obs: &[f32], _goals: Option<&[f32]>, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
+        let s = Tensor::from_slice(obs, (n, self.obs_dim), &self.device)?;
+        let z = self.normal(rng, n)?;
+        Ok(self.onestep_action(&s, &z)?.flatten_all()?.to_vec1::<f32>()?)
+    }
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out = varmap_state(&self.actor_vars, "");
+        out.extend(varmap_state(&self.critic_vars, ""));
+        out.extend(varmap_state(&self.target_vars, "target."));
+        out.extend(self.actor_opt.state("opt_actor")?);
+        out.extend(self.critic_opt.state("opt_critic")?);
+        Ok(out)
+    }
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        load_varmap(&self.actor_vars, state, "")?;
+        load_varmap(&self.critic_vars, state, "")?;
+        load_varmap(&self.target_vars, state, "target.")?;
+        self.actor_opt.load_state("opt_actor", state)?;
+        self.critic_opt.load_state("opt_critic", state)?;
+        Ok(())
+    }
+}
