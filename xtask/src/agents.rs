@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Every agent `cargo xtask train --agent` accepts.
-pub const AGENTS: [&str; 7] = ["nf-gcbc", "nf-rlbc", "gcbc", "fm-gcbc", "bc", "rebrac", "fql"];
+pub const AGENTS: [&str; 8] = ["nf-bc", "nf-gcbc", "nf-rlbc", "gcbc", "fm-gcbc", "bc", "rebrac", "fql"];
 
 /// Parses `table` (the `[agent]` section of a config file, or empty for the defaults) into the
 /// agent's config type, naming the agent and the offending key on error.
@@ -31,6 +31,14 @@ pub fn make_agent(name: &str, table: Option<&toml::Table>, obs_dim: usize, act_d
             }
             let text = toml::to_string(&cfg)?;
             (Box::new(nf_algos::NfGcbc::new(cfg, obs_dim, act_dim, seed, device)?), text)
+        }
+        "nf-bc" => {
+            let (mut cfg, _) = parse::<nf_algos::NfBcConfig>(name, table)?;
+            if table.is_none_or(|t| !t.contains_key("schedule_steps")) {
+                cfg.schedule_steps = steps as usize;
+            }
+            let text = toml::to_string(&cfg)?;
+            (Box::new(nf_algos::NfBc::new(cfg, obs_dim, act_dim, seed, device)?), text)
         }
         "nf-rlbc" => {
             let (cfg, text) = parse::<nf_algos::NfRlbcConfig>(name, table)?;
@@ -68,6 +76,7 @@ mod tests {
     fn tiny(name: &str) -> toml::Table {
         let text = match name {
             "nf-gcbc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8",
+            "nf-bc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8\naction_chunk = 3\nexecute = 2",
             "nf-rlbc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8\ncritic_hidden = [16]",
             "rebrac" | "fql" => "actor_hidden = [16]\ncritic_hidden = [16]",
             _ => "hidden = [16]",
@@ -83,7 +92,7 @@ mod tests {
         for name in AGENTS {
             let (mut agent, _) = make_agent(name, Some(&tiny(name)), 2, 2, 0, 20, &dev).unwrap();
             let task = match agent.data_spec() {
-                rl::DataSpec::GoalConditioned(_) => "pointmaze-medium-navigate",
+                rl::DataSpec::GoalConditioned(_) | rl::DataSpec::Chunks { .. } => "pointmaze-medium-navigate",
                 rl::DataSpec::Transitions => "pointmaze-medium-navigate-singletask-task3",
             };
             let dir = std::env::temp_dir().join(format!("nf-rl-agents-{}-{name}", std::process::id()));
@@ -96,7 +105,11 @@ mod tests {
             assert_eq!(csv.lines().count(), 3, "{name}: {csv}");
             let (mut fresh, _) = make_agent(name, Some(&tiny(name)), 2, 2, 77, 20, &dev).unwrap();
             rl::load_checkpoint(fresh.as_mut(), &dir.join(rl::LAST_CHECKPOINT)).unwrap();
-            let obs = [1.0f32, 2.0, -3.0, 4.0];
+            let width = match agent.data_spec() {
+                rl::DataSpec::Chunks { obs_history, .. } => 2 * obs_history,
+                _ => 2,
+            };
+            let obs: Vec<f32> = (0..2 * width).map(|i| i as f32 - 3.0).collect();
             let goals = [8.0f32, 8.0, 0.0, 0.0];
             let act = |a: &dyn Agent| a.act(&obs, Some(&goals), 2, &mut rand_chacha::ChaCha8Rng::seed_from_u64(5)).unwrap();
             assert_eq!(act(agent.as_ref()), act(fresh.as_ref()), "{name}: reloaded agent acts differently");

@@ -83,6 +83,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (mut agent, agent_toml) = crate::agents::make_agent(&args.agent, agent_table.as_ref(), obs_dim, act_dim, args.seed, cfg.steps, &device)?;
     match (agent.data_spec(), meta.singletask) {
         (DataSpec::GoalConditioned(_), Some(_)) => bail!("{} is goal-conditioned; train it on a goal-conditioned task, not the singletask variant {}", args.agent, args.task),
+        (DataSpec::Chunks { .. }, Some(_)) => bail!("{} imitates the dataset; give it the base task, not the singletask variant {}", args.agent, args.task),
         (DataSpec::Transitions, None) => bail!("{} is an offline-RL agent; give it a `…-singletask-taskN` task, not {}", args.agent, args.task),
         _ => {}
     }

@@ -137,6 +137,8 @@ pub struct TransitionSampler {
     valid: Vec<usize>,
     /// For every row, its episode's last transition row.
     last: Vec<usize>,
+    /// For every row, its episode's first row.
+    first: Vec<usize>,
     rewards: Option<Vec<f32>>,
     masks: Option<Vec<f32>>,
 }
@@ -160,12 +162,14 @@ impl TransitionSampler {
         }
         let mut valid = Vec::with_capacity(n);
         let mut last = vec![0usize; n];
+        let mut first = vec![0usize; n];
         let mut start = 0;
         for (t, &term) in ds.terminals.iter().enumerate() {
             if term > 0.5 {
                 // Rows start..t are transitions; their last is t − 1. A one-row episode has none.
                 let end = t.saturating_sub(1).max(start);
                 last[start..=t].fill(end);
+                first[start..=t].fill(start);
                 valid.extend(start..t);
                 start = t + 1;
             }
@@ -173,7 +177,7 @@ impl TransitionSampler {
         if valid.is_empty() {
             return Err(EnvError::Invalid("dataset has no transitions (every episode is a single terminal row)".into()));
         }
-        Ok(Self { ds, valid, last, rewards: None, masks: None })
+        Ok(Self { ds, valid, last, first, rewards: None, masks: None })
     }
 
     /// Uses `rewards[t]` and `masks[t]` (one per dataset row, e.g. from singletask relabelling)
@@ -222,6 +226,29 @@ impl TransitionSampler {
         out.actions.extend_from_slice(ds.action(t));
         out.next_actions.extend_from_slice(ds.action(t + 1));
         out.idxs.push(t);
+    }
+
+    /// NF-BC's imitation batches: for `batch` uniform rows t, `observations` holds the
+    /// `obs_history` observations ending at t (oldest first, the episode's first observation
+    /// repeated before its start) and `actions` the `action_chunk` actions from t (the episode's
+    /// last transition's action repeated past its end); `obs_dim` and `act_dim` of the batch are
+    /// the flattened widths. Goals, rewards and next observations are left empty.
+    pub fn sample_chunks_into<R: Rng + ?Sized>(&self, batch: usize, obs_history: usize, action_chunk: usize, rng: &mut R, out: &mut Batch) {
+        let ds = &*self.ds;
+        let (h, k) = (obs_history.max(1), action_chunk.max(1));
+        out.reset(batch, h * ds.obs_dim, k * ds.act_dim, false);
+        for _ in 0..batch {
+            let t = self.draw(rng);
+            let (first, last) = (self.first[t], self.last[t]);
+            for j in 0..h {
+                let row = (t + j + 1).saturating_sub(h).max(first);
+                out.observations.extend_from_slice(ds.observation(row));
+            }
+            for j in 0..k {
+                out.actions.extend_from_slice(ds.action((t + j).min(last)));
+            }
+            out.idxs.push(t);
+        }
     }
 
     /// `batch` uniform transitions with the supplied (or default 0 / 1) rewards and masks.

@@ -19,6 +19,10 @@ pub enum DataSpec {
     GoalConditioned(GoalConfig),
     /// Offline RL on a singletask variant: transitions with OGBench's relabelled rewards/masks.
     Transitions,
+    /// Imitation with an observation history and action chunks (NF-BC, diffusion-policy style):
+    /// batches hold `obs_history` stacked observations and `action_chunk` future actions; the
+    /// evaluation protocol executes the first `execute` actions of each predicted chunk.
+    Chunks { obs_history: usize, action_chunk: usize, execute: usize },
 }
 
 /// A trainable, checkpointable policy. Agents never touch the filesystem or the clock: the

@@ -40,6 +40,10 @@ pub fn evaluate(agent: &dyn Agent, task: &str, episodes: usize, seed: u64) -> Re
         None => (1..=probe.tasks().len()).collect(),
     };
     let goal_conditioned = matches!(agent.data_spec(), DataSpec::GoalConditioned(_));
+    let chunking = match agent.data_spec() {
+        DataSpec::Chunks { obs_history, action_chunk, execute } => Some((obs_history.max(1), action_chunk.max(1), execute.clamp(1, action_chunk.max(1)))),
+        _ => None,
+    };
     let spec = probe.action_spec().clone();
     let act_dim = spec.dim();
     let mut venv = VecEnv::from_env(probe.as_ref(), episodes);
@@ -51,13 +55,39 @@ pub fn evaluate(agent: &dyn Agent, task: &str, episodes: usize, seed: u64) -> Re
         let mut active = vec![true; episodes];
         let mut success = vec![false; episodes];
         let mut returns = vec![0.0f64; episodes];
-        for _ in 0..probe.max_episode_steps() {
-            let goals = if goal_conditioned { Some(venv.goals().to_vec()) } else { None };
-            let mut actions = agent.act(venv.observations(), goals.as_deref(), episodes, &mut rng)?;
+        let obs_dim = venv.obs_dim();
+        // Chunked agents: a rolling history per env (the first observation repeated at the
+        // start, as in training), and the current chunk of predicted actions.
+        let mut history: Vec<f32> = Vec::new();
+        let mut chunk: Vec<f32> = Vec::new();
+        if let Some((h, _, _)) = chunking {
+            history = venv.observations().chunks(obs_dim).flat_map(|o| o.repeat(h)).collect();
+        }
+        for step in 0..probe.max_episode_steps() {
+            let mut actions = match chunking {
+                None => {
+                    let goals = if goal_conditioned { Some(venv.goals().to_vec()) } else { None };
+                    agent.act(venv.observations(), goals.as_deref(), episodes, &mut rng)?
+                }
+                Some((_, k, m)) => {
+                    if step % m == 0 {
+                        chunk = agent.act(&history, None, episodes, &mut rng)?;
+                    }
+                    let j = step % m;
+                    (0..episodes).flat_map(|e| chunk[(e * k + j) * act_dim..(e * k + j + 1) * act_dim].to_vec()).collect()
+                }
+            };
             for row in actions.chunks_mut(act_dim) {
                 spec.clip(row);
             }
             venv.step(&actions, &active)?;
+            if let Some((h, _, _)) = chunking {
+                for (e, o) in venv.observations().chunks(obs_dim).enumerate() {
+                    let hist = &mut history[e * h * obs_dim..(e + 1) * h * obs_dim];
+                    hist.copy_within(obs_dim.., 0);
+                    hist[(h - 1) * obs_dim..].copy_from_slice(o);
+                }
+            }
             for (e, tr) in venv.transitions().iter().enumerate() {
                 if !active[e] {
                     continue;

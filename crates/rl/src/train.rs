@@ -66,6 +66,7 @@ pub struct TrainSummary {
 enum Sampler {
     Goal(GcSampler),
     Plain(TransitionSampler),
+    Chunks(TransitionSampler, usize, usize),
 }
 
 impl Sampler {
@@ -73,6 +74,7 @@ impl Sampler {
         match self {
             Sampler::Goal(s) => s.sample_into(batch, rng, out),
             Sampler::Plain(s) => s.sample_transitions_into(batch, rng, out),
+            Sampler::Chunks(s, h, k) => s.sample_chunks_into(batch, *h, *k, rng, out),
         }
     }
 }
@@ -156,6 +158,7 @@ pub fn train(agent: &mut dyn Agent, task: &str, data: Dataset, cfg: &TrainConfig
             let (r, m) = envs::singletask_rewards(task, &data)?;
             Sampler::Plain(TransitionSampler::new(data)?.with_rewards(r, m)?)
         }
+        DataSpec::Chunks { obs_history, action_chunk, .. } => Sampler::Chunks(TransitionSampler::new(data)?, obs_history, action_chunk),
     };
     let last = dir.join(LAST_CHECKPOINT);
     let best_path = dir.join(BEST_CHECKPOINT);
