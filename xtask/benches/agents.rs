@@ -25,6 +25,7 @@ fn batch(n: usize) -> Batch {
         observations: v(n * OBS, -1.0, 1.0),
         actions: v(n * ACT, -1.0, 1.0),
         next_observations: v(n * OBS, -1.0, 1.0),
+        next_actions: v(n * ACT, -1.0, 1.0),
         goals: v(n * OBS, -1.0, 1.0),
         rewards: v(n, -1.0, 0.0),
         masks: vec![1.0; n],

@@ -56,6 +56,11 @@ fn perturb(flow: &ConditionalFlow, seed: u64, scale: f64) -> R<()> {
     Ok(())
 }
 
+/// `v > 0` (false for NaN).
+fn positive(v: f64) -> bool {
+    v > 0.0
+}
+
 struct Checks {
     failed: Vec<String>,
 }
@@ -172,7 +177,7 @@ fn main() -> R<()> {
             };
             let gcpu = gc.get(pc[name].as_tensor()).expect("CPU gradient");
             let scale = max_abs(gcpu)?;
-            if !(max_abs(g)? > 0.0) {
+            if !positive(max_abs(g)?) {
                 zero.push(name.clone());
             }
             let rel = max_abs_diff(g, gcpu)? / scale.max(1e-6);
@@ -217,7 +222,7 @@ fn main() -> R<()> {
                 let names = flow.params().data().lock().unwrap().clone();
                 let bad: Vec<_> = names
                     .iter()
-                    .filter(|(_, v)| grads.get(v.as_tensor()).map(|g| !(max_abs(g).unwrap_or(0.0) > 0.0)).unwrap_or(true))
+                    .filter(|(_, v)| grads.get(v.as_tensor()).map(|g| !positive(max_abs(g).unwrap_or(0.0))).unwrap_or(true))
                     .map(|(n, _)| n.clone())
                     .collect();
                 c.flag("after training: every parameter has a non-zero grad", bad.is_empty(), format!("{} params, bad {:?}", names.len(), bad));
