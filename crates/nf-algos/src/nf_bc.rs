@@ -63,6 +63,7 @@ pub struct NfBc {
     cfg: NfBcConfig,
     flow: ConditionalFlow,
     trainer: Trainer,
+    fast: crate::fast_act::FastCache,
     cond_dim: usize,
     chunk_dim: usize,
 }
@@ -84,7 +85,7 @@ impl NfBc {
         let flow = ConditionalFlow::new(flow_cfg, seed, device)?;
         let schedule = WarmupCosine { peak: cfg.lr, warmup: cfg.warmup, total: cfg.schedule_steps, floor: cfg.lr_floor };
         let trainer = Trainer::new(flow.trainable_vars(), schedule, cfg.weight_decay)?;
-        Ok(Self { cfg, flow, trainer, cond_dim, chunk_dim })
+        Ok(Self { cfg, flow, trainer, fast: Default::default(), cond_dim, chunk_dim })
     }
 }
 
@@ -108,6 +109,9 @@ impl Agent for NfBc {
     /// `obs` holds each env's stacked history (`[n, obs_history·obs_dim]`); returns `[n,
     /// action_chunk·act_dim]`.
     fn act(&self, obs: &[f32], _goals: Option<&[f32]>, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
+        if n == 1 && self.flow.device().is_cpu() && obs.len() == self.cond_dim {
+            return self.fast.act(&self.flow, self.trainer.step_count(), obs, self.cfg.denoise, rng);
+        }
         let cond = Tensor::from_slice(obs, (n, self.cond_dim), self.flow.device())?;
         Ok(self.flow.sample_action(Some(&cond), rng, n)?.flatten_all()?.to_vec1::<f32>()?)
     }
@@ -119,6 +123,7 @@ impl Agent for NfBc {
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         self.flow.set_named_tensors(state, "policy.")?;
         self.trainer.optimizer_mut().load_state("opt", state)?;
+        self.fast = Default::default();
         Ok(())
     }
 }

@@ -67,6 +67,7 @@ pub struct NfGcbc {
     cfg: NfGcbcConfig,
     flow: ConditionalFlow,
     trainer: Trainer,
+    fast: crate::fast_act::FastCache,
     obs_dim: usize,
     act_dim: usize,
 }
@@ -88,7 +89,7 @@ impl NfGcbc {
         let flow = ConditionalFlow::new(flow_cfg, seed, device)?;
         let schedule = WarmupCosine { peak: cfg.lr, warmup: cfg.warmup, total: cfg.schedule_steps, floor: cfg.lr_floor };
         let trainer = Trainer::new(flow.trainable_vars(), schedule, cfg.weight_decay)?;
-        Ok(Self { cfg, flow, trainer, obs_dim, act_dim })
+        Ok(Self { cfg, flow, trainer, fast: Default::default(), obs_dim, act_dim })
     }
 
     pub fn flow(&self) -> &ConditionalFlow {
@@ -115,6 +116,10 @@ impl Agent for NfGcbc {
     }
     fn act(&self, obs: &[f32], goals: Option<&[f32]>, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
         let goals = goals.ok_or_else(|| RlError::Config { agent: "nf-gcbc".into(), reason: "act() needs goals".into() })?;
+        if n == 1 && self.flow.device().is_cpu() && obs.len() == self.obs_dim && goals.len() == self.obs_dim {
+            let cond = [obs, goals].concat();
+            return self.fast.act(&self.flow, self.trainer.step_count(), &cond, self.cfg.denoise, rng);
+        }
         let cond = rows_tensor(&[(obs, self.obs_dim), (goals, self.obs_dim)], n, self.flow.device())?;
         let a = self.flow.sample_action(Some(&cond), rng, n)?;
         Ok(a.flatten_all()?.to_vec1::<f32>()?)
@@ -127,6 +132,7 @@ impl Agent for NfGcbc {
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         self.flow.set_named_tensors(state, "policy.")?;
         self.trainer.optimizer_mut().load_state("opt", state)?;
+        self.fast = Default::default();
         Ok(())
     }
 }
