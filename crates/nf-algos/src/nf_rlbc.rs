@@ -80,6 +80,7 @@ pub struct NfRlbc {
     targets: [Mlp; 2],
     actor_opt: AdamW,
     critic_opt: AdamW,
+    fast: crate::fast_act::FastCache,
     obs_dim: usize,
     act_dim: usize,
     device: Device,
@@ -106,7 +107,7 @@ impl NfRlbc {
         let targets = [mk(&target_vars, 0)?, mk(&target_vars, 1)?];
         let actor_opt = AdamW::adam(flow.trainable_vars(), cfg.lr)?;
         let critic_opt = AdamW::adam(sorted_vars(&critic_vars), cfg.lr)?;
-        Ok(Self { cfg, flow, critic_vars, target_vars, critics, targets, actor_opt, critic_opt, obs_dim, act_dim, device: device.clone() })
+        Ok(Self { cfg, flow, critic_vars, target_vars, critics, targets, actor_opt, critic_opt, fast: Default::default(), obs_dim, act_dim, device: device.clone() })
     }
 
     /// `min_i Q_i(s, a)` for one state-action pair (diagnostics and tests).
@@ -184,6 +185,9 @@ impl Agent for NfRlbc {
         Ok(vec![("critic_loss".into(), critic_v), ("actor_loss".into(), actor_v), ("bc_nll".into(), bc_v), ("q_pi".into(), q_v), ("log_pi".into(), scalar(&ent)?)])
     }
     fn act(&self, obs: &[f32], _goals: Option<&[f32]>, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
+        if n == 1 && self.device.is_cpu() && obs.len() == self.obs_dim {
+            return self.fast.act(&self.flow, self.actor_opt.steps(), obs, false, rng);
+        }
         let s = Tensor::from_slice(obs, (n, self.obs_dim), &self.device)?;
         let a = self.flow.sample(Some(&s), &self.flow.noise(rng, n)?)?;
         Ok(a.flatten_all()?.to_vec1::<f32>()?)
@@ -202,6 +206,7 @@ impl Agent for NfRlbc {
         load_varmap(&self.target_vars, state, "target.")?;
         self.actor_opt.load_state("opt_actor", state)?;
         self.critic_opt.load_state("opt_critic", state)?;
+        self.fast = Default::default();
         Ok(())
     }
 }
