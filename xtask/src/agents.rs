@@ -20,6 +20,42 @@ fn parse<C: DeserializeOwned + Serialize + Default>(agent: &str, table: Option<&
     Ok((cfg, text))
 }
 
+/// What data an agent trains on, known without building it (suites check it before running).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Goal-conditioned imitation: goal-conditioned base tasks.
+    GoalConditioned,
+    /// Offline RL: `…-singletask-taskN` tasks.
+    OfflineRl,
+    /// Imitation of a dataset (action chunks): base tasks.
+    Imitation,
+}
+
+pub fn kind(name: &str) -> Result<Kind> {
+    Ok(match name {
+        "nf-gcbc" | "gcbc" | "fm-gcbc" => Kind::GoalConditioned,
+        "nf-rlbc" | "bc" | "rebrac" | "fql" => Kind::OfflineRl,
+        "nf-bc" => Kind::Imitation,
+        other => bail!("unknown agent `{other}`; known agents: {}", AGENTS.join(", ")),
+    })
+}
+
+/// Checks that `table` is a valid config for agent `name` (unknown keys, wrong types) without
+/// building the agent.
+pub fn check_config(name: &str, table: Option<&toml::Table>) -> Result<()> {
+    match name {
+        "nf-bc" => parse::<nf_algos::NfBcConfig>(name, table).map(|_| ()),
+        "nf-gcbc" => parse::<nf_algos::NfGcbcConfig>(name, table).map(|_| ()),
+        "nf-rlbc" => parse::<nf_algos::NfRlbcConfig>(name, table).map(|_| ()),
+        "gcbc" => parse::<baselines::GcbcConfig>(name, table).map(|_| ()),
+        "fm-gcbc" => parse::<baselines::FmGcbcConfig>(name, table).map(|_| ()),
+        "bc" => parse::<baselines::BcConfig>(name, table).map(|_| ()),
+        "rebrac" => parse::<baselines::RebracConfig>(name, table).map(|_| ()),
+        "fql" => parse::<baselines::FqlConfig>(name, table).map(|_| ()),
+        other => bail!("unknown agent `{other}`; known agents: {}", AGENTS.join(", ")),
+    }
+}
+
 /// Builds `name` for a task with the given dimensions; returns the agent and its resolved
 /// config as TOML (written into the run directory).
 pub fn make_agent(name: &str, table: Option<&toml::Table>, obs_dim: usize, act_dim: usize, seed: u64, steps: u64, device: &Device) -> Result<(Box<dyn Agent>, String)> {

@@ -3,7 +3,10 @@
 //! `aggregate` arrive with their issues.
 
 mod agents;
+mod aggregate;
+mod bench;
 mod show;
+mod suite;
 mod train;
 
 use std::path::PathBuf;
@@ -62,6 +65,19 @@ enum Task {
     },
     /// List every registered task and what it stands in for.
     Tasks,
+    /// Run a suite (`benchmarks/NAME.toml`): every (setting, task, agent, seed), skipping
+    /// finished runs and resuming killed ones, then write the tables and plots.
+    Bench(bench::BenchArgs),
+    /// Write a suite's tables (`results/tables`) and plots (`results/plots`) from its runs.
+    Aggregate {
+        #[arg(long, default_value = "quick")]
+        suite: String,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
+    /// Execute one run of a suite (what `bench` starts per run; also a Slurm array task).
+    #[command(hide = true)]
+    RunOne(bench::RunOneArgs),
     /// Train one (agent, task, seed): metrics.csv (one row per evaluation), last/best
     /// checkpoints and the resolved config.toml in the run directory; a killed run resumes.
     Train(train::TrainArgs),
@@ -92,6 +108,17 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Train(args) => train::run(args),
+        Task::Bench(args) => {
+            plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).map_err(|_| anyhow::anyhow!("registering the DejaVu font"))?;
+            bench::run(args)
+        }
+        Task::RunOne(args) => bench::run_one(args),
+        Task::Aggregate { suite, results } => {
+            plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).map_err(|_| anyhow::anyhow!("registering the DejaVu font"))?;
+            let s = suite::load(&suite::resolve(&suite), &results, std::path::Path::new("data"))?;
+            println!("{}", aggregate::aggregate(&s, &results)?);
+            Ok(())
+        }
         Task::Tasks => {
             for name in envs::task_names() {
                 let m = envs::meta(&name)?;

@@ -76,21 +76,82 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(_) => bail!("[agent] must be a table"),
     };
 
-    let meta = envs::meta(&args.task)?;
-    let probe = envs::make(&args.task)?;
+    let spec = RunSpec {
+        agent: args.agent.clone(),
+        task: args.task.clone(),
+        seed: args.seed,
+        train: cfg,
+        agent_table,
+        data: args.data.clone(),
+        out: args.out.clone().unwrap_or_else(|| PathBuf::from("results/runs").join(&args.task).join(&args.agent).join(format!("seed{}", args.seed))),
+    };
+    let summary = execute(&spec, true)?;
+    if summary.resumed_from > 0 {
+        println!("resumed from step {}", summary.resumed_from);
+    }
+    println!("final evaluation ({} episodes per task):", spec.train.eval_episodes);
+    for t in &summary.final_eval.tasks {
+        println!("  {:8} success {:.2}  return {:8.2}", t.task, t.success, t.ret);
+    }
+    println!("  {:8} success {:.2}  return {:8.2}   (best success {:.2}; {:.1} steps/s)", "mean", summary.final_eval.success, summary.final_eval.ret, summary.best_success, summary.steps_per_second);
+    println!("wrote {}/{{config.toml,{},{},{},{FINAL_FILE}}}", spec.out.display(), rl::METRICS_FILE, rl::LAST_CHECKPOINT, rl::BEST_CHECKPOINT);
+    Ok(())
+}
+
+/// The final result of a run (`final.toml`); its presence marks the run done.
+pub const FINAL_FILE: &str = "final.toml";
+/// `running`, `done` or `failed: <error>` (`status`).
+pub const STATUS_FILE: &str = "status";
+
+/// One fully specified run: what `cargo xtask train` and each suite run execute.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    pub agent: String,
+    pub task: String,
+    pub seed: u64,
+    pub train: TrainConfig,
+    pub agent_table: Option<toml::Table>,
+    pub data: PathBuf,
+    pub out: PathBuf,
+}
+
+pub fn write_atomic(path: &std::path::Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))?;
+    Ok(())
+}
+
+/// Trains and evaluates `spec` into `spec.out`: config.toml, metrics, checkpoints, then
+/// `final.toml` and `status`. A run directory with a checkpoint resumes; one whose config
+/// differs is refused.
+pub fn execute(spec: &RunSpec, show_progress: bool) -> Result<rl::TrainSummary> {
+    let out = &spec.out;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let result = execute_inner(spec, show_progress);
+    let status = match &result {
+        Ok(_) => "done\n".to_string(),
+        Err(e) => format!("failed: {e:#}\n"),
+    };
+    write_atomic(&out.join(STATUS_FILE), &status)?;
+    result
+}
+
+fn execute_inner(spec: &RunSpec, show_progress: bool) -> Result<rl::TrainSummary> {
+    let (cfg, out) = (&spec.train, &spec.out);
+    write_atomic(&out.join(STATUS_FILE), "running\n")?;
+    let meta = envs::meta(&spec.task)?;
+    let probe = envs::make(&spec.task)?;
     let (obs_dim, act_dim) = (probe.observation_spec().dim(), probe.action_spec().dim());
     let device = Device::Cpu;
-    let (mut agent, agent_toml) = crate::agents::make_agent(&args.agent, agent_table.as_ref(), obs_dim, act_dim, args.seed, cfg.steps, &device)?;
+    let (mut agent, agent_toml) = crate::agents::make_agent(&spec.agent, spec.agent_table.as_ref(), obs_dim, act_dim, spec.seed, cfg.steps, &device)?;
     match (agent.data_spec(), meta.singletask) {
-        (DataSpec::GoalConditioned(_), Some(_)) => bail!("{} is goal-conditioned; train it on a goal-conditioned task, not the singletask variant {}", args.agent, args.task),
-        (DataSpec::Chunks { .. }, Some(_)) => bail!("{} imitates the dataset; give it the base task, not the singletask variant {}", args.agent, args.task),
-        (DataSpec::Transitions, None) => bail!("{} is an offline-RL agent; give it a `…-singletask-taskN` task, not {}", args.agent, args.task),
+        (DataSpec::GoalConditioned(_), Some(_)) => bail!("{} is goal-conditioned; train it on a goal-conditioned task, not the singletask variant {}", spec.agent, spec.task),
+        (DataSpec::Chunks { .. }, Some(_)) => bail!("{} imitates the dataset; give it the base task, not the singletask variant {}", spec.agent, spec.task),
+        (DataSpec::Transitions, None) => bail!("{} is an offline-RL agent; give it a `…-singletask-taskN` task, not {}", spec.agent, spec.task),
         _ => {}
     }
-
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results/runs").join(&args.task).join(&args.agent).join(format!("seed{}", args.seed)));
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let resolved = format!("# resolved by `cargo xtask train`; a resumed run must match it\nagent_name = {:?}\ntask = {:?}\n\n[train]\n{}\n[agent]\n{}", args.agent, args.task, toml::to_string(&cfg)?, agent_toml);
+    let resolved = format!("# resolved by `cargo xtask`; a resumed run must match it\nagent_name = {:?}\ntask = {:?}\nseed = {}\n\n[train]\n{}\n[agent]\n{}", spec.agent, spec.task, spec.seed, toml::to_string(cfg)?, agent_toml);
     let cfg_path = out.join("config.toml");
     if out.join(rl::LAST_CHECKPOINT).exists() {
         let old = std::fs::read_to_string(&cfg_path).unwrap_or_default();
@@ -98,18 +159,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
             bail!("{} holds a run with a different config ({}); resume with the same settings, or choose another --out", out.display(), cfg_path.display());
         }
     }
-    let tmp = out.join("config.toml.tmp");
-    std::fs::write(&tmp, &resolved).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &cfg_path)?;
+    write_atomic(&cfg_path, &resolved)?;
 
-    let outcome = envs::manifest::ensure(&args.data, &args.task, 0, envs::Split::Train)?;
+    let outcome = envs::manifest::ensure(&spec.data, &spec.task, 0, envs::Split::Train)?;
     let data = envs::Dataset::load_npz(outcome.path())?;
-    data.check_for_task(outcome.path(), &args.task)?;
+    data.check_for_task(outcome.path(), &spec.task)?;
 
-    println!("{} on {} (seed {}), {} steps → {}", args.agent, args.task, args.seed, cfg.steps, out.display());
-    let bar = ProgressBar::new(cfg.steps);
-    bar.set_style(ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} ({per_sec}, eta {eta}) {msg}").unwrap());
-    let summary = rl::train(agent.as_mut(), &args.task, data, &cfg, &out, &mut |p| {
+    let bar = if show_progress {
+        println!("{} on {} (seed {}), {} steps → {}", spec.agent, spec.task, spec.seed, cfg.steps, out.display());
+        let bar = ProgressBar::new(cfg.steps);
+        bar.set_style(ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} ({per_sec}, eta {eta}) {msg}").unwrap());
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let summary = rl::train(agent.as_mut(), &spec.task, data, cfg, out, &mut |p| {
         bar.set_position(p.step);
         if p.step % 50 == 0 || p.last_eval.is_some() {
             let loss = p.metrics.first().map(|(k, v)| format!("{k} {v:.3}")).unwrap_or_default();
@@ -118,14 +182,34 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     })?;
     bar.finish_and_clear();
-    if summary.resumed_from > 0 {
-        println!("resumed from step {}", summary.resumed_from);
-    }
-    println!("final evaluation ({} episodes per task):", cfg.eval_episodes);
+    let latency_us = action_latency_us(agent.as_ref(), obs_dim)?;
+    let mut fin = format!(
+        "agent = {:?}\ntask = {:?}\nseed = {}\nsteps = {}\nsuccess = {}\nreturn = {}\nbest_success = {}\nsteps_per_second = {:.3}\naction_latency_us = {:.1}\nstands_in_for = {:?}\n",
+        spec.agent, spec.task, spec.seed, cfg.steps, summary.final_eval.success, summary.final_eval.ret, summary.best_success, summary.steps_per_second, latency_us, meta.stands_in_for
+    );
     for t in &summary.final_eval.tasks {
-        println!("  {:8} success {:.2}  return {:8.2}", t.task, t.success, t.ret);
+        fin.push_str(&format!("\n[tasks.{}]\nsuccess = {}\nreturn = {}\n", t.task, t.success, t.ret));
     }
-    println!("  {:8} success {:.2}  return {:8.2}   (best success {:.2}; {:.1} steps/s)", "mean", summary.final_eval.success, summary.final_eval.ret, summary.best_success, summary.steps_per_second);
-    println!("wrote {}/{{config.toml,{},{},{}}}", out.display(), rl::METRICS_FILE, rl::LAST_CHECKPOINT, rl::BEST_CHECKPOINT);
-    Ok(())
+    write_atomic(&out.join(FINAL_FILE), &fin)?;
+    Ok(summary)
+}
+
+/// Median time of one batch-1 action (the real-time control path), in microseconds.
+fn action_latency_us(agent: &dyn rl::Agent, obs_dim: usize) -> Result<f64> {
+    use rand::SeedableRng;
+    let width = match agent.data_spec() {
+        DataSpec::Chunks { obs_history, .. } => obs_history * obs_dim,
+        _ => obs_dim,
+    };
+    let obs = vec![0.1f32; width];
+    let goal = vec![0.2f32; obs_dim];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut times = Vec::with_capacity(21);
+    for _ in 0..21 {
+        let t0 = std::time::Instant::now();
+        agent.act(&obs, Some(&goal), 1, &mut rng)?;
+        times.push(t0.elapsed().as_secs_f64() * 1e6);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[10])
 }

@@ -1,0 +1,81 @@
+//! The runner end to end, through the real binary: a suite runs, a killed run resumes from its
+//! checkpoint, finished runs are skipped, a failing run is recorded while the others go on.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn xtask() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.env("RAYON_NUM_THREADS", "1");
+    c
+}
+
+fn root(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nf-rl-bench-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn suite(dir: &Path, steps: u64, extra: &str) -> PathBuf {
+    let p = dir.join("tiny.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[suite]\nseeds = [0]\neval_episodes = 2\nbatch_size = 32\n\n[[experiment]]\nsetting = \"cil\"\ntasks = [\"pointmaze-medium-navigate\"]\nagents = [\"gcbc\", \"nf-gcbc\"]\nsteps = {steps}\neval_every = 100\n[experiment.agent.gcbc]\nhidden = [32]\n[experiment.agent.nf-gcbc]\nblocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8\n{extra}"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn a_killed_run_resumes_and_finished_runs_are_skipped() {
+    let dir = root("resume");
+    let s = suite(&dir, 4000, "");
+    let (results, data) = (dir.join("results"), dir.join("data"));
+    let run_dir = results.join("runs/tiny/cil/pointmaze-medium-navigate/gcbc/seed0");
+    // Start run 0 alone and kill it once it has written a checkpoint.
+    let mut child = xtask().args(["run-one", "--suite"]).arg(&s).args(["--index", "0", "--results"]).arg(&results).arg("--data").arg(&data).spawn().unwrap();
+    let t0 = Instant::now();
+    while !run_dir.join("last.safetensors").exists() {
+        assert!(t0.elapsed() < Duration::from_secs(300), "no checkpoint after 5 minutes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!run_dir.join("final.toml").exists(), "the run finished before it could be killed");
+    let rows_before = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap().lines().count() - 1;
+    assert!(rows_before >= 1 && rows_before < 40);
+    // The suite: run 0 resumes, run 1 runs; then a second `bench` skips both.
+    let out = xtask().args(["bench", "--suite"]).arg(&s).arg("--results").arg(&results).arg("--data").arg(&data).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    let metrics = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+    let steps: Vec<u64> = metrics.lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(steps, (1..=40).map(|k| 100 * k).collect::<Vec<_>>(), "one row per evaluation, none lost or repeated");
+    assert_eq!(std::fs::read_to_string(run_dir.join("status")).unwrap().trim(), "done");
+    assert!(text.contains("tables in"), "{text}");
+    assert!(results.join("tables/tiny-cil.md").exists());
+    let again = xtask().args(["bench", "--suite"]).arg(&s).arg("--results").arg(&results).arg("--data").arg(&data).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("2 runs already finished: skipped"));
+}
+
+#[test]
+fn a_failing_run_is_recorded_and_the_others_go_on() {
+    let dir = root("fail");
+    // nf-gcbc with gamma 1.0 fails at construction; gcbc must still finish.
+    let s = suite(&dir, 200, "gamma = 1.0\n");
+    let (results, data) = (dir.join("results"), dir.join("data"));
+    let out = xtask().args(["bench", "--suite"]).arg(&s).arg("--results").arg(&results).arg("--data").arg(&data).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    let base = results.join("runs/tiny/cil/pointmaze-medium-navigate");
+    assert!(base.join("gcbc/seed0/final.toml").exists(), "{text}");
+    let status = std::fs::read_to_string(base.join("nf-gcbc/seed0/status")).unwrap();
+    assert!(status.starts_with("failed") && status.contains("gamma"), "{status}");
+    let md = std::fs::read_to_string(results.join("tables/tiny-cil.md")).unwrap();
+    assert!(md.contains("Missing runs (1)") && md.contains("nf-gcbc"), "{md}");
+}
