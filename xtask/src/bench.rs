@@ -25,9 +25,17 @@ pub struct BenchArgs {
     /// `cpu` (the CUDA device list arrives with the runner's CUDA support).
     #[arg(long, default_value = "cpu")]
     pub devices: String,
-    /// `local` (Slurm arrives with the runner issue's Slurm launcher).
+    /// `local`, or `slurm`: write and submit an sbatch job array, one array task per pending
+    /// run. The binary, the suite, `--data` and `--results` must then be on a filesystem the
+    /// nodes share.
     #[arg(long, default_value = "local")]
     pub launcher: String,
+    /// Extra `#SBATCH` options for `--launcher slurm`, e.g. `--slurm-opt=--partition=gpu`.
+    #[arg(long = "slurm-opt")]
+    pub slurm_opts: Vec<String>,
+    /// With `--launcher slurm`: wait for the array to finish (`sbatch --wait`), then aggregate.
+    #[arg(long)]
+    pub wait: bool,
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
     #[arg(long, default_value = "data")]
@@ -65,8 +73,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.devices != "cpu" {
         bail!("--devices {}: only `cpu` is supported so far (CUDA spreading is still to come; the `cuda` feature itself works, see README)", args.devices);
     }
-    if args.launcher != "local" {
-        bail!("--launcher {}: only `local` is supported so far (the Slurm launcher is still to come)", args.launcher);
+    if args.launcher != "local" && args.launcher != "slurm" {
+        bail!("--launcher {}: expected `local` or `slurm`", args.launcher);
     }
     let path = suite::resolve(&args.suite);
     let s = suite::load(&path, &args.results, &args.data)?;
@@ -98,6 +106,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let exe = std::env::current_exe().context("locating the xtask binary")?;
     let threads = (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / args.jobs.max(1)).max(1);
+    if args.launcher == "slurm" {
+        return slurm(&args, &s, &path, &exe, &pending, threads);
+    }
     let bar = ProgressBar::new(pending.len() as u64);
     bar.set_style(ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} runs (eta {eta}) {msg}").unwrap());
     let mut queue = pending.into_iter();
@@ -155,6 +166,67 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!("{report}");
     if !failed.is_empty() {
         bail!("{} runs failed (their errors are in each run's `status` file)", failed.len());
+    }
+    Ok(())
+}
+
+/// Writes `results/slurm/SUITE-<time>/array.sbatch` (one array task per pending run, each the
+/// same `run-one` a local bench starts) and submits it.
+fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, pending: &[usize], threads: usize) -> Result<()> {
+    if pending.is_empty() {
+        println!("nothing to submit: every run is finished");
+        println!("{}", crate::aggregate::aggregate(s, &args.results)?);
+        return Ok(());
+    }
+    let abs = |p: &Path| -> Result<PathBuf> {
+        std::fs::create_dir_all(p).ok();
+        std::fs::canonicalize(p).with_context(|| format!("resolving {}", p.display()))
+    };
+    let (results, data) = (abs(&args.results)?, abs(&args.data)?);
+    let suite_abs = std::fs::canonicalize(suite_path).with_context(|| format!("resolving {}", suite_path.display()))?;
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let dir = results.join("slurm").join(format!("{}-{stamp}", s.name));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for &i in pending {
+        std::fs::create_dir_all(&s.runs[i].spec.out)?;
+    }
+    let mut script = String::from("#!/bin/bash\n");
+    script.push_str(&format!("#SBATCH --job-name=nfrl-{}\n#SBATCH --array=0-{}%{}\n#SBATCH --cpus-per-task={threads}\n#SBATCH --output={}/%A_%a.out\n", s.name, pending.len() - 1, args.jobs.max(1), dir.display()));
+    for o in &args.slurm_opts {
+        script.push_str(&format!("#SBATCH {o}\n"));
+    }
+    script.push_str(&format!("# One array task per pending run of suite {} (indices into its expansion).\n", s.name));
+    script.push_str(&format!("RUNS=({})\n", pending.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ")));
+    script.push_str("export RAYON_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n");
+    script.push_str(&format!("exec {:?} run-one --suite {:?} --index ${{RUNS[$SLURM_ARRAY_TASK_ID]}} --results {:?} --data {:?}\n", exe, suite_abs, results, data));
+    let file = dir.join("array.sbatch");
+    crate::train::write_atomic(&file, &script)?;
+    let mut cmd = Command::new("sbatch");
+    cmd.arg("--parsable");
+    if args.wait {
+        cmd.arg("--wait");
+    }
+    let out = cmd.arg(&file).output().context("running sbatch (is Slurm installed and the cluster up?)")?;
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() && !args.wait {
+        bail!("sbatch failed: {}{}", stdout, String::from_utf8_lossy(&out.stderr));
+    }
+    let job = stdout.lines().next().unwrap_or("").to_string();
+    println!("submitted Slurm job {job}: {} array tasks ({}); logs in {}", pending.len(), file.display(), dir.display());
+    if !args.wait {
+        println!("when it finishes: cargo xtask aggregate --suite {}", args.suite);
+        return Ok(());
+    }
+    let failed: Vec<&suite::SuiteRun> = pending.iter().map(|&i| &s.runs[i]).filter(|r| !done(&r.spec.out)).collect();
+    for r in &failed {
+        let status = std::fs::read_to_string(r.spec.out.join(STATUS_FILE)).unwrap_or_else(|_| "failed: never started".into());
+        if !status.starts_with("failed") {
+            crate::train::write_atomic(&r.spec.out.join(STATUS_FILE), &format!("failed: the Slurm task ended without a result ({}); see {}\n", status.trim(), dir.display()))?;
+        }
+    }
+    println!("{}", crate::aggregate::aggregate(s, &args.results)?);
+    if !failed.is_empty() {
+        bail!("{} of {} Slurm runs failed (see each run's `status`)", failed.len(), pending.len());
     }
     Ok(())
 }
