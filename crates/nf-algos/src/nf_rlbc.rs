@@ -50,6 +50,9 @@ pub struct NfRlbcConfig {
     /// Entropy coefficient λ (paper: 0).
     pub lambda: f64,
     pub q_agg: QAgg,
+    /// Scale of the base noise at action time: 1 samples the policy, 0 takes the flow's image
+    /// of the base mode (a deterministic policy, as TD3-style evaluations use).
+    pub action_temperature: f64,
 }
 
 impl Default for NfRlbcConfig {
@@ -67,6 +70,7 @@ impl Default for NfRlbcConfig {
             alpha: 1.0,
             lambda: 0.0,
             q_agg: QAgg::Min,
+            action_temperature: 1.0,
         }
     }
 }
@@ -185,11 +189,12 @@ impl Agent for NfRlbc {
         Ok(vec![("critic_loss".into(), critic_v), ("actor_loss".into(), actor_v), ("bc_nll".into(), bc_v), ("q_pi".into(), q_v), ("log_pi".into(), scalar(&ent)?)])
     }
     fn act(&self, obs: &[f32], _goals: Option<&[f32]>, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
-        if n == 1 && self.device.is_cpu() && obs.len() == self.obs_dim {
+        let temp = self.cfg.action_temperature;
+        if n == 1 && self.device.is_cpu() && obs.len() == self.obs_dim && temp == 1.0 {
             return self.fast.act(&self.flow, self.actor_opt.steps(), obs, false, rng);
         }
         let s = Tensor::from_slice(obs, (n, self.obs_dim), &self.device)?;
-        let a = self.flow.sample(Some(&s), &self.flow.noise(rng, n)?)?;
+        let a = self.flow.sample(Some(&s), &(self.flow.noise(rng, n)? * temp)?)?;
         Ok(a.flatten_all()?.to_vec1::<f32>()?)
     }
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
