@@ -19,10 +19,11 @@ pub struct BenchArgs {
     /// Suite name (`benchmarks/NAME.toml`) or path.
     #[arg(long, default_value = "quick")]
     pub suite: String,
-    /// Runs at a time (CPU).
+    /// Runs at a time: in all on the CPU, per device with `--devices cuda:…`.
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// `cpu` (the CUDA device list arrives with the runner's CUDA support).
+    /// `cpu`, or a CUDA device list such as `cuda:0,cuda:1` (needs `--features cuda`): runs are
+    /// spread over the devices, `--jobs` at a time on each.
     #[arg(long, default_value = "cpu")]
     pub devices: String,
     /// `local`, or `slurm`: write and submit an sbatch job array, one array task per pending
@@ -55,13 +56,17 @@ pub struct RunOneArgs {
     pub results: PathBuf,
     #[arg(long, default_value = "data")]
     pub data: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// Executes run `index` of a suite (what each worker process, or Slurm array task, does).
 pub fn run_one(args: RunOneArgs) -> Result<()> {
     let s = suite::load(&suite::resolve(&args.suite), &args.results, &args.data)?;
     let run = s.runs.get(args.index).with_context(|| format!("suite {} has {} runs; no index {}", s.name, s.runs.len(), args.index))?;
-    crate::train::execute(&run.spec, false)?;
+    let mut spec = run.spec.clone();
+    spec.device = args.device.clone();
+    crate::train::execute(&spec, false)?;
     Ok(())
 }
 
@@ -70,15 +75,24 @@ fn done(out: &Path) -> bool {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    if args.devices != "cpu" {
-        bail!("--devices {}: only `cpu` is supported so far (CUDA spreading is still to come; the `cuda` feature itself works, see README)", args.devices);
+    // Slots: `jobs` on the CPU, or `jobs` on each listed CUDA device.
+    let devices: Vec<String> = args.devices.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect();
+    if devices.is_empty() || (devices.len() > 1 && devices.iter().any(|d| d == "cpu")) {
+        bail!("--devices {}: expected `cpu` or a list of `cuda:N`", args.devices);
+    }
+    for d in &devices {
+        crate::train::parse_device(d).with_context(|| format!("--devices {}", args.devices))?;
+    }
+    let slots: Vec<String> = devices.iter().flat_map(|d| std::iter::repeat_n(d.clone(), args.jobs.max(1))).collect();
+    if args.launcher == "slurm" && devices != ["cpu"] {
+        bail!("--launcher slurm takes GPUs from Slurm (`--slurm-opt=--gres=gpu:1`), not --devices");
     }
     if args.launcher != "local" && args.launcher != "slurm" {
         bail!("--launcher {}: expected `local` or `slurm`", args.launcher);
     }
     let path = suite::resolve(&args.suite);
     let s = suite::load(&path, &args.results, &args.data)?;
-    println!("suite {} ({}): {} runs, {} at a time", s.name, path.display(), s.runs.len(), args.jobs.max(1));
+    println!("suite {} ({}): {} runs, {} at a time", s.name, path.display(), s.runs.len(), slots.len());
     if !s.description.is_empty() {
         println!("{}", s.description.trim());
     }
@@ -105,18 +119,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!("{skipped} runs already finished: skipped");
     }
     let exe = std::env::current_exe().context("locating the xtask binary")?;
-    let threads = (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / args.jobs.max(1)).max(1);
+    let threads = (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / slots.len()).max(1);
     if args.launcher == "slurm" {
         return slurm(&args, &s, &path, &exe, &pending, threads);
     }
     let bar = ProgressBar::new(pending.len() as u64);
     bar.set_style(ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} runs (eta {eta}) {msg}").unwrap());
     let mut queue = pending.into_iter();
-    let mut running: Vec<(usize, Child)> = Vec::new();
+    let mut running: Vec<(usize, usize, Child)> = Vec::new();
+    let mut free: Vec<usize> = (0..slots.len()).rev().collect();
     let mut failed: Vec<(usize, String)> = Vec::new();
     loop {
-        while running.len() < args.jobs.max(1) {
+        while !free.is_empty() {
             let Some(i) = queue.next() else { break };
+            let slot = free.pop().expect("checked non-empty");
             let out = &s.runs[i].spec.out;
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
             let log = std::fs::File::create(out.join("log.txt")).with_context(|| format!("creating {}/log.txt", out.display()))?;
@@ -129,12 +145,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 .arg(&args.results)
                 .arg("--data")
                 .arg(&args.data)
+                .arg("--device")
+                .arg(&slots[slot])
                 .env("RAYON_NUM_THREADS", std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| threads.to_string()))
                 .stdout(Stdio::from(log.try_clone()?))
                 .stderr(Stdio::from(log))
                 .spawn()
                 .context("starting a run process")?;
-            running.push((i, child));
+            running.push((i, slot, child));
         }
         if running.is_empty() {
             break;
@@ -142,8 +160,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         std::thread::sleep(Duration::from_millis(200));
         let mut k = 0;
         while k < running.len() {
-            if let Some(status) = running[k].1.try_wait()? {
-                let (i, _) = running.remove(k);
+            if let Some(status) = running[k].2.try_wait()? {
+                let (i, slot, _) = running.remove(k);
+                free.push(slot);
                 let out = &s.runs[i].spec.out;
                 if !status.success() || !done(out) {
                     let recorded = std::fs::read_to_string(out.join(STATUS_FILE)).unwrap_or_default();
@@ -157,7 +176,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 k += 1;
             }
         }
-        let names: Vec<String> = running.iter().map(|(i, _)| format!("{}/{}", s.runs[*i].spec.agent, s.runs[*i].spec.task)).collect();
+        let names: Vec<String> = running.iter().map(|(i, slot, _)| format!("{}/{}@{}", s.runs[*i].spec.agent, s.runs[*i].spec.task, slots[*slot])).collect();
         bar.set_message(format!("running {} | failed {} | {}", running.len(), failed.len(), names.join(", ")));
     }
     bar.finish_and_clear();

@@ -35,6 +35,23 @@ pub struct TrainArgs {
     /// The run directory (default `results/runs/TASK/AGENT/seedS`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// `cpu` or `cuda:N` (needs the `cuda` feature: `cargo run --release -p xtask --features cuda -- train …`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+/// `cpu` or `cuda:N` → a candle device, with a clear error when CUDA support is not compiled in.
+pub fn parse_device(name: &str) -> Result<Device> {
+    if name == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let Some(id) = name.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) else {
+        bail!("device `{name}`: expected `cpu` or `cuda:N`");
+    };
+    if !cfg!(feature = "cuda") {
+        bail!("device `{name}`: this xtask was built without CUDA; run `cargo run --release -p xtask --features cuda -- …`");
+    }
+    Device::new_cuda(id).with_context(|| format!("opening {name}"))
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -84,6 +101,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         agent_table,
         data: args.data.clone(),
         out: args.out.clone().unwrap_or_else(|| PathBuf::from("results/runs").join(&args.task).join(&args.agent).join(format!("seed{}", args.seed))),
+        device: args.device.clone(),
     };
     let summary = execute(&spec, true)?;
     if summary.resumed_from > 0 {
@@ -113,6 +131,8 @@ pub struct RunSpec {
     pub agent_table: Option<toml::Table>,
     pub data: PathBuf,
     pub out: PathBuf,
+    /// `cpu` or `cuda:N`; not part of the run's identity (a run may resume on another device).
+    pub device: String,
 }
 
 pub fn write_atomic(path: &std::path::Path, text: &str) -> Result<()> {
@@ -143,7 +163,7 @@ fn execute_inner(spec: &RunSpec, show_progress: bool) -> Result<rl::TrainSummary
     let meta = envs::meta(&spec.task)?;
     let probe = envs::make(&spec.task)?;
     let (obs_dim, act_dim) = (probe.observation_spec().dim(), probe.action_spec().dim());
-    let device = Device::Cpu;
+    let device = parse_device(&spec.device)?;
     let (mut agent, agent_toml) = crate::agents::make_agent(&spec.agent, spec.agent_table.as_ref(), obs_dim, act_dim, spec.seed, cfg.steps, &device)?;
     match (agent.data_spec(), meta.singletask) {
         (DataSpec::GoalConditioned(_), Some(_)) => bail!("{} is goal-conditioned; train it on a goal-conditioned task, not the singletask variant {}", spec.agent, spec.task),

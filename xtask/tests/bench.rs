@@ -79,3 +79,18 @@ fn a_failing_run_is_recorded_and_the_others_go_on() {
     let md = std::fs::read_to_string(results.join("tables/tiny-cil.md")).unwrap();
     assert!(md.contains("Missing runs (1)") && md.contains("nf-gcbc"), "{md}");
 }
+
+#[test]
+fn cuda_devices_without_the_cuda_build_are_refused_clearly() {
+    let dir = root("cuda");
+    let s = suite(&dir, 100, "");
+    let out = xtask().args(["bench", "--devices", "cuda:0,cuda:1", "--suite"]).arg(&s).arg("--results").arg(dir.join("r")).arg("--data").arg(dir.join("d")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    assert!(text.contains("cuda:0") && text.contains("--features cuda"), "{text}");
+    let bad = xtask().args(["bench", "--devices", "gpu0", "--suite"]).arg(&s).output().unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected `cpu` or `cuda:N`"));
+}
