@@ -112,6 +112,9 @@ impl Agent for NfBc {
         if n == 1 && self.flow.device().is_cpu() && obs.len() == self.cond_dim {
             return self.fast.act(&self.flow, self.trainer.step_count(), obs, self.cfg.denoise, rng);
         }
+        if !self.flow.device().is_cpu() && n <= crate::fast_act::GPU_ROWS_ON_CPU && obs.len() == n * self.cond_dim {
+            return self.fast.act_rows(&self.flow, self.trainer.step_count(), obs, self.cond_dim, n, self.cfg.denoise, rng);
+        }
         let cond = Tensor::from_slice(obs, (n, self.cond_dim), self.flow.device())?;
         Ok(self.flow.sample_action(Some(&cond), rng, n)?.flatten_all()?.to_vec1::<f32>()?)
     }

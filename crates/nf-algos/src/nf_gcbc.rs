@@ -120,6 +120,14 @@ impl Agent for NfGcbc {
             let cond = [obs, goals].concat();
             return self.fast.act(&self.flow, self.trainer.step_count(), &cond, self.cfg.denoise, rng);
         }
+        if !self.flow.device().is_cpu() && n <= crate::fast_act::GPU_ROWS_ON_CPU {
+            let mut cond = Vec::with_capacity(n * 2 * self.obs_dim);
+            for r in 0..n {
+                cond.extend_from_slice(&obs[r * self.obs_dim..(r + 1) * self.obs_dim]);
+                cond.extend_from_slice(&goals[r * self.obs_dim..(r + 1) * self.obs_dim]);
+            }
+            return self.fast.act_rows(&self.flow, self.trainer.step_count(), &cond, 2 * self.obs_dim, n, self.cfg.denoise, rng);
+        }
         let cond = rows_tensor(&[(obs, self.obs_dim), (goals, self.obs_dim)], n, self.flow.device())?;
         let a = self.flow.sample_action(Some(&cond), rng, n)?;
         Ok(a.flatten_all()?.to_vec1::<f32>()?)

@@ -193,6 +193,9 @@ impl Agent for NfRlbc {
         if n == 1 && self.device.is_cpu() && obs.len() == self.obs_dim && temp == 1.0 {
             return self.fast.act(&self.flow, self.actor_opt.steps(), obs, false, rng);
         }
+        if !self.device.is_cpu() && n <= crate::fast_act::GPU_ROWS_ON_CPU && obs.len() == n * self.obs_dim && temp == 1.0 {
+            return self.fast.act_rows(&self.flow, self.actor_opt.steps(), obs, self.obs_dim, n, false, rng);
+        }
         let s = Tensor::from_slice(obs, (n, self.obs_dim), &self.device)?;
         let a = self.flow.sample(Some(&s), &(self.flow.noise(rng, n)? * temp)?)?;
         Ok(a.flatten_all()?.to_vec1::<f32>()?)
