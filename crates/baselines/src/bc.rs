@@ -57,8 +57,7 @@ impl Agent for Bc {
         let n = b.batch;
         let s = Tensor::from_slice(&b.observations, (n, self.obs_dim), &self.device)?;
         let a = Tensor::from_slice(&b.actions, (n, self.act_dim), &self.device)?;
-        let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln() * self.act_dim as f64;
-        let loss = ((((a - self.actor.forward(&s)?)?.sqr()?.sum(1)? * 0.5)?.mean_all()?) + half_log_2pi)?;
+        let loss = rl::unit_gaussian_nll(&a, &self.actor.forward(&s)?)?;
         let nll = check_finite("nll", scalar(&loss)?)?;
         self.opt.step(&loss.backward()?)?;
         Ok(vec![("nll".into(), nll)])

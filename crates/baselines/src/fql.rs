@@ -85,11 +85,6 @@ impl Fql {
         Ok(Tensor::from_vec(v, (n, self.act_dim), &self.device)?)
     }
 
-    fn q(nets: &[Mlp; 2], s: &Tensor, a: &Tensor) -> Result<[Tensor; 2]> {
-        let x = Tensor::cat(&[s, a], D::Minus1)?;
-        Ok([nets[0].forward(&x)?.squeeze(D::Minus1)?, nets[1].forward(&x)?.squeeze(D::Minus1)?])
-    }
-
     fn onestep_action(&self, s: &Tensor, z: &Tensor) -> Result<Tensor> {
         Ok(self.onestep.forward(&Tensor::cat(&[s, z], D::Minus1)?)?)
     }
@@ -126,13 +121,13 @@ impl Agent for Fql {
         // Critic.
         let z2 = self.normal(rng, n)?;
         let a2 = self.onestep_action(&s2, &z2)?.clamp(-1f32, 1f32)?.detach();
-        let [t0, t1] = Self::q(&self.targets, &s2, &a2)?;
+        let [t0, t1] = rl::twin_q(&self.targets, &s2, &a2)?;
         let next = match self.cfg.q_agg {
             FqlQAgg::Min => t0.minimum(&t1)?,
             FqlQAgg::Mean => ((t0 + t1)? * 0.5)?,
         };
         let y = (r + (mask * next)? * self.cfg.discount)?.detach();
-        let [q0, q1] = Self::q(&self.critics, &s, &a)?;
+        let [q0, q1] = rl::twin_q(&self.critics, &s, &a)?;
         let critic_loss = ((&q0 - &y)?.sqr()?.mean_all()? + (&q1 - &y)?.sqr()?.mean_all()?)?;
 
         // BC flow matching.
@@ -147,7 +142,7 @@ impl Agent for Fql {
         let target = self.bc_ode(&s, &z)?;
         let mu = self.onestep_action(&s, &z)?;
         let distill = (&mu - &target)?.sqr()?.mean_all()?;
-        let [p0, p1] = Self::q(&self.critics, &s, &mu.clamp(-1f32, 1f32)?)?;
+        let [p0, p1] = rl::twin_q(&self.critics, &s, &mu.clamp(-1f32, 1f32)?)?;
         let q = ((p0 + p1)? * 0.5)?;
         let mut q_loss = q.mean_all()?.neg()?;
         if self.cfg.normalize_q_loss {
@@ -161,10 +156,7 @@ impl Agent for Fql {
         let g_actor = actor_loss.backward()?;
         self.critic_opt.step(&g_critic)?;
         self.actor_opt.step(&g_actor)?;
-        let src = self.critic_vars.data().lock().unwrap();
-        for (name, tv) in self.target_vars.data().lock().unwrap().iter() {
-            tv.set(&((tv.as_tensor() * (1.0 - self.cfg.tau))? + (src[name].as_tensor() * self.cfg.tau)?)?)?;
-        }
+        rl::polyak(&self.target_vars, &self.critic_vars, self.cfg.tau)?;
         Ok(vec![
             ("critic_loss".into(), cv),
             ("actor_loss".into(), av),

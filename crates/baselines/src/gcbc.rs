@@ -68,9 +68,7 @@ impl Agent for Gcbc {
         let x = rows_tensor(&[(&batch.observations, self.obs_dim), (&batch.goals, self.obs_dim)], n, &self.device)?;
         let a = Tensor::from_slice(&batch.actions, (n, self.act_dim), &self.device)?;
         let mu = self.actor.forward(&x)?;
-        // −log N(a; μ, I) = ½‖a − μ‖² + ½·d·log 2π, averaged over the batch.
-        let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln() * self.act_dim as f64;
-        let loss = ((((a - mu)?.sqr()?.sum(1)? * 0.5)?.mean_all()?) + half_log_2pi)?;
+        let loss = rl::unit_gaussian_nll(&a, &mu)?;
         let nll = check_finite("nll", scalar(&loss)?)?;
         self.opt.step(&loss.backward()?)?;
         Ok(vec![("nll".into(), nll)])

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use candle_core::{Device, Tensor, D};
+use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use envs::Batch;
 use nf_core::{Activation, AdamW, Mlp};
@@ -72,14 +72,6 @@ pub struct Rebrac {
     device: Device,
 }
 
-fn polyak(target: &VarMap, src: &VarMap, tau: f64) -> Result<()> {
-    let src = src.data().lock().unwrap();
-    for (name, tv) in target.data().lock().unwrap().iter() {
-        tv.set(&((tv.as_tensor() * (1.0 - tau))? + (src[name].as_tensor() * tau)?)?)?;
-    }
-    Ok(())
-}
-
 impl Rebrac {
     pub fn new(cfg: RebracConfig, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Self> {
         let (actor_vars, critic_vars, target_actor_vars, target_critic_vars) = (VarMap::new(), VarMap::new(), VarMap::new(), VarMap::new());
@@ -93,10 +85,6 @@ impl Rebrac {
         Ok(Self { cfg, actor_vars, critic_vars, target_actor_vars, target_critic_vars, actor, target_actor, critics, targets, actor_opt, critic_opt, steps: 0, obs_dim, act_dim, device: device.clone() })
     }
 
-    fn q(nets: &[Mlp; 2], s: &Tensor, a: &Tensor) -> Result<[Tensor; 2]> {
-        let x = Tensor::cat(&[s, a], D::Minus1)?;
-        Ok([nets[0].forward(&x)?.squeeze(D::Minus1)?, nets[1].forward(&x)?.squeeze(D::Minus1)?])
-    }
 }
 
 impl Agent for Rebrac {
@@ -118,10 +106,10 @@ impl Agent for Rebrac {
         let clip = self.cfg.actor_noise_clip as f32;
         let noise: Vec<f32> = (0..n * self.act_dim).map(|_| (rng.sample::<f32, _>(StandardNormal) * self.cfg.actor_noise as f32).clamp(-clip, clip)).collect();
         let a2 = (self.target_actor.forward(&s2)?.tanh()? + Tensor::from_vec(noise, (n, self.act_dim), dev)?)?.clamp(-1f32, 1f32)?;
-        let [t0, t1] = Self::q(&self.targets, &s2, &a2)?;
+        let [t0, t1] = rl::twin_q(&self.targets, &s2, &a2)?;
         let penalty = ((&a2 - &a2_data)?.sqr()?.sum(1)? * self.cfg.alpha_critic)?;
         let y = (r + (mask * (t0.minimum(&t1)? - penalty)?)? * self.cfg.discount)?.detach();
-        let [q0, q1] = Self::q(&self.critics, &s, &a)?;
+        let [q0, q1] = rl::twin_q(&self.critics, &s, &a)?;
         let critic_loss = ((&q0 - &y)?.sqr()?.mean_all()? + (&q1 - &y)?.sqr()?.mean_all()?)?;
         let cv = check_finite("critic_loss", scalar(&critic_loss)?)?;
         self.critic_opt.step(&critic_loss.backward()?)?;
@@ -130,15 +118,15 @@ impl Agent for Rebrac {
         self.steps += 1;
         if self.steps % self.cfg.actor_freq == 0 {
             let pi = self.actor.forward(&s)?.tanh()?;
-            let [p0, p1] = Self::q(&self.critics, &s, &pi)?;
+            let [p0, p1] = rl::twin_q(&self.critics, &s, &pi)?;
             let q = p0.minimum(&p1)?;
             let scale = scalar(&q.abs()?.mean_all()?)?.max(1e-6);
             let bc = (&pi - &a)?.sqr()?.sum(1)?.mean_all()?;
             let actor_loss = ((q.mean_all()? / scale)?.neg()? + (&bc * self.cfg.alpha_actor)?)?;
             let av = check_finite("actor_loss", scalar(&actor_loss)?)?;
             self.actor_opt.step(&actor_loss.backward()?)?;
-            polyak(&self.target_actor_vars, &self.actor_vars, self.cfg.tau)?;
-            polyak(&self.target_critic_vars, &self.critic_vars, self.cfg.tau)?;
+            rl::polyak(&self.target_actor_vars, &self.actor_vars, self.cfg.tau)?;
+            rl::polyak(&self.target_critic_vars, &self.critic_vars, self.cfg.tau)?;
             m.push(("actor_loss".into(), av));
             m.push(("bc_mse".into(), scalar(&bc)?));
         }

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use candle_core::{Device, Tensor, D};
+use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use envs::Batch;
 use nf_core::{Activation, AdamW, ConditionalFlow, EncoderConfig, FlowConfig, Mlp};
@@ -118,13 +118,8 @@ impl NfRlbc {
     pub fn q_value(&self, s: &[f32], a: &[f32]) -> Result<f32> {
         let st = Tensor::from_slice(s, (1, self.obs_dim), &self.device)?;
         let at = Tensor::from_slice(a, (1, self.act_dim), &self.device)?;
-        let [q0, q1] = Self::q(&self.critics, &st, &at)?;
+        let [q0, q1] = rl::twin_q(&self.critics, &st, &at)?;
         Ok(q0.minimum(&q1)?.to_vec1::<f32>()?[0])
-    }
-
-    fn q(nets: &[Mlp; 2], s: &Tensor, a: &Tensor) -> Result<[Tensor; 2]> {
-        let x = Tensor::cat(&[s, a], D::Minus1)?;
-        Ok([nets[0].forward(&x)?.squeeze(D::Minus1)?, nets[1].forward(&x)?.squeeze(D::Minus1)?])
     }
 
     fn sample_clipped(&self, s: &Tensor, rng: &mut ChaCha8Rng) -> Result<(Tensor, Tensor)> {
@@ -152,18 +147,18 @@ impl Agent for NfRlbc {
 
         // Critic: TD target from the target critics at a' ~ π(s'), no gradient.
         let (a2, _) = self.sample_clipped(&s2, rng)?;
-        let [t0, t1] = Self::q(&self.targets, &s2, &a2.detach())?;
+        let [t0, t1] = rl::twin_q(&self.targets, &s2, &a2.detach())?;
         let next = match self.cfg.q_agg {
             QAgg::Min => t0.minimum(&t1)?,
             QAgg::Mean => ((t0 + t1)? * 0.5)?,
         };
         let y = (r + (mask * next)? * self.cfg.discount)?.detach();
-        let [q0, q1] = Self::q(&self.critics, &s, &a)?;
+        let [q0, q1] = rl::twin_q(&self.critics, &s, &a)?;
         let critic_loss = (((&q0 - &y)?.sqr()?.mean_all()? + (&q1 - &y)?.sqr()?.mean_all()?)? * 0.5)?;
 
         // Actor: reparameterised sample through the frozen critics, BC and entropy terms.
         let (a_pi, logp_pi) = self.sample_clipped(&s, rng)?;
-        let [p0, p1] = Self::q(&self.critics, &s, &a_pi)?;
+        let [p0, p1] = rl::twin_q(&self.critics, &s, &a_pi)?;
         let q_pi = p0.minimum(&p1)?.mean_all()?;
         let bc = self.flow.log_prob(&a, Some(&s))?.mean_all()?.neg()?;
         let ent = logp_pi.mean_all()?;
@@ -181,11 +176,7 @@ impl Agent for NfRlbc {
         self.actor_opt.step(&g_actor)?;
 
         // Polyak averaging of the target critics.
-        let src = self.critic_vars.data().lock().unwrap();
-        for (name, tv) in self.target_vars.data().lock().unwrap().iter() {
-            let cv = &src[name];
-            tv.set(&((tv.as_tensor() * (1.0 - self.cfg.tau))? + (cv.as_tensor() * self.cfg.tau)?)?)?;
-        }
+        rl::polyak(&self.target_vars, &self.critic_vars, self.cfg.tau)?;
         Ok(vec![("critic_loss".into(), critic_v), ("actor_loss".into(), actor_v), ("bc_nll".into(), bc_v), ("q_pi".into(), q_v), ("log_pi".into(), scalar(&ent)?)])
     }
     fn act(&self, obs: &[f32], _goals: Option<&[f32]>, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {

@@ -134,3 +134,27 @@ impl Agent for RandomAgent {
         Ok(())
     }
 }
+
+/// `Q_i(s, a)` of both critics of a twin-critic agent (TD3 lineage), each squeezed to `[n]`.
+pub fn twin_q(nets: &[nf_core::Mlp; 2], s: &Tensor, a: &Tensor) -> Result<[Tensor; 2]> {
+    let x = Tensor::cat(&[s, a], candle_core::D::Minus1)?;
+    Ok([nets[0].forward(&x)?.squeeze(candle_core::D::Minus1)?, nets[1].forward(&x)?.squeeze(candle_core::D::Minus1)?])
+}
+
+/// Polyak averaging `θ̄ ← (1 − τ)·θ̄ + τ·θ` of every variable of `target` towards the variable
+/// of the same name in `source`.
+pub fn polyak(target: &candle_nn::VarMap, source: &candle_nn::VarMap, tau: f64) -> Result<()> {
+    let src = source.data().lock().unwrap();
+    for (name, tv) in target.data().lock().unwrap().iter() {
+        tv.set(&((tv.as_tensor() * (1.0 - tau))? + (src[name].as_tensor() * tau)?)?)?;
+    }
+    Ok(())
+}
+
+/// `−mean log N(a; μ, I) = mean ½‖a − μ‖² + ½·d·log 2π`: the loss of the constant-unit-std
+/// Gaussian policies (OGBench's GCBC, FQL's BC).
+pub fn unit_gaussian_nll(a: &Tensor, mu: &Tensor) -> Result<Tensor> {
+    let d = a.dim(candle_core::D::Minus1)? as f64;
+    let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln() * d;
+    Ok(((((a - mu)?.sqr()?.sum(1)? * 0.5)?.mean_all()?) + half_log_2pi)?)
+}

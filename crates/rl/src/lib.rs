@@ -11,7 +11,7 @@ pub mod eval;
 pub mod seeds;
 pub mod train;
 
-pub use agent::{check_finite, load_varmap, rows_tensor, scalar, sorted_vars, varmap_state, Agent, DataSpec, Metrics, RandomAgent};
+pub use agent::{check_finite, load_varmap, polyak, rows_tensor, scalar, sorted_vars, twin_q, unit_gaussian_nll, varmap_state, Agent, DataSpec, Metrics, RandomAgent};
 pub use error::{Result, RlError};
 pub use eval::{evaluate, EvalReport, TaskResult};
 pub use train::{load_checkpoint, train, Progress, TrainConfig, TrainSummary, BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE};
