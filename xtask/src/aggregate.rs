@@ -5,7 +5,15 @@
 //! mean of a row in bold, an aggregate row (mean over tasks), and "wins out of N tasks" of each
 //! NF agent against each baseline. Missing runs are listed under the table, never averaged away.
 //! Plots: learning curves per task (mean ± std shaded) and a bar chart per setting, PNG and SVG;
-//! and a timing table (train steps/s, batch-1 action latency).
+//! and a timing table (train steps/s, batch-1 action latency). `SUITE-runs.csv` lists every run
+//! of the suite, one row each (missing ones with their status and empty numbers), for analysis in
+//! Polars or pandas.
+//!
+//! Why not Polars here: its supported aggregation API is `polars-lazy` (the eager `GroupBy::mean`
+//! and `std` are deprecated), and `polars` with `lazy` + `csv` had not finished a cold release build
+//! after 10 minutes on a 2-core machine: that would double CI and every user's first
+//! `cargo xtask bench`. The tables need a mean and a std over a few seeds per cell, which the
+//! dozen lines below do; the tidy `SUITE-runs.csv` is one `pl.read_csv` away for anything more.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,6 +29,9 @@ use crate::train::FINAL_FILE;
 #[derive(Debug, Deserialize)]
 struct Final {
     success: f64,
+    #[serde(rename = "return")]
+    ret: f64,
+    best_success: f64,
     steps_per_second: f64,
     action_latency_us: f64,
     stands_in_for: String,
@@ -34,6 +45,15 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
     let m = v.iter().sum::<f64>() / n;
     let s = if v.len() > 1 { (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
     (m, s)
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
+fn csv_quote(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// Learning curve of one run: (step, eval success).
@@ -66,6 +86,7 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
     let mut order: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
     let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut stands: BTreeMap<String, String> = BTreeMap::new();
+    let mut runs_csv = String::from("setting,task,agent,seed,status,success,return,best_success,steps_per_second,action_latency_us,stands_in_for,dir\n");
     for r in &suite.runs {
         let (tasks, agents) = order.entry(r.setting.clone()).or_default();
         if !tasks.contains(&r.spec.task) {
@@ -78,6 +99,11 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
         match std::fs::read_to_string(r.spec.out.join(FINAL_FILE)) {
             Ok(text) => {
                 let f: Final = toml::from_str(&text).with_context(|| format!("{}", r.spec.out.join(FINAL_FILE).display()))?;
+                let _ = writeln!(
+                    runs_csv,
+                    "{},{},{},{},done,{},{},{},{:.3},{:.1},{},{}",
+                    r.setting, r.spec.task, r.spec.agent, r.spec.seed, f.success, f.ret, f.best_success, f.steps_per_second, f.action_latency_us, csv_quote(&f.stands_in_for), csv_quote(&r.spec.out.display().to_string())
+                );
                 stands.insert(r.spec.task.clone(), f.stands_in_for.clone());
                 cell.finals.push(f);
                 if let Some(c) = curve(&r.spec.out) {
@@ -86,6 +112,7 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
             }
             Err(_) => {
                 let status = std::fs::read_to_string(r.spec.out.join(crate::train::STATUS_FILE)).unwrap_or_else(|_| "not started".into());
+                let _ = writeln!(runs_csv, "{},{},{},{},{},,,,,,,{}", r.setting, r.spec.task, r.spec.agent, r.spec.seed, csv_quote(status.trim()), csv_quote(&r.spec.out.display().to_string()));
                 missing.entry(r.setting.clone()).or_default().push(format!("{} / {} / seed {} ({})", r.spec.task, r.spec.agent, r.spec.seed, status.trim()));
             }
         }
@@ -121,7 +148,7 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
                 .collect();
             let stand = stands.get(task).cloned().unwrap_or_default();
             let _ = writeln!(md, "| {task} | {stand} | {} |", row.join(" | "));
-            let _ = writeln!(csv, "{task},\"{stand}\",{}", stats.iter().map(|s| s.map(|(m, sd, n)| format!("{m:.3},{sd:.3},{n}")).unwrap_or_else(|| ",,0".into())).collect::<Vec<_>>().join(","));
+            let _ = writeln!(csv, "{task},{},{}", csv_quote(&stand), stats.iter().map(|s| s.map(|(m, sd, n)| format!("{m:.3},{sd:.3},{n}")).unwrap_or_else(|| ",,0".into())).collect::<Vec<_>>().join(","));
             for (a, s) in agents.iter().zip(&stats) {
                 if let Some((m, _, _)) = s {
                     per_agent_means.entry(a.as_str()).or_default().push(*m);
@@ -177,6 +204,9 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
         written.push(md_path);
         written.push(csv_path);
     }
+    let runs_path = tables.join(format!("{}-runs.csv", suite.name));
+    crate::train::write_atomic(&runs_path, &runs_csv)?;
+    written.push(runs_path);
     let timing_path = tables.join(format!("{}-timing.md", suite.name));
     crate::train::write_atomic(&timing_path, &timing)?;
     written.push(timing_path);
@@ -338,20 +368,25 @@ mod tests {
         for r in &suite.runs {
             let Some(&(_, _, _, s)) = table.iter().find(|(t, a, seed, _)| *t == r.spec.task && *a == r.spec.agent && *seed == r.spec.seed) else { continue };
             std::fs::create_dir_all(&r.spec.out).unwrap();
-            std::fs::write(r.spec.out.join(FINAL_FILE), format!("success = {s}\nreturn = {s}\nsteps_per_second = 10.0\naction_latency_us = 100.0\nstands_in_for = \"row X\"\n")).unwrap();
+            std::fs::write(r.spec.out.join(FINAL_FILE), format!("success = {s}\nreturn = -{s}\nbest_success = {s}\nsteps_per_second = 10.0\naction_latency_us = 100.0\nstands_in_for = \"row X, native\"\n")).unwrap();
             std::fs::write(r.spec.out.join(rl::METRICS_FILE), format!("step,eval/success,time/steps_per_s\n5,{},1\n10,{s},1\n", s / 2.0)).unwrap();
         }
         let report = aggregate(&suite, &results).unwrap();
         let md = std::fs::read_to_string(results.join("tables/fx-cil.md")).unwrap();
         println!("{md}");
         // medium: nf-gcbc 60.0 ± 14.1 (bold), gcbc 20.0 ± 0.0; large: nf 10.0 ± 0.0, gcbc 30.0 ± 0.0 (bold, one seed).
-        assert!(md.contains("| pointmaze-medium-navigate | row X | **60.0 ± 14.1** | 20.0 ± 0.0 |"), "{md}");
-        assert!(md.contains("| pointmaze-large-navigate | row X | 10.0 ± 0.0 | **30.0 ± 0.0** |"), "{md}");
+        assert!(md.contains("| pointmaze-medium-navigate | row X, native | **60.0 ± 14.1** | 20.0 ± 0.0 |"), "{md}");
+        assert!(md.contains("| pointmaze-large-navigate | row X, native | 10.0 ± 0.0 | **30.0 ± 0.0** |"), "{md}");
         assert!(md.contains("| **mean over tasks** | | 35.0 (2 tasks) | 25.0 (2 tasks) |"), "{md}");
         assert!(md.contains("nf-gcbc beats gcbc on 1 of 2 tasks"), "{md}");
         assert!(md.contains("Missing runs (1)") && md.contains("pointmaze-large-navigate / gcbc / seed 1"), "{md}");
         let csv = std::fs::read_to_string(results.join("tables/fx-cil.csv")).unwrap();
-        assert!(csv.contains("pointmaze-medium-navigate,\"row X\",60.000,14.142,2,20.000,0.000,2"), "{csv}");
+        assert!(csv.contains("pointmaze-medium-navigate,\"row X, native\",60.000,14.142,2,20.000,0.000,2"), "{csv}");
+        // Every run of the suite, one row each; the missing one keeps its status and no numbers.
+        let runs = std::fs::read_to_string(results.join("tables/fx-runs.csv")).unwrap();
+        assert_eq!(runs.lines().count(), 1 + 8, "{runs}");
+        assert!(runs.contains("cil,pointmaze-medium-navigate,nf-gcbc,1,done,0.7,-0.7,0.7,10.000,100.0,\"row X, native\","), "{runs}");
+        assert!(runs.contains("cil,pointmaze-large-navigate,gcbc,1,not started,,,,,,,"), "{runs}");
         for f in ["fx-cil-pointmaze-medium-navigate.png", "fx-cil-pointmaze-medium-navigate.svg", "fx-cil-bars.png", "fx-cil-bars.svg"] {
             let n = std::fs::metadata(results.join("plots").join(f)).map(|m| m.len()).unwrap_or(0);
             assert!(n > 2000, "{f}: {n} bytes");
