@@ -11,6 +11,7 @@
 //! This crate knows nothing of neural networks: dynamics, experts, datasets and the evaluation
 //! protocol's episode mechanics live here; policies live elsewhere.
 
+pub mod arm;
 pub mod dataset;
 pub mod datagen;
 pub mod env;
