@@ -250,13 +250,14 @@ impl Sim {
         let mut order: Vec<usize> = (0..self.cubes.len()).filter(|&i| Some(i) != held).collect();
         order.sort_by(|&a, &b| self.cubes[a].pos[2].total_cmp(&self.cubes[b].pos[2]));
         for i in order {
-            for _ in 0..3 {
+            // A tipped cube is re-examined where it slid to; two cubes need at most two rounds.
+            for round in 0..3 {
                 let me = self.cubes[i];
                 let below = |j: usize, o: &CubePose| j != i && o.pos[2] + 2.0 * CUBE_HALF <= me.pos[2] + CONTACT_EPS && footprints_overlap(&me, o, 0.0);
                 let top = self.cubes.iter().enumerate().filter(|&(j, o)| below(j, o)).map(|(_, o)| o.pos[2] + 2.0 * CUBE_HALF).fold(TABLE_Z, f32::max);
                 let supports: Vec<usize> = (0..self.cubes.len()).filter(|&j| below(j, &self.cubes[j]) && self.cubes[j].pos[2] + 2.0 * CUBE_HALF >= top - CONTACT_EPS).collect();
                 let stable = supports.is_empty() || supports.iter().any(|&j| centre_over(&me, &self.cubes[j]));
-                if stable || !self.tip_off(i, supports[0]) {
+                if stable || round == 2 || !self.tip_off(i, supports[0]) {
                     // Never raise a cube: a carried cube may touch it from below within
                     // CONTACT_EPS, and raising would let the carried cube lift it step by step.
                     self.cubes[i].pos[2] = top.min(me.pos[2]);

@@ -24,7 +24,7 @@ pub struct DatasetRecipe {
     pub episodes: usize,
     /// Rows per episode (OGBench's `max_episode_steps`, e.g. 1001 rows = 1000 transitions).
     pub episode_len: usize,
-    /// Std of the Gaussian action noise (puzzle: the plan oracle's noise scale).
+    /// Std of the Gaussian action noise (puzzle, cubes: the plan oracle's noise scale).
     pub noise: f32,
 }
 

@@ -57,6 +57,18 @@ fn run_oracle(env: &mut CubeEnv, task: usize, seed: u64, noise: f32) -> (bool, u
             let s = env.step(&plan_action(p, env.effector_state())).unwrap();
             steps += 1;
             check_invariants(env, &format!("{} task{task} seed {seed} step {steps}", env.name()));
+            // The relabelling rule on this state's qpos row gives the env's own reward.
+            let mut qpos = env.effector_state().to_vec();
+            for c in env.cubes() {
+                qpos.extend_from_slice(&[c.pos[0], c.pos[1], c.pos[2], c.yaw]);
+            }
+            let (r, mask) = singletask_reward(&qpos, env.goals());
+            if env.name().contains("-singletask-") {
+                assert_eq!(r, s.reward, "{} step {steps}", env.name());
+            } else {
+                assert_eq!(s.reward, 1.0 - mask);
+            }
+            assert_eq!(s.info.success, mask == 0.0);
             if s.terminated || s.truncated {
                 assert_eq!(s.terminated, s.info.success);
                 return (s.info.success, steps);
@@ -144,7 +156,7 @@ fn released_cubes_land_on_the_table_or_stack_and_task5_stacks() {
     // double task5: the oracle builds the stack bottom up. As in OGBench, success only looks at
     // positions, so the episode can end while the top cube is still held within 4 cm above its
     // target; it is then over the bottom cube, which rests on the table.
-    let mut env = CubeEnv::new("kincube-double-play", 2, Some(5));
+    let mut env = CubeEnv::new("kincube-double-play-singletask-task5", 2, Some(5));
     for seed in 0..5 {
         let (ok, steps) = run_oracle(&mut env, 5, seed, 0.0);
         assert!(ok, "task5 stack not solved ({steps} steps)");
@@ -156,7 +168,7 @@ fn released_cubes_land_on_the_table_or_stack_and_task5_stacks() {
 
     // Scripted: carry cube 1 above cube 0, offset by 1 cm, and open: it lands on cube 0; carry
     // it clear of cube 0 and open high up: it falls to the table.
-    let mut env = CubeEnv::new("kincube-double-play", 2, Some(1));
+    let mut env = CubeEnv::new("kincube-double-play-singletask-task1", 2, Some(1));
     env.reset_to_task(1, 0).unwrap(); // cubes near (0.425, 0) and (0.425, −0.1)
     // Steps towards `target` with the gripper commanded to `grip` until there or stalled.
     let go = |env: &mut CubeEnv, target: [f32; 3], grip: f32| {
