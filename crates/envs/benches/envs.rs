@@ -79,7 +79,7 @@ fn stepping(c: &mut Criterion) {
             // Random actions do not solve task 4 (swap) within its 500 steps.
             env.reset_into(1, Some(4), &mut obs).unwrap();
             for a in acts.chunks_exact(5) {
-                black_box(env.step_into(a, &mut obs).unwrap());
+                std::hint::black_box(env.step_into(a, &mut obs).unwrap());
             }
         })
     });
@@ -93,7 +93,7 @@ fn generation(c: &mut Criterion) {
     g.bench_function("pointmaze-large-navigate train split (1000 × 1001 rows)", |b| b.iter(|| black_box(envs::generate("pointmaze-large-navigate", 0, Split::Train).unwrap())));
     g.throughput(Throughput::Elements(10_010));
     for task in ["kincube-single-play", "kincube-double-play"] {
-        g.bench_function(format!("{task} 10 episodes (10 × 1001 rows)"), |b| b.iter(|| black_box(envs::generate_with(task, 0, Split::Train, 10, 1001).unwrap())));
+        g.bench_function(format!("{task} 10 episodes (10 × 1001 rows)"), |b| b.iter(|| std::hint::black_box(envs::generate_with(task, 0, Split::Train, 10, 1001).unwrap())));
     }
     g.finish();
 }

@@ -696,6 +696,35 @@ mod tests {
         assert!(cubes_overlap(&a, &CubePose { pos: [0.4, 0.0, TABLE_Z + 0.039], yaw: 0.3 }));
     }
 
+    /// The play data's sub-task success: how often a noisy plan leaves its cube within 0.04 of
+    /// its target (measured and printed). Misses come from table targets drawn onto the other
+    /// cube (OGBench does not avoid them either): the cube then lands on top of it.
+    #[test]
+    fn noisy_play_plans_place_their_cube() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut sim = Sim::new(2);
+        sim.cubes = sample_cubes(&mut rng, 2);
+        let (mut placed, mut stacks, mut grasped, trials) = (0, 0, 0, 400);
+        for _ in 0..trials {
+            let (i, target) = new_target(&mut rng, &sim, P_STACK_MAX_DOUBLE);
+            let plan = pick_place_plan(&mut rng, sim.state(), sim.cubes[i], target, 0.1);
+            let mut held = false;
+            for p in &plan {
+                sim.apply(&plan_action(p, sim.state()));
+                held |= sim.grasp.map(|g| g.cube) == Some(i);
+            }
+            assert!(sim.grasp.is_none(), "a plan ended holding a cube");
+            grasped += held as usize;
+            placed += (matched([sim.cubes[i].pos], &[target.pos]) == 1) as usize;
+            stacks += (target.pos[2] > TABLE_Z + 0.01) as usize;
+        }
+        let rate = placed as f32 / trials as f32;
+        println!("noisy plans: grasped {grasped}/{trials}, placed {placed}/{trials} ({stacks} stacking targets)");
+        assert!(grasped == trials, "grasped {grasped}/{trials}");
+        assert!(rate >= 0.9, "placed {rate}");
+        assert!(stacks >= 10, "only {stacks} stacking targets");
+    }
+
     #[test]
     fn wrap_quarter_is_modulo_ninety_degrees() {
         let q = std::f32::consts::FRAC_PI_2;
