@@ -13,7 +13,7 @@
 //!
 //! What is ours: no arm, no MuJoCo, no contacts. The effector moves kinematically (see
 //! [`crate::arm`]) and the cubes follow the rules below, which lose contact-rich grasping (no
-//! slipping, pushing, tipping or dropped cubes).
+//! slipping, pushing, rolling or dropped cubes; tipping is the crude rule under **Release**).
 //! - **Grasp.** When the gripper closes (its closure crosses [`GRIP_THRESHOLD`] upwards), the
 //!   nearest cube whose centre is within [`GRASP_TOL_XY`] horizontally and [`GRASP_TOL_Z`]
 //!   vertically of the effector and whose yaw is within [`GRASP_YAW_TOL`] of the effector's yaw
@@ -29,6 +29,11 @@
 //!   effector stops there. The effector itself passes through cubes (it has no body).
 //! - **Top cubes.** A cube is a top cube when no cube above it overlaps its footprint (OGBench
 //!   asks for centres within 2 cm; ours is stricter because a carried cube cannot lift another).
+//! - **Play resets.** The random initial cubes are rejection-sampled so that none overlap
+//!   (MuJoCo would push overlapping cubes apart; our rules cannot).
+//!
+//! As in OGBench, success looks at positions only, so an episode can end while the last cube is
+//! still held within 4 cm of its target.
 //!
 //! Observation (`6 + 6·cubes`: 12 single, 18 double; smaller than OGBench's arm proprioception):
 //! `[(x − 0.425)·10, y·10, z·10, cos yaw, sin yaw, closure·3]` for the effector (OGBench's
