@@ -624,7 +624,7 @@ fn new_target(rng: &mut ChaCha8Rng, sim: &Sim, p_stack: f32) -> (usize, CubePose
 
 /// One play episode of `len` rows (OGBench `generate_manipspace.py`, `cube-*-play`): uniformly
 /// random non-overlapping cubes and effector pose, gripper open; the cube plan oracle moves a
-/// random top cube to a new target ([`new_target`]; `p_stack ~ U(0, 0.25)` per episode for two
+/// random top cube to a new target (OGBench's `set_new_target`; `p_stack ~ U(0, 0.25)` per episode for two
 /// cubes) and is re-planned whenever its plan runs out. Rows follow `play_episode` of kinpuzzle:
 /// `qpos` as in the module docs, `qvel` = its finite difference into the row over
 /// [`CONTROL_DT`] (zeros on row 0; yaws wrapped), `terminals` = 1 on the last row.

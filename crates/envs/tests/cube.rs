@@ -287,6 +287,38 @@ fn task_lists_specs_goal_observation_and_rewards() {
     assert_eq!(singletask_reward(&q, goals), (-1.0, 1.0));
 }
 
+/// Goal-conditioned double resets permute which cube plays which role (OGBench's
+/// `permute_blocks=True`); singletask resets never do. Both run in a VecEnv.
+#[test]
+fn goal_conditioned_resets_permute_the_cubes_and_singletask_resets_do_not() {
+    let task = &cube_tasks(2)[3]; // swap: init 0 at y = −0.1
+    let first_is_cube0 = |env: &CubeEnv| (env.cubes()[0].pos[1] - task.init[0][1]).abs() < 0.02;
+    let mut gc = CubeEnv::new("kincube-double-play", 2, None);
+    let mut st = CubeEnv::new("kincube-double-play-singletask-task4", 2, Some(4));
+    let (mut kept, mut swapped) = (0, 0);
+    for seed in 0..40 {
+        gc.reset_to_task(4, seed).unwrap();
+        if first_is_cube0(&gc) {
+            kept += 1;
+        } else {
+            swapped += 1;
+        }
+        // Goals follow their cubes: each cube's goal is the task goal of the init it started at.
+        for i in 0..2 {
+            let p = gc.cubes()[i].pos;
+            let k = if (p[1] - task.init[0][1]).abs() < 0.02 { 0 } else { 1 };
+            assert_eq!(gc.goals()[i], task.goal[k]);
+        }
+        st.reset(seed).unwrap();
+        assert!(first_is_cube0(&st), "singletask reset permuted the cubes");
+    }
+    assert!(kept >= 5 && swapped >= 5, "kept {kept}, swapped {swapped}");
+    let mut venv = envs::VecEnv::new("kincube-double-play", 3).unwrap();
+    venv.reset(&[1, 2, 3], Some(5)).unwrap();
+    venv.step(&[0.1; 15], &[true; 3]).unwrap();
+    assert!(venv.transitions().iter().all(|t| !t.terminated && !t.truncated));
+}
+
 #[test]
 fn singletask_and_goal_conditioned_episodes_end_on_success_or_at_the_limit() {
     let mut env = make("kincube-single-play-singletask-task3").unwrap();
