@@ -1,6 +1,6 @@
 //! `cargo xtask show-task NAME --out FILE.png`: a top-down picture of a task so a newcomer sees
 //! at a glance what it is — the maze with its 5 evaluation start/goal pairs and ~50 dataset
-//! trajectories, or a puzzle's task grids.
+//! trajectories, a puzzle's task grids, or the cube tasks' initial and goal cubes.
 
 use std::path::Path;
 
@@ -21,6 +21,8 @@ pub fn show_task(name: &str, out: &Path, trajectories: usize, seed: u64) -> Resu
     }
     if name.starts_with("kinpuzzle") {
         draw_puzzle(name, &meta, env.as_ref(), out)
+    } else if name.starts_with("kincube") {
+        draw_cubes(name, &meta, out)
     } else {
         draw_maze(name, &meta, out, trajectories, seed)
     }
@@ -143,6 +145,41 @@ fn draw_puzzle(name: &str, meta: &envs::TaskMeta, env: &dyn GoalEnv, out: &Path)
             }
             if g == 0 {
                 root.draw(&Text::new("→", (x0 + grid_w + 20, y0 + rows as i32 * cell / 2 - 10), ("sans-serif", 20).into_font()))?;
+            }
+        }
+    }
+    root.present().with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
+}
+
+/// The cube tasks seen from above: the table (x down, y to the right), each cube a coloured
+/// square, a stacked cube drawn raised by half its height.
+fn draw_cubes(name: &str, meta: &envs::TaskMeta, out: &Path) -> Result<()> {
+    let tasks = envs::cube::cube_tasks(envs::cube::cube_count(name)?);
+    let scale = 200.0f32; // pixels per metre
+    let (pw, ph) = ((0.7 * scale) as i32, (0.35 * scale) as i32);
+    let (w, h) = (170 + 2 * pw + 60, 70 + tasks.len() as i32 * (ph + 30));
+    let root = BitMapBackend::new(out, (w.max(480) as u32, h as u32)).into_drawing_area();
+    root.fill(&WHITE)?;
+    root.draw(&Text::new(name.to_string(), (10, 8), ("sans-serif", 20).into_font()))?;
+    root.draw(&Text::new(format!("stands in for {}", meta.stands_in_for), (10, 34), ("sans-serif", 13).into_font().color(&RGBColor(80, 80, 80))))?;
+    let table = RGBColor(225, 215, 195);
+    let half = (envs::cube::CUBE_HALF * scale) as i32;
+    for (k, t) in tasks.iter().enumerate() {
+        let y0 = 60 + k as i32 * (ph + 30);
+        root.draw(&Text::new(t.name.to_string(), (10, y0 + ph / 2 - 8), ("sans-serif", 13).into_font()))?;
+        for (g, cubes) in [&t.init, &t.goal].into_iter().enumerate() {
+            let x0 = 170 + g as i32 * (pw + 40);
+            root.draw(&Rectangle::new([(x0, y0), (x0 + pw, y0 + ph)], table.filled()))?;
+            for (i, c) in cubes.iter().enumerate() {
+                let px = x0 + ((c[1] + 0.35) * scale) as i32;
+                let py = y0 + ((c[0] - 0.25) * scale) as i32 - ((c[2] - envs::cube::TABLE_Z) * scale * 0.5) as i32;
+                let corners = [(px - half, py - half), (px + half, py + half)];
+                root.draw(&Rectangle::new(corners, TASK_COLOURS[i % TASK_COLOURS.len()].filled()))?;
+                root.draw(&Rectangle::new(corners, BLACK.stroke_width(1)))?;
+            }
+            if g == 0 {
+                root.draw(&Text::new("→", (x0 + pw + 12, y0 + ph / 2 - 10), ("sans-serif", 20).into_font()))?;
             }
         }
     }

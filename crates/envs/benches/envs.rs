@@ -68,6 +68,22 @@ fn stepping(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    let mut g = c.benchmark_group("kincube-double");
+    g.throughput(Throughput::Elements(500));
+    g.bench_function("step_into x500 (random actions, grasp/contact rules, reward)", |b| {
+        let mut env = envs::cube::CubeEnv::new("kincube-double-play", 2, None);
+        let mut obs = vec![0.0f32; env.observation_spec().dim()];
+        let acts = actions(5 * 500);
+        b.iter(|| {
+            // Random actions do not solve task 4 (swap) within its 500 steps.
+            env.reset_into(1, Some(4), &mut obs).unwrap();
+            for a in acts.chunks_exact(5) {
+                std::hint::black_box(env.step_into(a, &mut obs).unwrap());
+            }
+        })
+    });
+    g.finish();
 }
 
 fn generation(c: &mut Criterion) {
@@ -75,6 +91,10 @@ fn generation(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(1_001_000));
     g.bench_function("pointmaze-large-navigate train split (1000 × 1001 rows)", |b| b.iter(|| black_box(envs::generate("pointmaze-large-navigate", 0, Split::Train).unwrap())));
+    g.throughput(Throughput::Elements(10_010));
+    for task in ["kincube-single-play", "kincube-double-play"] {
+        g.bench_function(format!("{task} 10 episodes (10 × 1001 rows)"), |b| b.iter(|| std::hint::black_box(envs::generate_with(task, 0, Split::Train, 10, 1001).unwrap())));
+    }
     g.finish();
 }
 

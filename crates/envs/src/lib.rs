@@ -5,12 +5,14 @@
 //! not its physics: `pointmaze-*` moves a disc with OGBench's point dynamics and a
 //! minimum-penetration wall push-out ("OGBench-like", not identical to MuJoCo's soft contacts);
 //! `accelmaze-*` adds momentum; `kinpuzzle-*` presses Lights-Out buttons with a kinematic
-//! effector. Names say what a task is; [`TaskMeta::stands_in_for`] says which row of the study
+//! effector; `kincube-*` picks and places cubes with a kinematic gripper. Names say what a task is; [`TaskMeta::stands_in_for`] says which row of the study
 //! it stands in for.
 //!
 //! This crate knows nothing of neural networks: dynamics, experts, datasets and the evaluation
 //! protocol's episode mechanics live here; policies live elsewhere.
 
+pub mod arm;
+pub mod cube;
 pub mod dataset;
 pub mod datagen;
 pub mod env;

@@ -23,24 +23,16 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
 
+use crate::arm::{add_plan_noise, effector_obs_bounds, interpolate_keyframes, jitter_times, move_effector, sample_pose, wrap_angle, write_effector};
 use crate::dataset::Dataset;
 use crate::env::{check_action, check_obs, check_task, BoxSpec, Env, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
 use crate::registry::DatasetRecipe;
 
-/// Action scale (OGBench manipspace): Δx, Δy, Δz in metres, Δyaw in radians, Δgripper.
-pub const ACTION_SCALE: [f32; 5] = [0.05, 0.05, 0.05, 0.3, 1.0];
-/// Effector workspace the target pose is clipped to: `[x, y, z]` low and high (metres).
-pub const WORKSPACE_LO: [f32; 3] = [0.25, -0.35, 0.02];
-pub const WORKSPACE_HI: [f32; 3] = [0.6, 0.35, 0.35];
-/// OGBench's `_arm_sampling_bounds`: where reset effector poses (and the oracle's random final
-/// poses) are drawn from; yaw is uniform in [−π, π].
-pub const ARM_SAMPLE_LO: [f32; 3] = [0.25, -0.2, 0.20];
-pub const ARM_SAMPLE_HI: [f32; 3] = [0.6, 0.2, 0.25];
-/// x of the grid centre; the grid spacing.
-pub const GRID_CENTER_X: f32 = 0.425;
+pub use crate::arm::{ACTION_SCALE, ARM_SAMPLE_HI, ARM_SAMPLE_LO, CONTROL_DT, NOISE_SMOOTHING, SEGMENT_STEPS, WORKSPACE_HI, WORKSPACE_LO};
+/// x of the grid centre (OGBench's observation centre too); the grid spacing.
+pub const GRID_CENTER_X: f32 = crate::arm::CENTER_X;
 pub const BUTTON_PITCH: f32 = 0.1;
 /// Press model (ours): footprint half-width, top height, travel, press and re-arm depths (m).
 pub const BUTTON_HALF_WIDTH: f32 = 0.04;
@@ -50,16 +42,10 @@ pub const PRESS_DEPTH: f32 = 0.02;
 pub const REARM_DEPTH: f32 = 0.01;
 /// Observation scalings: effector position ×10 (x about [`GRID_CENTER_X`]), depth ×120
 /// (full travel = 3.6).
-pub const POS_OBS_SCALE: f32 = 10.0;
+pub use crate::arm::POS_OBS_SCALE;
 pub const DEPTH_OBS_SCALE: f32 = 120.0;
 /// Evaluation time limit (OGBench puzzle's `max_episode_steps`).
 pub const MAX_EPISODE_STEPS: usize = 500;
-/// OGBench's control timestep (s); `qvel` in the datasets is a finite difference over it.
-pub const CONTROL_DT: f32 = 0.05;
-/// The plan oracle's default segment duration, 0.4 s, in control steps.
-pub const SEGMENT_STEPS: f32 = 8.0;
-/// Std (in control steps) of the Gaussian smoothing of the plan noise.
-pub const NOISE_SMOOTHING: f32 = 0.5;
 /// The oracle's keyframes: hover this far above the button top, press this far below it.
 /// OGBench presses 2.5 cm below the top; its MuJoCo arm overshoots a little, ours is sampled
 /// every control step, so the press keyframe would often fall between steps and stop short of
@@ -206,16 +192,6 @@ pub fn singletask_reward<T: Copy + Into<i64>>(states: &[T], goal: &[u8]) -> (f32
     (matched as f32 - goal.len() as f32, if all { 0.0 } else { 1.0 })
 }
 
-fn wrap_angle(a: f32) -> f32 {
-    let two_pi = 2.0 * std::f32::consts::PI;
-    let w = (a + std::f32::consts::PI).rem_euclid(two_pi) - std::f32::consts::PI;
-    if w >= std::f32::consts::PI {
-        w - two_pi
-    } else {
-        w
-    }
-}
-
 /// The effector and buttons: the whole kinematic simulation.
 #[derive(Clone, Debug)]
 struct Sim {
@@ -257,11 +233,7 @@ impl Sim {
     }
     /// One control step; the gripper component is ignored. Returns the number of presses.
     fn apply(&mut self, action: &[f32]) -> usize {
-        for d in 0..3 {
-            let a = action[d].clamp(-1.0, 1.0);
-            self.pos[d] = (self.pos[d] + ACTION_SCALE[d] * a).clamp(WORKSPACE_LO[d], WORKSPACE_HI[d]);
-        }
-        self.yaw = wrap_angle(self.yaw + ACTION_SCALE[3] * action[3].clamp(-1.0, 1.0));
+        move_effector(&mut self.pos, &mut self.yaw, action);
         let mut presses = 0;
         for k in 0..self.states.len() {
             let d = self.depth_at(k);
@@ -290,25 +262,10 @@ impl Sim {
     }
 }
 
-fn write_effector(obs: &mut [f32], pos: [f32; 3], yaw: f32) {
-    obs[0] = (pos[0] - GRID_CENTER_X) * POS_OBS_SCALE;
-    obs[1] = pos[1] * POS_OBS_SCALE;
-    obs[2] = pos[2] * POS_OBS_SCALE;
-    obs[3] = yaw.cos();
-    obs[4] = yaw.sin();
-}
-
-fn sample_pose(rng: &mut ChaCha8Rng) -> ([f32; 3], f32) {
-    let mut p = [0.0f32; 3];
-    for d in 0..3 {
-        p[d] = rng.random_range(ARM_SAMPLE_LO[d]..=ARM_SAMPLE_HI[d]);
-    }
-    (p, rng.random_range(-std::f32::consts::PI..=std::f32::consts::PI))
-}
-
 fn observation_spec(n: usize) -> BoxSpec {
-    let mut low = vec![(WORKSPACE_LO[0] - GRID_CENTER_X) * POS_OBS_SCALE, WORKSPACE_LO[1] * POS_OBS_SCALE, WORKSPACE_LO[2] * POS_OBS_SCALE, -1.0, -1.0];
-    let mut high = vec![(WORKSPACE_HI[0] - GRID_CENTER_X) * POS_OBS_SCALE, WORKSPACE_HI[1] * POS_OBS_SCALE, WORKSPACE_HI[2] * POS_OBS_SCALE, 1.0, 1.0];
+    let (lo, hi) = effector_obs_bounds();
+    let mut low = vec![lo[0], lo[1], lo[2], -1.0, -1.0];
+    let mut high = vec![hi[0], hi[1], hi[2], 1.0, 1.0];
     for _ in 0..n {
         low.extend_from_slice(&[0.0, 0.0, 0.0]);
         high.extend_from_slice(&[1.0, 1.0, BUTTON_TRAVEL * DEPTH_OBS_SCALE]);
@@ -481,35 +438,6 @@ impl GoalEnv for PuzzleEnv {
     }
 }
 
-/// scipy's `gaussian_filter1d(x, sigma, axis=0)` (truncate 4, `reflect` boundary) on `[len, 5]`.
-fn gaussian_smooth(x: &[[f32; 5]], sigma: f32) -> Vec<[f32; 5]> {
-    let n = x.len();
-    if sigma <= 0.0 || n == 0 {
-        return x.to_vec();
-    }
-    let radius = (4.0 * sigma + 0.5) as i64;
-    let mut w: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp()).collect();
-    let s: f32 = w.iter().sum();
-    w.iter_mut().for_each(|v| *v /= s);
-    let reflect = |i: i64| {
-        let p = 2 * n as i64;
-        let m = i.rem_euclid(p);
-        (if m < n as i64 { m } else { p - 1 - m }) as usize
-    };
-    (0..n as i64)
-        .map(|t| {
-            let mut out = [0.0f32; 5];
-            for (o, wk) in (-radius..=radius).zip(&w) {
-                let row = &x[reflect(t + o)];
-                for c in 0..5 {
-                    out[c] += wk * row[c];
-                }
-            }
-            out
-        })
-        .collect()
-}
-
 /// OGBench's `ButtonPlanOracle` (`gripper_always_closed=True`) in control steps: keyframes
 /// initial → 6 cm above the button top → 2.5 cm below the top → 6 cm above → a random final pose,
 /// at times 8·(0.5 + 4·d), +6.4, +6.4, +10 steps (d = distance to the hover pose in metres), each
@@ -523,56 +451,23 @@ fn button_plan(rng: &mut ChaCha8Rng, cur: [f32; 4], button: [f32; 2], noise: f32
     let down = [button[0], button[1], BUTTON_TOP_Z - PRESS_BELOW_TOP, 0.0];
     let (fp, fyaw) = sample_pose(rng);
     let fin = [fp[0], fp[1], fp[2], fyaw];
-    let keys = [cur, hover, down, hover, fin];
+    let key = |p: [f32; 4]| [p[0], p[1], p[2], p[3], GRIPPER_CLOSED];
+    let keys = [key(cur), key(hover), key(down), key(hover), key(fin)];
     let d = ((cur[0] - hover[0]).powi(2) + (cur[1] - hover[1]).powi(2) + (cur[2] - hover[2]).powi(2)).sqrt();
     let mut times = [0.0f32; 5];
     times[1] = SEGMENT_STEPS * (0.5 + 4.0 * d);
     times[2] = times[1] + SEGMENT_STEPS * 0.8;
     times[3] = times[2] + SEGMENT_STEPS * 0.8;
     times[4] = times[3] + SEGMENT_STEPS * 1.25;
-    for t in &mut times[1..] {
-        *t += rng.random_range(-1.0f32..=1.0) * SEGMENT_STEPS * 0.1;
-    }
-    let len = times[4].ceil().max(1.0) as usize;
-    let mut plan: Vec<[f32; 5]> = (0..len)
-        .map(|t| {
-            let t = t as f32;
-            let s = (0..4).rev().find(|&s| times[s] <= t).unwrap_or(0);
-            let u = ((t - times[s]) / (times[s + 1] - times[s])).clamp(0.0, 1.0);
-            let (a, b) = (keys[s], keys[s + 1]);
-            [a[0] + (b[0] - a[0]) * u, a[1] + (b[1] - a[1]) * u, a[2] + (b[2] - a[2]) * u, wrap_angle(a[3] + wrap_angle(b[3] - a[3]) * u), GRIPPER_CLOSED]
-        })
-        .collect();
-    if noise > 0.0 {
-        let raw: Vec<[f32; 5]> = (0..len)
-            .map(|_| {
-                let mut r = [0.0f32; 5];
-                for (c, v) in r.iter_mut().enumerate() {
-                    let z: f32 = rng.sample(StandardNormal);
-                    *v = z * ACTION_SCALE[c] * noise;
-                }
-                r
-            })
-            .collect();
-        for (p, e) in plan.iter_mut().zip(gaussian_smooth(&raw, NOISE_SMOOTHING)) {
-            for c in 0..5 {
-                p[c] += e[c];
-            }
-        }
-    }
+    jitter_times(rng, &mut times, 0.1);
+    let mut plan = interpolate_keyframes(&keys, &times);
+    add_plan_noise(rng, &mut plan, noise);
     plan
 }
 
-/// The oracle's action towards plan point `p`: `(p − current)/scale` (yaw difference wrapped to
-/// [−π, π]; the gripper reads as constantly closed), clipped to [−1, 1].
+/// The oracle's action towards plan point `p` (the gripper reads as constantly closed).
 fn plan_action(p: &[f32; 5], cur: [f32; 4]) -> [f32; 5] {
-    let mut a = [0.0f32; 5];
-    for d in 0..3 {
-        a[d] = (p[d] - cur[d]) / ACTION_SCALE[d];
-    }
-    a[3] = wrap_angle(p[3] - cur[3]) / ACTION_SCALE[3];
-    a[4] = (p[4] - GRIPPER_CLOSED) / ACTION_SCALE[4];
-    a.map(|v| v.clamp(-1.0, 1.0))
+    crate::arm::plan_action(p, [cur[0], cur[1], cur[2], cur[3], GRIPPER_CLOSED])
 }
 
 fn grid_size(task: &str) -> Result<(usize, usize)> {
@@ -650,21 +545,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn smoothing_matches_scipy_on_an_impulse() {
-        // scipy.ndimage.gaussian_filter1d([0,0,1,0,0,0], 0.5) = [0.00026, 0.10645, 0.78657, 0.10645, 0.00026, 0]
-        let mut x = vec![[0.0f32; 5]; 6];
-        x[2][0] = 1.0;
-        let y = gaussian_smooth(&x, 0.5);
-        let want = [0.000_26, 0.106_45, 0.786_57, 0.106_45, 0.000_26, 0.0];
-        for (t, w) in want.iter().enumerate() {
-            assert!((y[t][0] - w).abs() < 1e-4, "t={t}: {} vs {w}", y[t][0]);
-        }
-        // Reflect boundary keeps a constant signal constant.
-        let c = gaussian_smooth(&[[2.0f32; 5]; 3], 0.5);
-        assert!(c.iter().all(|r| r.iter().all(|v| (v - 2.0).abs() < 1e-6)));
-    }
-
-    #[test]
     fn noiseless_plan_goes_down_and_ends_at_its_final_pose() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut sim = Sim::new(3, 3);
@@ -709,15 +589,5 @@ mod tests {
         let rate = once as f32 / trials as f32;
         println!("press rate {rate}");
         assert!(rate >= 0.9, "press rate {rate}");
-    }
-
-    #[test]
-    fn wrap_angle_stays_in_range() {
-        for a in [-10.0f32, -3.2, -3.1, 0.0, 3.1, std::f32::consts::PI, 3.2, 10.0] {
-            let w = wrap_angle(a);
-            assert!((-std::f32::consts::PI..std::f32::consts::PI).contains(&w), "{a} -> {w}");
-            let k = ((w - a) / (2.0 * std::f32::consts::PI)).round();
-            assert!((k * 2.0 * std::f32::consts::PI - (w - a)).abs() < 1e-4, "{a} -> {w}");
-        }
     }
 }

@@ -24,7 +24,7 @@ pub struct DatasetRecipe {
     pub episodes: usize,
     /// Rows per episode (OGBench's `max_episode_steps`, e.g. 1001 rows = 1000 transitions).
     pub episode_len: usize,
-    /// Std of the Gaussian action noise (puzzle: the plan oracle's noise scale).
+    /// Std of the Gaussian action noise (puzzle, cubes: the plan oracle's noise scale).
     pub noise: f32,
 }
 
@@ -45,6 +45,7 @@ pub struct TaskMeta {
 const MAZES: [(&str, Layout); 4] = [("medium", Layout::Medium), ("large", Layout::Large), ("giant", Layout::Giant), ("teleport", Layout::Teleport)];
 const ONLINE: [&str; 3] = ["umaze", "bigmaze", "hardestmaze"];
 const PUZZLES: [&str; 2] = ["3x3", "4x4"];
+const CUBES: [&str; 2] = ["single", "double"];
 
 /// The dataset-bearing base tasks (no singletask suffix).
 pub fn base_tasks() -> Vec<String> {
@@ -57,6 +58,9 @@ pub fn base_tasks() -> Vec<String> {
     v.push("accelmaze-medium-navigate".into());
     for p in PUZZLES {
         v.push(format!("kinpuzzle-{p}-play"));
+    }
+    for c in CUBES {
+        v.push(format!("kincube-{c}-play"));
     }
     v
 }
@@ -103,6 +107,8 @@ fn stands_in_for(base: &str) -> String {
         "pointmaze-medium-stitch" => "antmaze-medium-stitch",
         "accelmaze-medium-navigate" => "humanoidmaze-medium-navigate",
         "kinpuzzle-3x3-play" => "puzzle-3x3-play",
+        "kincube-single-play" => "cube-single-play",
+        "kincube-double-play" => "cube-double-play",
         "pointmaze-umaze-online" => "ant_u_maze (JaxGCRL)",
         "pointmaze-bigmaze-online" => "ant_big_maze (JaxGCRL)",
         "pointmaze-hardestmaze-online" => "ant_hardest_maze (JaxGCRL)",
@@ -128,7 +134,8 @@ pub fn meta(name: &str) -> Result<TaskMeta> {
     if !base_tasks().iter().any(|b| b == base) {
         return Err(unknown(name));
     }
-    let recipe = if base.starts_with("kinpuzzle") {
+    // kincube: OGBench's cube play recipe (noise 0.1 is the plan oracle's noise scale).
+    let recipe = if base.starts_with("kinpuzzle") || base.starts_with("kincube") {
         DatasetRecipe { kind: DataKind::Play, episodes: 1000, episode_len: 1001, noise: 0.1 }
     } else if base.ends_with("-stitch") {
         DatasetRecipe { kind: DataKind::Stitch, episodes: 5000, episode_len: 201, noise: 0.5 }
@@ -174,6 +181,7 @@ pub fn make(name: &str) -> Result<Box<dyn GoalEnv>> {
             let (r, c) = if *size == "3x3" { (3, 3) } else { (4, 4) };
             Box::new(crate::puzzle::PuzzleEnv::new(name, r, c, singletask))
         }
+        ["kincube", _, "play"] => Box::new(crate::cube::CubeEnv::new(name, crate::cube::cube_count(base)?, singletask)),
         _ => return Err(unknown(name)),
     };
     Ok(env)

@@ -1,6 +1,6 @@
 //! OGBench's singletask relabelling (`relabel_utils.py`): a `…-singletask-taskN` task trains on
-//! its base task's dataset with rewards and masks recomputed from each row's `qpos` (mazes) or
-//! `button_states` (puzzle) against task N's goal. Success is judged on the row's own state
+//! its base task's dataset with rewards and masks recomputed from each row's `qpos` (mazes,
+//! cubes) or `button_states` (puzzle) against task N's goal. Success is judged on the row's own state
 //! (OGBench's `success_timing="pre"`).
 
 use crate::dataset::Dataset;
@@ -11,7 +11,9 @@ use crate::registry::{make_maze, meta};
 /// `(rewards, masks)`, one per dataset row, for singletask `task`:
 /// - mazes: `reward = success − 1`, `mask = 1 − success`, success = within 1.0 of the
 ///   (noise-free) goal;
-/// - puzzle: `reward = #matched − #buttons`, `mask = 1 − all matched`.
+/// - puzzle: `reward = #matched − #buttons`, `mask = 1 − all matched`;
+/// - cubes: `reward = #cubes within 0.04 of task N's goal − #cubes`, `mask = 1 − all placed`
+///   (cube positions from `qpos[5 + 4i..8 + 4i]`; singletask goals are not permuted).
 pub fn singletask_rewards(task: &str, ds: &Dataset) -> Result<(Vec<f32>, Vec<f32>)> {
     let m = meta(task)?;
     let k = m.singletask.ok_or_else(|| EnvError::Invalid(format!("{task} is not a singletask variant (expected a name ending in -singletask-task1 … -task5)")))?;
@@ -19,7 +21,18 @@ pub fn singletask_rewards(task: &str, ds: &Dataset) -> Result<(Vec<f32>, Vec<f32
     let n = ds.len();
     let mut rewards = Vec::with_capacity(n);
     let mut masks = Vec::with_capacity(n);
-    if base.starts_with("kinpuzzle") {
+    if base.starts_with("kincube") {
+        let cubes = crate::cube::cube_count(&base)?;
+        let goals = &crate::cube::cube_tasks(cubes)[k - 1].goal;
+        if ds.qpos_dim < 5 + 4 * cubes {
+            return Err(EnvError::Invalid(format!("{task}: dataset qpos has {} columns, {cubes} cubes need {}", ds.qpos_dim, 5 + 4 * cubes)));
+        }
+        for t in 0..n {
+            let (r, mk) = crate::cube::singletask_reward(ds.qpos_row(t), goals);
+            rewards.push(r);
+            masks.push(mk);
+        }
+    } else if base.starts_with("kinpuzzle") {
         let (rows, cols) = if base.contains("3x3") { (3, 3) } else { (4, 4) };
         let goal = &puzzle_tasks(rows, cols)[k - 1].1;
         if ds.button_dim != goal.len() {
