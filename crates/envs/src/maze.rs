@@ -81,9 +81,14 @@ pub fn ogbench_tasks(layout: Layout) -> &'static [((usize, usize), (usize, usize
     }
 }
 
+/// A grid cell `(i, j)`.
+pub type Cell = (usize, usize);
+/// An AntSoccer task: `(agent_init, ball_init, goal)` cells.
+pub type SoccerTask = (Cell, Cell, Cell);
+
 /// OGBench's 5 AntSoccer arena tasks (`maze.py set_tasks`, `maze_type == 'arena'` with a ball),
 /// as `(agent_init_ij, ball_init_ij, goal_ij)`; OGBench's default is task 4.
-pub const SOCCER_ARENA_TASKS: [((usize, usize), (usize, usize), (usize, usize)); 5] = [
+pub const SOCCER_ARENA_TASKS: [SoccerTask; 5] = [
     ((1, 6), (2, 3), (5, 2)),
     ((2, 2), (5, 5), (2, 2)),
     ((6, 1), (2, 3), (6, 6)),

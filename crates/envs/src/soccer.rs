@@ -54,7 +54,7 @@ use crate::dataset::Dataset;
 use crate::env::{check_action, check_obs, check_task, BoxSpec, Env, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
 use crate::expert::MazeExpert;
-use crate::maze::{Convention, Layout, Maze, AGENT_RADIUS, MAZE_UNIT, SOCCER_ARENA_TASKS};
+use crate::maze::{Convention, Layout, Maze, SoccerTask, AGENT_RADIUS, MAZE_UNIT, SOCCER_ARENA_TASKS};
 use crate::pointmaze::POINT_STEP;
 use crate::registry::{DataKind, DatasetRecipe};
 
@@ -145,7 +145,7 @@ fn first_touch(p: [f32; 2], d: [f32; 2], q: [f32; 2], r: f32) -> Option<f32> {
 }
 
 /// Task `k` (1-based) of [`SOCCER_ARENA_TASKS`], for readers that need the cells.
-pub fn soccer_task_cells(k: usize) -> Option<((usize, usize), (usize, usize), (usize, usize))> {
+pub fn soccer_task_cells(k: usize) -> Option<SoccerTask> {
     SOCCER_ARENA_TASKS.get(k.wrapping_sub(1)).copied()
 }
 
@@ -402,7 +402,7 @@ impl SoccerEnv {
         let hit = self.maze.sweep_disc(&mut q, vb, BALL_RADIUS);
         for k in 0..2 {
             if hit[k] {
-                vb[k] = -WALL_RESTITUTION * vb[k];
+                vb[k] *= -WALL_RESTITUTION;
             }
         }
         let d = sub(q, pb);

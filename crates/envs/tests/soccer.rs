@@ -240,7 +240,7 @@ fn goal_observation_has_the_ball_at_the_goal_and_the_agent_beside_it() {
         assert_eq!(g.len(), 6);
         let (agent, ball) = ([g[0], g[1]], [g[2], g[3]]);
         let d = dist(agent, ball);
-        assert!(d >= CONTACT_DIST && d < CONTACT_DIST + 0.1, "task {task}: agent {d} from the ball in the goal");
+        assert!((CONTACT_DIST..CONTACT_DIST + 0.1).contains(&d), "task {task}: agent {d} from the ball in the goal");
         let soccer = make_soccer(NAV).unwrap();
         assert!(soccer.is_valid(agent, ball, 0.0), "task {task}: goal observation is not a valid state");
     }
