@@ -62,8 +62,8 @@ fn noiseless_expert_solves_every_evaluation_task() {
     assert!(s.iter().all(|&n| n >= 19), "noiseless expert below 95 % on some task: {s:?}");
 }
 
-/// With the datasets' noise N(0, 0.5²) the expert measured 19–20 of 20 per task (99 % overall;
-/// noise even helps free balls from corners). The floor, 80 % per task, leaves room for changes
+/// With the datasets' noise N(0, 0.5²) the expert measured 20 of 20 on every task (noise even
+/// helps free balls from walls and corners). The floor, 80 % per task, leaves room for changes
 /// of the expert's details but catches a broken dribbler.
 #[test]
 fn noisy_expert_success_per_task() {
