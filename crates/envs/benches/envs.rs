@@ -4,6 +4,7 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use envs::maze::Layout;
 use envs::pointmaze::{Dynamics, MazeEnv, Mode};
+use envs::soccer::{SoccerEnv, SoccerExpert};
 use envs::{Env, Split, VecEnv};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -86,6 +87,56 @@ fn stepping(c: &mut Criterion) {
     g.finish();
 }
 
+fn soccer(c: &mut Criterion) {
+    let acts = actions(2 * 4096);
+    let mut g = c.benchmark_group("pointsoccer-arena");
+    g.throughput(Throughput::Elements(4096));
+    g.bench_function("advance x4096 (dynamics only)", |b| {
+        let mut env = SoccerEnv::new("pointsoccer-arena-navigate", None);
+        env.reset(0).unwrap();
+        b.iter(|| {
+            // Half the steps chase the ball, so contacts are frequent.
+            for (k, a) in acts.chunks_exact(2).enumerate() {
+                let a = if k % 64 < 32 {
+                    let (p, q) = (env.agent(), env.ball());
+                    [q[0] - p[0] + a[0], q[1] - p[1] + a[1]]
+                } else {
+                    [a[0], a[1]]
+                };
+                env.advance(a);
+            }
+            black_box(env.ball())
+        })
+    });
+    g.throughput(Throughput::Elements(999));
+    g.bench_function("expert + step_into x999 (noiseless, task 4)", |b| {
+        let mut env = SoccerEnv::new("pointsoccer-arena-navigate", None);
+        let mut obs = [0.0f32; 6];
+        b.iter(|| {
+            env.reset_into(3, Some(4), &mut obs).unwrap();
+            let expert = SoccerExpert { goal: env.goal_xy() };
+            let mut n = 0;
+            for _ in 0..999 {
+                let a = expert.clean_action(&env);
+                n += 1;
+                let t = env.step_into(&a, &mut obs).unwrap();
+                if t.terminated || t.truncated {
+                    env.reset_into(3, Some(4), &mut obs).unwrap();
+                }
+            }
+            black_box(n)
+        })
+    });
+    g.finish();
+    let mut g = c.benchmark_group("datasets");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(10_010));
+    g.bench_function("pointsoccer-arena-navigate, 10 episodes × 1001 rows", |b| {
+        b.iter(|| black_box(envs::generate_with("pointsoccer-arena-navigate", 0, Split::Train, 10, 1001).unwrap()))
+    });
+    g.finish();
+}
+
 fn generation(c: &mut Criterion) {
     let mut g = c.benchmark_group("datasets");
     g.sample_size(10);
@@ -98,5 +149,5 @@ fn generation(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stepping, generation);
+criterion_group!(benches, stepping, soccer, generation);
 criterion_main!(benches);

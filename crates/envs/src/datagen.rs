@@ -72,6 +72,10 @@ pub fn generate_with(task: &str, seed: u64, split: Split, episodes: usize, episo
             let env = MazeEnv::new(&base, layout, dynamics, Mode::Ogbench { singletask: None });
             (0..episodes).into_par_iter().map(|ep| maze_episode(&env, recipe, episode_len, episode_seed(seed, split, ep))).collect()
         }
+        ["pointsoccer", ..] => {
+            let env = crate::soccer::SoccerEnv::new(&base, None);
+            (0..episodes).into_par_iter().map(|ep| crate::soccer::soccer_episode(&env, recipe, episode_len, episode_seed(seed, split, ep))).collect()
+        }
         ["kinpuzzle", ..] => {
             (0..episodes)
                 .into_par_iter()

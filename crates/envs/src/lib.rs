@@ -5,7 +5,8 @@
 //! not its physics: `pointmaze-*` moves a disc with OGBench's point dynamics and a
 //! minimum-penetration wall push-out ("OGBench-like", not identical to MuJoCo's soft contacts);
 //! `accelmaze-*` adds momentum; `kinpuzzle-*` presses Lights-Out buttons with a kinematic
-//! effector; `kincube-*` picks and places cubes with a kinematic gripper. Names say what a task is; [`TaskMeta::stands_in_for`] says which row of the study
+//! effector; `kincube-*` picks and places cubes with a kinematic gripper; `pointsoccer-*`
+//! dribbles a damped ball with the point agent. Names say what a task is; [`TaskMeta::stands_in_for`] says which row of the study
 //! it stands in for.
 //!
 //! This crate knows nothing of neural networks: dynamics, experts, datasets and the evaluation
@@ -26,6 +27,7 @@ pub mod pointmaze;
 pub mod puzzle;
 pub mod registry;
 pub mod relabel;
+pub mod soccer;
 pub mod vec_env;
 
 pub use dataset::Dataset;

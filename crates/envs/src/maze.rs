@@ -81,6 +81,21 @@ pub fn ogbench_tasks(layout: Layout) -> &'static [((usize, usize), (usize, usize
     }
 }
 
+/// A grid cell `(i, j)`.
+pub type Cell = (usize, usize);
+/// An AntSoccer task: `(agent_init, ball_init, goal)` cells.
+pub type SoccerTask = (Cell, Cell, Cell);
+
+/// OGBench's 5 AntSoccer arena tasks (`maze.py set_tasks`, `maze_type == 'arena'` with a ball),
+/// as `(agent_init_ij, ball_init_ij, goal_ij)`; OGBench's default is task 4.
+pub const SOCCER_ARENA_TASKS: [SoccerTask; 5] = [
+    ((1, 6), (2, 3), (5, 2)),
+    ((2, 2), (5, 5), (2, 2)),
+    ((6, 1), (2, 3), (6, 6)),
+    ((6, 6), (1, 1), (6, 1)),
+    ((4, 6), (6, 2), (1, 6)),
+];
+
 /// OGBench's teleport maze: stepping within `1.5` of an in-cell centre moves the agent to the
 /// centre of a uniformly chosen out-cell.
 pub const TELEPORT_IN: [(usize, usize); 2] = [(4, 6), (5, 1)];
@@ -220,15 +235,20 @@ impl Maze {
     /// be hit.
     #[inline]
     pub fn sweep(&self, p: &mut [f32; 2], d: [f32; 2]) -> [bool; 2] {
-        [self.sweep_axis(p, 0, d[0]), self.sweep_axis(p, 1, d[1])]
+        self.sweep_disc(p, d, AGENT_RADIUS)
+    }
+
+    /// [`Maze::sweep`] for a disc of radius `r` (the soccer ball is smaller than the agent).
+    #[inline]
+    pub fn sweep_disc(&self, p: &mut [f32; 2], d: [f32; 2], r: f32) -> [bool; 2] {
+        [self.sweep_axis(p, 0, d[0], r), self.sweep_axis(p, 1, d[1], r)]
     }
 
     #[inline]
-    fn sweep_axis(&self, p: &mut [f32; 2], axis: usize, delta: f32) -> bool {
+    fn sweep_axis(&self, p: &mut [f32; 2], axis: usize, delta: f32, r: f32) -> bool {
         if delta == 0.0 {
             return false;
         }
-        let r = AGENT_RADIUS;
         let half = MAZE_UNIT / 2.0;
         let other = 1 - axis;
         let target = p[axis] + delta;

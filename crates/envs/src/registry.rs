@@ -4,6 +4,7 @@ use crate::env::GoalEnv;
 use crate::error::{EnvError, Result};
 use crate::maze::Layout;
 use crate::pointmaze::{Dynamics, MazeEnv, Mode};
+use crate::soccer::SoccerEnv;
 
 /// Which kind of scripted data a task's dataset holds (OGBench's dataset types).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +57,9 @@ pub fn base_tasks() -> Vec<String> {
         }
     }
     v.push("accelmaze-medium-navigate".into());
+    for kind in ["navigate", "stitch"] {
+        v.push(format!("pointsoccer-arena-{kind}"));
+    }
     for p in PUZZLES {
         v.push(format!("kinpuzzle-{p}-play"));
     }
@@ -106,6 +110,8 @@ fn stands_in_for(base: &str) -> String {
         "pointmaze-large-navigate" => "antmaze-large-navigate",
         "pointmaze-medium-stitch" => "antmaze-medium-stitch",
         "accelmaze-medium-navigate" => "humanoidmaze-medium-navigate",
+        "pointsoccer-arena-navigate" => "antsoccer-arena-navigate",
+        "pointsoccer-arena-stitch" => "antsoccer-arena-stitch",
         "kinpuzzle-3x3-play" => "puzzle-3x3-play",
         "kincube-single-play" => "cube-single-play",
         "kincube-double-play" => "cube-double-play",
@@ -170,6 +176,16 @@ pub fn make_maze(name: &str) -> Result<MazeEnv> {
     }
 }
 
+/// The concrete soccer env behind a `pointsoccer-*` name (experts and tests need its state).
+pub fn make_soccer(name: &str) -> Result<SoccerEnv> {
+    let (base, singletask) = split_singletask(name)?;
+    meta(name)?;
+    if !base.starts_with("pointsoccer-") {
+        return Err(EnvError::Invalid(format!("{name} is not a soccer task")));
+    }
+    Ok(SoccerEnv::new(name, singletask))
+}
+
 /// Builds the task `name` (e.g. `pointmaze-large-navigate`, `kinpuzzle-3x3-play-singletask-task4`).
 pub fn make(name: &str) -> Result<Box<dyn GoalEnv>> {
     let (base, singletask) = split_singletask(name)?;
@@ -177,6 +193,7 @@ pub fn make(name: &str) -> Result<Box<dyn GoalEnv>> {
     let parts: Vec<&str> = base.split('-').collect();
     let env: Box<dyn GoalEnv> = match parts.as_slice() {
         ["pointmaze" | "accelmaze", ..] => Box::new(make_maze(name)?),
+        ["pointsoccer", ..] => Box::new(make_soccer(name)?),
         ["kinpuzzle", size, "play"] => {
             let (r, c) = if *size == "3x3" { (3, 3) } else { (4, 4) };
             Box::new(crate::puzzle::PuzzleEnv::new(name, r, c, singletask))

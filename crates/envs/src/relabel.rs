@@ -6,11 +6,13 @@
 use crate::dataset::Dataset;
 use crate::error::{EnvError, Result};
 use crate::puzzle::{puzzle_tasks, singletask_reward};
-use crate::registry::{make_maze, meta};
+use crate::registry::{make_maze, make_soccer, meta};
+use crate::soccer::{soccer_task_cells, SOCCER_GOAL_TOL};
 
 /// `(rewards, masks)`, one per dataset row, for singletask `task`:
 /// - mazes: `reward = success − 1`, `mask = 1 − success`, success = within 1.0 of the
 ///   (noise-free) goal;
+/// - soccer: the same with the *ball's* position (`qpos[2..4]`) within 1.0 of the goal;
 /// - puzzle: `reward = #matched − #buttons`, `mask = 1 − all matched`;
 /// - cubes: `reward = #cubes within 0.04 of task N's goal − #cubes`, `mask = 1 − all placed`
 ///   (cube positions from `qpos[5 + 4i..8 + 4i]`; singletask goals are not permuted).
@@ -42,6 +44,19 @@ pub fn singletask_rewards(task: &str, ds: &Dataset) -> Result<(Vec<f32>, Vec<f32
             let (r, mk) = singletask_reward(ds.buttons_row(t), goal);
             rewards.push(r);
             masks.push(mk);
+        }
+    } else if base.starts_with("pointsoccer") {
+        // The ball's position (qpos columns 2, 3) against the task's noiseless goal.
+        let (_, _, goal_cell) = soccer_task_cells(k).expect("soccer tasks have cells");
+        let g = make_soccer(task)?.maze().ij_to_xy(goal_cell);
+        if ds.qpos_dim < 4 {
+            return Err(EnvError::Invalid(format!("{task}: dataset qpos has {} columns, need the agent's and the ball's x, y", ds.qpos_dim)));
+        }
+        for t in 0..n {
+            let q = ds.qpos_row(t);
+            let success = ((q[2] - g[0]).powi(2) + (q[3] - g[1]).powi(2)).sqrt() <= SOCCER_GOAL_TOL;
+            rewards.push(success as i32 as f32 - 1.0);
+            masks.push(1.0 - success as i32 as f32);
         }
     } else {
         let env = make_maze(task)?;
