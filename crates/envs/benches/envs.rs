@@ -1,7 +1,9 @@
 //! Env stepping and dataset generation throughput (`cargo bench -p envs`).
 //! Target from the native-tasks issue: pointmaze stepping at ≥ 10M steps/s per core.
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use envs::maze::Layout;
 use envs::pointmaze::{Dynamics, MazeEnv, Mode};
 use envs::soccer::{SoccerEnv, SoccerExpert};
@@ -149,5 +151,26 @@ fn generation(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stepping, soccer, generation);
+/// Storage and sampling: save / load / sha256 of a full 1M-row dataset, and one 256-row
+/// goal-conditioned batch (these were timed tests once; speed belongs here).
+fn storage(c: &mut Criterion) {
+    let ds = envs::generate("pointmaze-large-navigate", 0, Split::Train).unwrap();
+    let dir = std::env::temp_dir().join(format!("nf-rl-bench-storage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pointmaze-large-navigate.npz");
+    let mut g = c.benchmark_group("storage");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(ds.len() as u64));
+    g.bench_function("save_npz (1000 × 1001 rows)", |b| b.iter(|| ds.save_npz(&path).unwrap()));
+    g.bench_function("load_npz (1000 × 1001 rows)", |b| b.iter(|| black_box(envs::Dataset::load_npz(&path).unwrap())));
+    g.bench_function("sha256 of the file", |b| b.iter(|| black_box(envs::manifest::sha256_file(&path).unwrap())));
+    g.finish();
+    let s = envs::GcSampler::new(ds, envs::GoalConfig::geometric(0.99)).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut batch = envs::Batch::default();
+    c.bench_function("GcSampler::sample_into(256)", |b| b.iter(|| s.sample_into(256, &mut rng, &mut batch)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, stepping, soccer, generation, storage);
 criterion_main!(benches);

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use envs::manifest::{self, Manifest, ManifestEntry};
 use envs::npz::{self, NpyArray, NpyData};
@@ -632,48 +631,4 @@ fn plain_transitions_with_supplied_rewards() {
     assert!(hit_terminal_next > 0, "transitions into the terminal row must be drawn");
     let plain = TransitionSampler::new(ds).unwrap().sample_transitions(10, &mut rng);
     assert!(plain.rewards.iter().all(|&r| r == 0.0) && plain.masks.iter().all(|&m| m == 1.0));
-}
-
-#[test]
-fn sampling_a_batch_is_fast() {
-    let ds = envs::generate_with("pointmaze-medium-navigate", 0, Split::Train, 20, 1001).unwrap();
-    let s = GcSampler::new(ds, GoalConfig::geometric(0.99)).unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let mut b = envs::Batch::default();
-    s.sample_into(256, &mut rng, &mut b);
-    let reps = 2000;
-    let start = Instant::now();
-    for _ in 0..reps {
-        s.sample_into(256, &mut rng, &mut b);
-    }
-    let per = start.elapsed() / reps;
-    eprintln!("GcSampler::sample_into(256): {per:?} per batch");
-    // Microseconds in practice; this only catches accidental quadratic work or allocation storms.
-    assert!(per.as_micros() < 2_000, "{per:?} per 256-batch");
-}
-
-/// Full-size timing (1000 × 1001 rows): `cargo test -p envs --test datasets -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn full_size_maze_save_load_timing() {
-    let dir = tmp("full");
-    let t0 = Instant::now();
-    let ds = envs::generate("pointmaze-large-navigate", 0, Split::Train).unwrap();
-    let gen = t0.elapsed();
-    let path = dir.join("pointmaze-large-navigate.npz");
-    let t1 = Instant::now();
-    ds.save_npz(&path).unwrap();
-    let save = t1.elapsed();
-    let t2 = Instant::now();
-    let back = Dataset::load_npz(&path).unwrap();
-    let load = t2.elapsed();
-    let t3 = Instant::now();
-    let sha = manifest::sha256_file(&path).unwrap();
-    let hash = t3.elapsed();
-    eprintln!(
-        "{} rows, {} bytes: generate {gen:?}, save {save:?}, load {load:?}, sha256 {hash:?} ({sha})",
-        ds.len(),
-        std::fs::metadata(&path).unwrap().len()
-    );
-    assert_bitwise_eq(&ds, &back);
 }
