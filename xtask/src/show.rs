@@ -1,6 +1,7 @@
 //! `cargo xtask show-task NAME --out FILE.png`: a top-down picture of a task so a newcomer sees
 //! at a glance what it is — the maze with its 5 evaluation start/goal pairs and ~50 dataset
-//! trajectories, a puzzle's task grids, or the cube tasks' initial and goal cubes.
+//! trajectories, a puzzle's task grids, the cube tasks' initial and goal cubes, or the soccer
+//! arena's tasks and ball paths.
 
 use std::path::Path;
 
@@ -23,6 +24,8 @@ pub fn show_task(name: &str, out: &Path, trajectories: usize, seed: u64) -> Resu
         draw_puzzle(name, &meta, env.as_ref(), out)
     } else if name.starts_with("kincube") {
         draw_cubes(name, &meta, out)
+    } else if name.starts_with("pointsoccer") {
+        draw_soccer(name, &meta, out, trajectories, seed)
     } else {
         draw_maze(name, &meta, out, trajectories, seed)
     }
@@ -105,6 +108,51 @@ fn draw_maze(name: &str, meta: &envs::TaskMeta, out: &Path, trajectories: usize,
                 let start = to_plot(maze.ij_to_xy((1, 1)));
                 chart.draw_series(std::iter::once(Text::new("R", (start.0 - 0.5, start.1 - 0.8), ("sans-serif", 20).into_font())))?;
             }
+        }
+    }
+    root.present().with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
+}
+
+/// The soccer arena: walls, the ball's paths in ~`trajectories` dataset episodes, and each task's
+/// agent start (filled circle), ball start (ring) and goal (square).
+fn draw_soccer(name: &str, meta: &envs::TaskMeta, out: &Path, trajectories: usize, seed: u64) -> Result<()> {
+    let env = envs::soccer::SoccerEnv::new(name, None);
+    let maze = env.maze();
+    let (lo, hi) = maze.bounds();
+    let px = 60.0;
+    let (w, h) = (((hi[0] - lo[0]) / MAZE_UNIT * px) as u32 + 20, ((hi[1] - lo[1]) / MAZE_UNIT * px) as u32 + 80);
+    let root = BitMapBackend::new(out, (w.max(520), h)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, body) = root.split_vertically(60);
+    top.draw(&Text::new(name.to_string(), (10, 8), ("sans-serif", 20).into_font()))?;
+    top.draw(&Text::new(format!("stands in for {}", meta.stands_in_for), (10, 34), ("sans-serif", 13).into_font().color(&RGBColor(80, 80, 80))))?;
+    let mut chart = ChartBuilder::on(&body).margin(10).build_cartesian_2d(lo[0]..hi[0], hi[1]..lo[1])?;
+    let half = MAZE_UNIT / 2.0;
+    for i in 0..maze.rows() {
+        for j in 0..maze.cols() {
+            if maze.is_wall(i as isize, j as isize) {
+                let c = maze.ij_to_xy((i, j));
+                chart.draw_series(std::iter::once(Rectangle::new([(c[0] - half, c[1] - half), (c[0] + half, c[1] + half)], RGBColor(110, 110, 120).filled())))?;
+            }
+        }
+    }
+    if let (Some(recipe), true) = (meta.recipe, trajectories > 0) {
+        let ds = envs::generate_with(meta.dataset.as_deref().unwrap(), seed, Split::Train, trajectories, recipe.episode_len)?;
+        for (s, e) in ds.episodes() {
+            let ball: Vec<(f32, f32)> = (s..e).map(|t| (ds.qpos_row(t)[2], ds.qpos_row(t)[3])).collect();
+            chart.draw_series(std::iter::once(PathElement::new(ball, RGBColor(90, 90, 90).mix(0.25).stroke_width(1))))?;
+        }
+    }
+    for k in 1..=5 {
+        let Some((agent, ball, goal)) = envs::soccer::soccer_task_cells(k) else { continue };
+        let colour = TASK_COLOURS[k - 1];
+        let (a, b, g) = (maze.ij_to_xy(agent), maze.ij_to_xy(ball), maze.ij_to_xy(goal));
+        chart.draw_series(std::iter::once(Circle::new((a[0], a[1]), 9, colour.filled())))?;
+        chart.draw_series(std::iter::once(Circle::new((b[0], b[1]), 9, colour.stroke_width(3))))?;
+        chart.draw_series(std::iter::once(Rectangle::new([(g[0] - 0.8, g[1] - 0.8), (g[0] + 0.8, g[1] + 0.8)], colour.filled())))?;
+        for p in [a, g] {
+            chart.draw_series(std::iter::once(Text::new(format!("{k}"), (p[0] + 0.6, p[1] - 0.5), ("sans-serif", 16).into_font().color(&BLACK))))?;
         }
     }
     root.present().with_context(|| format!("writing {}", out.display()))?;
@@ -196,7 +244,6 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("nf-rl-show-task-{}", std::process::id()));
         let mut names = envs::base_tasks();
         // show-task cannot draw the soccer arena yet (it draws mazes and puzzles only).
-        names.retain(|n| !n.starts_with("pointsoccer"));
         names.extend(["pointmaze-umaze-online", "pointmaze-bigmaze-online", "pointmaze-hardestmaze-online"].map(String::from));
         for name in names {
             let out = dir.join(format!("{name}.png"));
