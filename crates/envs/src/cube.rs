@@ -49,7 +49,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::arm::{add_plan_noise, effector_obs_bounds, interpolate_keyframes, jitter_times, move_effector, sample_pose, wrap_angle, write_effector, write_position, CONTROL_DT, SEGMENT_STEPS, WORKSPACE_HI, WORKSPACE_LO};
 use crate::dataset::Dataset;
-use crate::env::{check_action, check_obs, check_task, BoxSpec, Env, GoalEnv, Info, TaskInfo, Transition};
+use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
 use crate::registry::DatasetRecipe;
 
@@ -356,8 +356,7 @@ pub struct CubeEnv {
     goals: Vec<[f32; 3]>,
     goal_obs: Vec<f32>,
     max_steps: usize,
-    steps: usize,
-    done: bool,
+    episode: Episode,
     task: Option<usize>,
 }
 
@@ -383,8 +382,7 @@ impl CubeEnv {
             goal_obs: vec![0.0; obs_dim],
             // OGBench: cube-single 200 steps, cube-double 500.
             max_steps: if cubes == 1 { 200 } else { 500 },
-            steps: 0,
-            done: true,
+            episode: Episode::NOT_STARTED,
             task: None,
         }
     }
@@ -494,28 +492,20 @@ impl Env for CubeEnv {
         }
         goal_sim.observe(&mut self.goal_obs);
         self.task = Some(k);
-        self.steps = 0;
-        self.done = false;
+        self.episode.reset();
         self.sim.observe(obs);
         Ok(())
     }
 
     fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
-        check_action(&self.name, &self.act_spec, action)?;
-        check_obs(&self.name, &self.obs_spec, obs)?;
-        if self.done {
-            return Err(EnvError::EpisodeOver { task: self.name.clone() });
-        }
+        self.episode.begin(&self.name, &self.act_spec, &self.obs_spec, action, obs)?;
         self.sim.apply(action);
-        self.steps += 1;
         self.sim.observe(obs);
         let placed = self.placed();
         let n = self.num_cubes();
         let success = placed == n;
         let reward = if self.singletask.is_some() { placed as f32 - n as f32 } else { success as u8 as f32 };
-        let truncated = !success && self.steps >= self.max_steps;
-        self.done = success || truncated;
-        Ok(Transition { reward, terminated: success, truncated, info: Info { success, success_easy: success } })
+        Ok(self.episode.end(Transition { reward, terminated: success, truncated: false, info: Info { success, success_easy: success } }, self.max_steps))
     }
 }
 

@@ -146,3 +146,42 @@ pub(crate) fn check_task(task: &str, index: usize, count: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// The episode bookkeeping every task shares: argument checks, the episode-over guard, the step
+/// counter and the time limit. A task supplies only its dynamics and its reward rule, so the
+/// protocol (a step after the end is an error; a step that did not terminate is truncated at the
+/// limit) cannot drift between tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Episode {
+    steps: usize,
+    done: bool,
+}
+
+impl Episode {
+    /// Before the first reset: stepping is an error until `reset`.
+    pub(crate) const NOT_STARTED: Episode = Episode { steps: 0, done: true };
+
+    pub(crate) fn reset(&mut self) {
+        *self = Episode { steps: 0, done: false };
+    }
+
+    /// Checks `action` and `obs` against the task's specs and that the episode is running, then
+    /// counts the step.
+    pub(crate) fn begin(&mut self, task: &str, act_spec: &BoxSpec, obs_spec: &BoxSpec, action: &[f32], obs: &[f32]) -> Result<()> {
+        check_action(task, act_spec, action)?;
+        check_obs(task, obs_spec, obs)?;
+        if self.done {
+            return Err(EnvError::EpisodeOver { task: task.into() });
+        }
+        self.steps += 1;
+        Ok(())
+    }
+
+    /// Closes the step: one that did not terminate is truncated at `max_steps`; either ends the
+    /// episode.
+    pub(crate) fn end(&mut self, t: Transition, max_steps: usize) -> Transition {
+        let truncated = !t.terminated && self.steps >= max_steps;
+        self.done = t.terminated || truncated;
+        Transition { truncated, ..t }
+    }
+}

@@ -5,8 +5,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::env::{check_action, check_obs, check_task, BoxSpec, Env, GoalEnv, Info, TaskInfo, Transition};
-use crate::error::{EnvError, Result};
+use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
+use crate::error::Result;
 use crate::maze::{ogbench_tasks, Convention, Layout, Maze, TELEPORT_IN, TELEPORT_OUT, TELEPORT_RADIUS};
 
 /// OGBench's `PointEnv`: `qpos += 0.2·clip(a)`, the physics steps only resolve contacts.
@@ -57,8 +57,7 @@ pub struct MazeEnv {
     vel: [f32; 2],
     goal_xy: [f32; 2],
     goal_obs: Vec<f32>,
-    steps: usize,
-    done: bool,
+    episode: Episode,
     task: Option<usize>,
     rng: ChaCha8Rng,
 }
@@ -106,8 +105,7 @@ impl MazeEnv {
             vel: [0.0; 2],
             goal_xy: [0.0; 2],
             goal_obs: vec![0.0; obs_dim],
-            steps: 0,
-            done: true,
+            episode: Episode::NOT_STARTED,
             task: None,
             rng: ChaCha8Rng::seed_from_u64(0),
         };
@@ -150,8 +148,7 @@ impl MazeEnv {
     pub fn set_state(&mut self, pos: [f32; 2], vel: [f32; 2]) {
         self.pos = pos;
         self.vel = if self.dynamics == Dynamics::Accel { vel } else { [0.0; 2] };
-        self.steps = 0;
-        self.done = false;
+        self.episode.reset();
     }
     /// Sets the goal; the goal observation is the observation of standing still at it.
     pub fn set_goal(&mut self, xy: [f32; 2]) {
@@ -266,13 +263,8 @@ impl Env for MazeEnv {
     }
 
     fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
-        check_action(&self.name, &self.act_spec, action)?;
-        check_obs(&self.name, &self.obs_spec, obs)?;
-        if self.done {
-            return Err(EnvError::EpisodeOver { task: self.name.clone() });
-        }
+        self.episode.begin(&self.name, &self.act_spec, &self.obs_spec, action, obs)?;
         self.advance([action[0], action[1]]);
-        self.steps += 1;
         self.observe(obs);
         let d = self.dist_to_goal();
         let t = match &self.mode {
@@ -286,9 +278,7 @@ impl Env for MazeEnv {
                 Transition { reward: success as i32 as f32, terminated: false, truncated: false, info: Info { success, success_easy: d < ONLINE_TOL_EASY } }
             }
         };
-        let truncated = self.steps >= self.max_steps;
-        self.done = t.terminated || truncated;
-        Ok(Transition { truncated: truncated && !t.terminated, ..t })
+        Ok(self.episode.end(t, self.max_steps))
     }
 }
 

@@ -26,7 +26,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::arm::{add_plan_noise, effector_obs_bounds, interpolate_keyframes, jitter_times, move_effector, sample_pose, wrap_angle, write_effector};
 use crate::dataset::Dataset;
-use crate::env::{check_action, check_obs, check_task, BoxSpec, Env, GoalEnv, Info, TaskInfo, Transition};
+use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
 use crate::registry::DatasetRecipe;
 
@@ -301,8 +301,7 @@ pub struct PuzzleEnv {
     sim: Sim,
     goal_states: Vec<u8>,
     goal_obs: Vec<f32>,
-    steps: usize,
-    done: bool,
+    episode: Episode,
     task: Option<usize>,
 }
 
@@ -335,8 +334,7 @@ impl PuzzleEnv {
             sim: Sim::new(rows, cols),
             goal_states: vec![0; n],
             goal_obs: vec![0.0; obs_dim],
-            steps: 0,
-            done: true,
+            episode: Episode::NOT_STARTED,
             task: None,
         }
     }
@@ -395,28 +393,20 @@ impl Env for PuzzleEnv {
         goal_sim.depth.fill(0.0);
         goal_sim.observe(&mut self.goal_obs);
         self.task = Some(k);
-        self.steps = 0;
-        self.done = false;
+        self.episode.reset();
         self.sim.observe(obs);
         Ok(())
     }
 
     fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
-        check_action(&self.name, &self.act_spec, action)?;
-        check_obs(&self.name, &self.obs_spec, obs)?;
-        if self.done {
-            return Err(EnvError::EpisodeOver { task: self.name.clone() });
-        }
+        self.episode.begin(&self.name, &self.act_spec, &self.obs_spec, action, obs)?;
         self.sim.apply(action);
-        self.steps += 1;
         self.sim.observe(obs);
         let matched = self.matched();
         let n = self.goal_states.len();
         let success = matched == n;
         let reward = if self.singletask.is_some() { matched as f32 - n as f32 } else { success as u8 as f32 };
-        let truncated = !success && self.steps >= MAX_EPISODE_STEPS;
-        self.done = success || truncated;
-        Ok(Transition { reward, terminated: success, truncated, info: Info { success, success_easy: success } })
+        Ok(self.episode.end(Transition { reward, terminated: success, truncated: false, info: Info { success, success_easy: success } }, MAX_EPISODE_STEPS))
     }
 }
 

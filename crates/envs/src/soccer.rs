@@ -51,8 +51,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use crate::dataset::Dataset;
-use crate::env::{check_action, check_obs, check_task, BoxSpec, Env, GoalEnv, Info, TaskInfo, Transition};
-use crate::error::{EnvError, Result};
+use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
+use crate::error::Result;
 use crate::expert::MazeExpert;
 use crate::maze::{Convention, Layout, Maze, SoccerTask, AGENT_RADIUS, MAZE_UNIT, SOCCER_ARENA_TASKS};
 use crate::pointmaze::POINT_STEP;
@@ -169,8 +169,7 @@ pub struct SoccerEnv {
     ball_vel: [f32; 2],
     goal_xy: [f32; 2],
     goal_obs: Vec<f32>,
-    steps: usize,
-    done: bool,
+    episode: Episode,
     task: Option<usize>,
 }
 
@@ -207,8 +206,7 @@ impl SoccerEnv {
             ball_vel: [0.0; 2],
             goal_xy: [0.0; 2],
             goal_obs: vec![0.0; Self::OBS_DIM],
-            steps: 0,
-            done: true,
+            episode: Episode::NOT_STARTED,
             task: None,
         };
         env.set_goal([10.0, 10.0]);
@@ -237,8 +235,7 @@ impl SoccerEnv {
         self.agent = agent;
         self.ball = ball;
         self.ball_vel = ball_vel;
-        self.steps = 0;
-        self.done = false;
+        self.episode.reset();
     }
 
     /// Whether agent and ball are apart and clear of the walls (within `slack`).
@@ -476,19 +473,12 @@ impl Env for SoccerEnv {
     }
 
     fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
-        check_action(&self.name, &self.act_spec, action)?;
-        check_obs(&self.name, &self.obs_spec, obs)?;
-        if self.done {
-            return Err(EnvError::EpisodeOver { task: self.name.clone() });
-        }
+        self.episode.begin(&self.name, &self.act_spec, &self.obs_spec, action, obs)?;
         self.advance([action[0], action[1]]);
-        self.steps += 1;
         self.observe(obs);
         let success = self.ball_at_goal();
         let reward = if self.singletask.is_some() { success as i32 as f32 - 1.0 } else { success as i32 as f32 };
-        let truncated = self.steps >= MAX_EPISODE_STEPS && !success;
-        self.done = success || truncated;
-        Ok(Transition { reward, terminated: success, truncated, info: Info { success, success_easy: success } })
+        Ok(self.episode.end(Transition { reward, terminated: success, truncated: false, info: Info { success, success_easy: success } }, MAX_EPISODE_STEPS))
     }
 }
 
