@@ -52,12 +52,7 @@ pub fn singletask_rewards(task: &str, ds: &Dataset) -> Result<(Vec<f32>, Vec<f32
         if ds.qpos_dim < 4 {
             return Err(EnvError::Invalid(format!("{task}: dataset qpos has {} columns, need the agent's and the ball's x, y", ds.qpos_dim)));
         }
-        for t in 0..n {
-            let q = ds.qpos_row(t);
-            let success = ((q[2] - g[0]).powi(2) + (q[3] - g[1]).powi(2)).sqrt() <= SOCCER_GOAL_TOL;
-            rewards.push(success as i32 as f32 - 1.0);
-            masks.push(1.0 - success as i32 as f32);
-        }
+        reach_rewards(ds, 2, g, SOCCER_GOAL_TOL, &mut rewards, &mut masks);
     } else {
         let env = make_maze(task)?;
         let (_, goal_cell) = env.task_cells(k).expect("OGBench maze tasks have cells");
@@ -66,12 +61,18 @@ pub fn singletask_rewards(task: &str, ds: &Dataset) -> Result<(Vec<f32>, Vec<f32
         if ds.qpos_dim < 2 {
             return Err(EnvError::Invalid(format!("{task}: dataset qpos has {} columns, need the agent's x, y", ds.qpos_dim)));
         }
-        for t in 0..n {
-            let q = ds.qpos_row(t);
-            let success = ((q[0] - g[0]).powi(2) + (q[1] - g[1]).powi(2)).sqrt() <= tol;
-            rewards.push(success as i32 as f32 - 1.0);
-            masks.push(1.0 - success as i32 as f32);
-        }
+        reach_rewards(ds, 0, g, tol, &mut rewards, &mut masks);
     }
     Ok((rewards, masks))
+}
+
+/// OGBench's locomotion rule on every row: success when the point at `qpos[col..col + 2]` (the
+/// agent, or the ball) is within `tol` of `goal`; `reward = success − 1`, `mask = 1 − success`.
+fn reach_rewards(ds: &Dataset, col: usize, goal: [f32; 2], tol: f32, rewards: &mut Vec<f32>, masks: &mut Vec<f32>) {
+    for t in 0..ds.len() {
+        let q = &ds.qpos_row(t)[col..col + 2];
+        let success = ((q[0] - goal[0]).powi(2) + (q[1] - goal[1]).powi(2)).sqrt() <= tol;
+        rewards.push(success as i32 as f32 - 1.0);
+        masks.push(1.0 - success as i32 as f32);
+    }
 }
