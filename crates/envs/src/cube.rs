@@ -505,7 +505,7 @@ impl Env for CubeEnv {
         let n = self.num_cubes();
         let success = placed == n;
         let reward = if self.singletask.is_some() { placed as f32 - n as f32 } else { success as u8 as f32 };
-        Ok(self.episode.end(Transition { reward, terminated: success, truncated: false, info: Info { success, success_easy: success } }, self.max_steps))
+        Ok(self.episode.end(Transition { reward, terminated: success, truncated: false, info: Info::goal(success, success) }, self.max_steps))
     }
 }
 

@@ -51,6 +51,18 @@ pub struct Info {
     pub success: bool,
     /// JaxGCRL's looser `success_easy` (distance < 2) for the online mazes; equals `success` elsewhere.
     pub success_easy: bool,
+    /// The task's score after this step, on the scale of [`GoalEnv::top_score`]. Imitation tasks
+    /// are scored the way the VQ-BeT suite scores them (PushT: coverage of the goal pose, 0–1;
+    /// multigoal4: distinct goals visited, 0–4; blockpush2: blocks in targets, 0–2; kitchen2d:
+    /// sub-tasks completed, 0–4); for goal-conditioned tasks it is `success` as 0 or 1.
+    pub score: f32,
+}
+
+impl Info {
+    /// The info of a goal-conditioned step: the score is the success as 0 or 1.
+    pub fn goal(success: bool, success_easy: bool) -> Self {
+        Self { success, success_easy, score: success as i32 as f32 }
+    }
 }
 
 /// The gymnasium `step` tuple.
@@ -103,8 +115,14 @@ pub trait Env: Send {
 }
 
 /// A goal-conditioned task: OGBench's evaluation protocol runs each of [`GoalEnv::tasks`].
+///
+/// The imitation tasks (`pusht`, `multigoal4`, `blockpush2`, `kitchen2d`) implement it too, so one
+/// evaluation protocol and one [`crate::VecEnv`] serve every task: they have no goal (an empty
+/// [`GoalEnv::goal`]), one evaluation task (random initial states, as VQ-BeT evaluates), and a
+/// score larger than 1 where the task counts sub-goals.
 pub trait GoalEnv: Env {
-    /// The goal observation (same layout as observations), valid after `reset`.
+    /// The goal observation (same layout as observations), valid after `reset`; empty for the
+    /// imitation tasks, which have no goal.
     fn goal(&self) -> &[f32];
     /// Whether the task's success rule holds in the current state.
     fn success(&self) -> bool;
@@ -117,6 +135,11 @@ pub trait GoalEnv: Env {
         let mut obs = vec![0.0; self.observation_spec().dim()];
         self.reset_into(seed, Some(task), &mut obs)?;
         Ok(obs)
+    }
+    /// The best score [`Info::score`] can reach: 1 for goal-conditioned tasks (success), 1 for
+    /// PushT (full coverage), 4 for multigoal4 and kitchen2d, 2 for blockpush2.
+    fn top_score(&self) -> f32 {
+        1.0
     }
     /// Clones the environment into a box (VecEnv builds its copies this way).
     fn boxed_clone(&self) -> Box<dyn GoalEnv>;

@@ -38,5 +38,5 @@ pub use loader::{Batch, GcSampler, GoalConfig, TransitionSampler};
 pub use manifest::{ensure, ensure_with, EnsureOutcome, Manifest, ManifestEntry};
 pub use npz::{read_npz, write_npz, NpyArray, NpyData};
 pub use relabel::singletask_rewards;
-pub use registry::{base_tasks, make, meta, task_names, DataKind, DatasetRecipe, TaskMeta};
+pub use registry::{base_tasks, is_imitation, make, meta, task_names, DataKind, DatasetRecipe, TaskMeta};
 pub use vec_env::VecEnv;

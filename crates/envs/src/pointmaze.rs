@@ -271,11 +271,11 @@ impl Env for MazeEnv {
             Mode::Ogbench { singletask } => {
                 let success = d <= GOAL_TOL;
                 let reward = if singletask.is_some() { success as i32 as f32 - 1.0 } else { success as i32 as f32 };
-                Transition { reward, terminated: success, truncated: false, info: Info { success, success_easy: success } }
+                Transition { reward, terminated: success, truncated: false, info: Info::goal(success, success) }
             }
             Mode::Online { .. } => {
                 let success = d < ONLINE_TOL;
-                Transition { reward: success as i32 as f32, terminated: false, truncated: false, info: Info { success, success_easy: d < ONLINE_TOL_EASY } }
+                Transition { reward: success as i32 as f32, terminated: false, truncated: false, info: Info::goal(success, d < ONLINE_TOL_EASY) }
             }
         };
         Ok(self.episode.end(t, self.max_steps))

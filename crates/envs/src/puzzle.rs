@@ -406,7 +406,7 @@ impl Env for PuzzleEnv {
         let n = self.goal_states.len();
         let success = matched == n;
         let reward = if self.singletask.is_some() { matched as f32 - n as f32 } else { success as u8 as f32 };
-        Ok(self.episode.end(Transition { reward, terminated: success, truncated: false, info: Info { success, success_easy: success } }, MAX_EPISODE_STEPS))
+        Ok(self.episode.end(Transition { reward, terminated: success, truncated: false, info: Info::goal(success, success) }, MAX_EPISODE_STEPS))
     }
 }
 

@@ -15,6 +15,10 @@ pub enum DataKind {
     Stitch,
     /// Random sub-tasks chained by a plan oracle (manipulation and puzzle).
     Play,
+    /// Demonstrations of an imitation task by a scripted multimodal expert, one episode per demo,
+    /// each ending when the expert is done (so episodes differ in length; `episode_len` is the
+    /// cap). The study's imitation tasks trained on human demonstrations; ours are scripted.
+    Demos,
 }
 
 /// OGBench's dataset recipe for a task (`data_gen_scripts/commands.sh`).
@@ -47,6 +51,15 @@ const MAZES: [(&str, Layout); 4] = [("medium", Layout::Medium), ("large", Layout
 const ONLINE: [&str; 3] = ["umaze", "bigmaze", "hardestmaze"];
 const PUZZLES: [&str; 2] = ["3x3", "4x4"];
 const CUBES: [&str; 2] = ["single", "double"];
+/// The imitation tasks (VQ-BeT's suite): no goals, no singletask variants, scored by
+/// [`crate::Info::score`]. Each row: name, the cap on a demonstration's rows, the expert's action
+/// noise. There are about 200 demos each (the study's PushT set has 206 human demos).
+const IMITATION: &[(&str, usize, f32)] = &[];
+
+/// Whether `name` is one of the imitation tasks.
+pub fn is_imitation(name: &str) -> bool {
+    IMITATION.iter().any(|(n, ..)| *n == name)
+}
 
 /// The dataset-bearing base tasks (no singletask suffix).
 pub fn base_tasks() -> Vec<String> {
@@ -66,6 +79,7 @@ pub fn base_tasks() -> Vec<String> {
     for c in CUBES {
         v.push(format!("kincube-{c}-play"));
     }
+    v.extend(IMITATION.iter().map(|(n, ..)| n.to_string()));
     v
 }
 
@@ -75,6 +89,9 @@ pub fn task_names() -> Vec<String> {
     let mut v = Vec::new();
     for b in base_tasks() {
         v.push(b.clone());
+        if is_imitation(&b) {
+            continue;
+        }
         for k in 1..=5 {
             v.push(format!("{b}-singletask-task{k}"));
         }
@@ -90,7 +107,7 @@ fn unknown(name: &str) -> EnvError {
     let online: Vec<String> = ONLINE.iter().map(|o| format!("pointmaze-{o}-online")).collect();
     EnvError::UnknownTask {
         name: name.into(),
-        known: format!("{bases}, {} (and each base task's `-singletask-task1` … `-task5` variant)", online.join(", ")),
+        known: format!("{bases}, {} (and each goal-conditioned base task's `-singletask-task1` … `-task5` variant)", online.join(", ")),
     }
 }
 
@@ -128,6 +145,11 @@ fn stands_in_for(base: &str) -> String {
     }
 }
 
+fn demo_recipe(base: &str) -> Option<DatasetRecipe> {
+    let &(_, episode_len, noise) = IMITATION.iter().find(|(n, ..)| *n == base)?;
+    Some(DatasetRecipe { kind: DataKind::Demos, episodes: 200, episode_len, noise })
+}
+
 /// What is known about `name`, or an error listing the known names.
 pub fn meta(name: &str) -> Result<TaskMeta> {
     let (base, singletask) = split_singletask(name)?;
@@ -137,11 +159,13 @@ pub fn meta(name: &str) -> Result<TaskMeta> {
         }
         return Ok(TaskMeta { name: name.into(), dataset: None, recipe: None, singletask: None, stands_in_for: stands_in_for(base) });
     }
-    if !base_tasks().iter().any(|b| b == base) {
+    if !base_tasks().iter().any(|b| b == base) || (singletask.is_some() && is_imitation(base)) {
         return Err(unknown(name));
     }
     // kincube: OGBench's cube play recipe (noise 0.1 is the plan oracle's noise scale).
-    let recipe = if base.starts_with("kinpuzzle") || base.starts_with("kincube") {
+    let recipe = if let Some(r) = demo_recipe(base) {
+        r
+    } else if base.starts_with("kinpuzzle") || base.starts_with("kincube") {
         DatasetRecipe { kind: DataKind::Play, episodes: 1000, episode_len: 1001, noise: 0.1 }
     } else if base.ends_with("-stitch") {
         DatasetRecipe { kind: DataKind::Stitch, episodes: 5000, episode_len: 201, noise: 0.5 }

@@ -478,7 +478,7 @@ impl Env for SoccerEnv {
         self.observe(obs);
         let success = self.ball_at_goal();
         let reward = if self.singletask.is_some() { success as i32 as f32 - 1.0 } else { success as i32 as f32 };
-        Ok(self.episode.end(Transition { reward, terminated: success, truncated: false, info: Info { success, success_easy: success } }, MAX_EPISODE_STEPS))
+        Ok(self.episode.end(Transition { reward, terminated: success, truncated: false, info: Info::goal(success, success) }, MAX_EPISODE_STEPS))
     }
 }
 

@@ -68,7 +68,11 @@ impl VecEnv {
             .zip(seeds.par_iter())
             .try_for_each(|(((env, obs), goal), &seed)| {
                 env.reset_into(seed, task, obs)?;
-                goal.copy_from_slice(env.goal());
+                // Imitation tasks have no goal: their row stays zero.
+                match env.goal() {
+                    [] => goal.fill(0.0),
+                    g => goal.copy_from_slice(g),
+                }
                 Ok(())
             })
     }
