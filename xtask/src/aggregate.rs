@@ -31,10 +31,31 @@ struct Final {
     success: f64,
     #[serde(rename = "return")]
     ret: f64,
-    best_success: f64,
+    /// Runs written before scores existed have `best_success`, the same number for the
+    /// goal-conditioned tasks they could run on.
+    #[serde(alias = "best_success")]
+    best_score: f64,
+    /// Absent in runs written before scores existed; the success rate for goal-conditioned tasks.
+    #[serde(default)]
+    score: Option<f64>,
+    #[serde(default)]
+    score_final: Option<f64>,
     steps_per_second: f64,
     action_latency_us: f64,
     stands_in_for: String,
+}
+
+impl Final {
+    /// The number a table shows for this run: success in % for goal-conditioned tasks; for
+    /// imitation tasks the VQ-BeT score (mean over episodes of the episode's best score: PushT
+    /// coverage 0–1, or the count of goals, blocks or sub-tasks).
+    fn metric(&self, task: &str) -> f64 {
+        if envs::is_imitation(task) {
+            self.score.unwrap_or(self.success)
+        } else {
+            100.0 * self.success
+        }
+    }
 }
 
 /// NF agent → the baselines its wins are counted against (the paper's comparisons).
@@ -56,15 +77,17 @@ fn csv_quote(s: &str) -> String {
     }
 }
 
-/// Learning curve of one run: (step, eval success).
-fn curve(dir: &Path) -> Option<Vec<(f64, f64)>> {
+/// Learning curve of one run: (step, eval success), or for an imitation task (step, eval score
+/// as a fraction of the task's top score).
+fn curve(dir: &Path, task: &str) -> Option<Vec<(f64, f64)>> {
     let text = std::fs::read_to_string(dir.join(rl::METRICS_FILE)).ok()?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next()?.split(',').collect();
-    let (si, ei) = (header.iter().position(|h| *h == "step")?, header.iter().position(|h| *h == "eval/success")?);
+    let (column, top) = if envs::is_imitation(task) { ("eval/score", envs::make(task).ok()?.top_score() as f64) } else { ("eval/success", 1.0) };
+    let (si, ei) = (header.iter().position(|h| *h == "step")?, header.iter().position(|h| *h == column)?);
     Some(lines.filter_map(|l| {
         let f: Vec<&str> = l.split(',').collect();
-        Some((f.get(si)?.parse().ok()?, f.get(ei)?.parse().ok()?))
+        Some((f.get(si)?.parse().ok()?, f.get(ei)?.parse::<f64>().ok()? / top))
     }).collect())
 }
 
@@ -86,7 +109,7 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
     let mut order: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
     let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut stands: BTreeMap<String, String> = BTreeMap::new();
-    let mut runs_csv = String::from("setting,task,agent,seed,status,success,return,best_success,steps_per_second,action_latency_us,stands_in_for,dir\n");
+    let mut runs_csv = String::from("setting,task,agent,seed,status,success,return,score,score_final,best_score,steps_per_second,action_latency_us,stands_in_for,dir\n");
     for r in &suite.runs {
         let (tasks, agents) = order.entry(r.setting.clone()).or_default();
         if !tasks.contains(&r.spec.task) {
@@ -101,18 +124,26 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
                 let f: Final = toml::from_str(&text).with_context(|| format!("{}", r.spec.out.join(FINAL_FILE).display()))?;
                 let _ = writeln!(
                     runs_csv,
-                    "{},{},{},{},done,{},{},{},{:.3},{:.1},{},{}",
-                    r.setting, r.spec.task, r.spec.agent, r.spec.seed, f.success, f.ret, f.best_success, f.steps_per_second, f.action_latency_us, csv_quote(&f.stands_in_for), csv_quote(&r.spec.out.display().to_string())
+                    "{},{},{},{},done,{},{},{},{},{},{:.3},{:.1},{},{}",
+                    r.setting,
+                    r.spec.task,
+                    r.spec.agent,
+                    r.spec.seed,
+                    f.success,
+                    f.ret,
+                    f.score.map(|x| x.to_string()).unwrap_or_default(),
+                    f.score_final.map(|x| x.to_string()).unwrap_or_default(),
+                    f.best_score, f.steps_per_second, f.action_latency_us, csv_quote(&f.stands_in_for), csv_quote(&r.spec.out.display().to_string())
                 );
                 stands.insert(r.spec.task.clone(), f.stands_in_for.clone());
                 cell.finals.push(f);
-                if let Some(c) = curve(&r.spec.out) {
+                if let Some(c) = curve(&r.spec.out, &r.spec.task) {
                     cell.curves.push(c);
                 }
             }
             Err(_) => {
                 let status = std::fs::read_to_string(r.spec.out.join(crate::train::STATUS_FILE)).unwrap_or_else(|_| "not started".into());
-                let _ = writeln!(runs_csv, "{},{},{},{},{},,,,,,,{}", r.setting, r.spec.task, r.spec.agent, r.spec.seed, csv_quote(status.trim()), csv_quote(&r.spec.out.display().to_string()));
+                let _ = writeln!(runs_csv, "{},{},{},{},{},,,,,,,,,{}", r.setting, r.spec.task, r.spec.agent, r.spec.seed, csv_quote(status.trim()), csv_quote(&r.spec.out.display().to_string()));
                 missing.entry(r.setting.clone()).or_default().push(format!("{} / {} / seed {} ({})", r.spec.task, r.spec.agent, r.spec.seed, status.trim()));
             }
         }
@@ -122,7 +153,17 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
     let mut written: Vec<PathBuf> = Vec::new();
     for (setting, (tasks, agents)) in &order {
         let cells = &grid[setting];
-        let mut md = format!("## {} — {setting}\n\nFinal success (%), mean ± std over seeds; best in bold.\n\n| task | stands in for | {} |\n|---|---|{}\n", suite.name, agents.join(" | "), "---|".repeat(agents.len()));
+        // Imitation settings show VQ-BeT scores (PushT coverage 0–1, counts 0–4) and need more
+        // digits; their mean row is in % of each task's top score, so tasks on different scales
+        // can be averaged.
+        let imitation = tasks.iter().all(|t| envs::is_imitation(t));
+        let caption = if imitation {
+            "VQ-BeT score at the final evaluation (mean over episodes of each episode's best: PushT coverage 0–1; multigoal4, blockpush2, kitchen2d: goals, blocks, sub-tasks done), mean ± std over seeds; best in bold. The mean row is in % of each task's top score."
+        } else {
+            "Final success (%), mean ± std over seeds; best in bold."
+        };
+        let digits = if imitation { 2 } else { 1 };
+        let mut md = format!("## {} — {setting}\n\n{caption}\n\n| task | stands in for | {} |\n|---|---|{}\n", suite.name, agents.join(" | "), "---|".repeat(agents.len()));
         let mut csv = format!("task,stands_in_for,{}\n", agents.iter().flat_map(|a| [format!("{a}_mean"), format!("{a}_std"), format!("{a}_seeds")]).collect::<Vec<_>>().join(","));
         let mut per_agent_means: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
         for task in tasks {
@@ -131,7 +172,7 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
                 .map(|a| {
                     let c = &cells[task][a];
                     (!c.finals.is_empty()).then(|| {
-                        let v: Vec<f64> = c.finals.iter().map(|f| 100.0 * f.success).collect();
+                        let v: Vec<f64> = c.finals.iter().map(|f| f.metric(task)).collect();
                         let (m, s) = mean_std(&v);
                         (m, s, v.len())
                     })
@@ -141,17 +182,18 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
             let row: Vec<String> = stats
                 .iter()
                 .map(|s| match s {
-                    Some((m, sd, _)) if (*m - best).abs() < 1e-9 => format!("**{m:.1} ± {sd:.1}**"),
-                    Some((m, sd, _)) => format!("{m:.1} ± {sd:.1}"),
+                    Some((m, sd, _)) if (*m - best).abs() < 1e-9 => format!("**{m:.digits$} ± {sd:.digits$}**"),
+                    Some((m, sd, _)) => format!("{m:.digits$} ± {sd:.digits$}"),
                     None => "—".into(),
                 })
                 .collect();
             let stand = stands.get(task).cloned().unwrap_or_default();
             let _ = writeln!(md, "| {task} | {stand} | {} |", row.join(" | "));
             let _ = writeln!(csv, "{task},{},{}", csv_quote(&stand), stats.iter().map(|s| s.map(|(m, sd, n)| format!("{m:.3},{sd:.3},{n}")).unwrap_or_else(|| ",,0".into())).collect::<Vec<_>>().join(","));
+            let top = if imitation { envs::make(task).map(|e| e.top_score() as f64).unwrap_or(1.0) } else { 100.0 };
             for (a, s) in agents.iter().zip(&stats) {
                 if let Some((m, _, _)) = s {
-                    per_agent_means.entry(a.as_str()).or_default().push(*m);
+                    per_agent_means.entry(a.as_str()).or_default().push(100.0 * m / top);
                 }
                 let c = &cells[task][a];
                 if !c.finals.is_empty() {
@@ -176,8 +218,8 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
                     let (x, y) = (&cells[task][nf], &cells[task][*b]);
                     if !x.finals.is_empty() && !y.finals.is_empty() {
                         n += 1;
-                        let mx = x.finals.iter().map(|f| f.success).sum::<f64>() / x.finals.len() as f64;
-                        let my = y.finals.iter().map(|f| f.success).sum::<f64>() / y.finals.len() as f64;
+                        let mx = x.finals.iter().map(|f| f.metric(task)).sum::<f64>() / x.finals.len() as f64;
+                        let my = y.finals.iter().map(|f| f.metric(task)).sum::<f64>() / y.finals.len() as f64;
                         w += (mx > my) as usize;
                     }
                 }
@@ -267,7 +309,8 @@ where
         .y_label_area_size(45)
         .build_cartesian_2d(0.0..xmax, 0.0..100.0)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    chart.configure_mesh().x_desc("gradient steps").y_desc("success (%)").draw().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let y = if envs::is_imitation(task) { "score (% of top score)" } else { "success (%)" };
+    chart.configure_mesh().x_desc("gradient steps").y_desc(y).draw().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     for (k, s) in series {
         let c = COLOURS[k % COLOURS.len()];
         let mut band: Vec<(f64, f64)> = s.iter().map(|p| (p.0, (p.1 + p.2).min(100.0))).collect();
@@ -311,7 +354,7 @@ where
 {
     root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{setting}: mean success over tasks (± std over tasks)"), ("sans-serif", 16))
+        .caption(format!("{setting}: mean over tasks (± std over tasks)"), ("sans-serif", 16))
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(45)
@@ -323,7 +366,7 @@ where
             SegmentValue::CenterOf(i) => agents.get(*i).cloned().unwrap_or_default(),
             _ => String::new(),
         })
-        .y_desc("success (%)")
+        .y_desc("success, or % of top score")
         .draw()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     chart
@@ -385,8 +428,10 @@ mod tests {
         // Every run of the suite, one row each; the missing one keeps its status and no numbers.
         let runs = std::fs::read_to_string(results.join("tables/fx-runs.csv")).unwrap();
         assert_eq!(runs.lines().count(), 1 + 8, "{runs}");
-        assert!(runs.contains("cil,pointmaze-medium-navigate,nf-gcbc,1,done,0.7,-0.7,0.7,10.000,100.0,\"row X, native\","), "{runs}");
-        assert!(runs.contains("cil,pointmaze-large-navigate,gcbc,1,not started,,,,,,,"), "{runs}");
+        // The fixture's final.toml files are in the format written before scores existed
+        // (`best_success`, no `score`): they still read, with empty score columns.
+        assert!(runs.contains("cil,pointmaze-medium-navigate,nf-gcbc,1,done,0.7,-0.7,,,0.7,10.000,100.0,\"row X, native\","), "{runs}");
+        assert!(runs.contains("cil,pointmaze-large-navigate,gcbc,1,not started,,,,,,,,,"), "{runs}");
         for f in ["fx-cil-pointmaze-medium-navigate.png", "fx-cil-pointmaze-medium-navigate.svg", "fx-cil-bars.png", "fx-cil-bars.svg"] {
             let n = std::fs::metadata(results.join("plots").join(f)).map(|m| m.len()).unwrap_or(0);
             assert!(n > 2000, "{f}: {n} bytes");

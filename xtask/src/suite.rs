@@ -120,7 +120,9 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
                 let meta = envs::meta(t.get_ref()).with_context(|| at(t.span()))?;
                 let ok = match k {
                     Kind::OfflineRl => meta.singletask.is_some(),
-                    Kind::GoalConditioned | Kind::Imitation => meta.singletask.is_none() && meta.dataset.is_some(),
+                    // Imitation tasks have no goals, so goal-conditioned agents cannot run them.
+                    Kind::GoalConditioned => meta.singletask.is_none() && meta.dataset.is_some() && !envs::is_imitation(t.get_ref()),
+                    Kind::Imitation => meta.singletask.is_none() && meta.dataset.is_some(),
                 };
                 if !ok {
                     bail!("{}: agent `{}` ({k:?}) cannot run task `{}`", at(t.span()), a.get_ref(), t.get_ref());

@@ -109,9 +109,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     println!("final evaluation ({} episodes per task):", spec.train.eval_episodes);
     for t in &summary.final_eval.tasks {
-        println!("  {:8} success {:.2}  return {:8.2}", t.task, t.success, t.ret);
+        println!("  {:8} success {:.2}  return {:8.2}  score {:.3} (final {:.3})", t.task, t.success, t.ret, t.score, t.score_final);
     }
-    println!("  {:8} success {:.2}  return {:8.2}   (best success {:.2}; {:.1} steps/s)", "mean", summary.final_eval.success, summary.final_eval.ret, summary.best_success, summary.steps_per_second);
+    println!("  {:8} success {:.2}  return {:8.2}   (best score {:.2}; {:.1} steps/s)", "mean", summary.final_eval.success, summary.final_eval.ret, summary.best_score, summary.steps_per_second);
     println!("wrote {}/{{config.toml,{},{},{},{FINAL_FILE}}}", spec.out.display(), rl::METRICS_FILE, rl::LAST_CHECKPOINT, rl::BEST_CHECKPOINT);
     Ok(())
 }
@@ -166,6 +166,7 @@ fn execute_inner(spec: &RunSpec, show_progress: bool) -> Result<rl::TrainSummary
     let device = parse_device(&spec.device)?;
     let (mut agent, agent_toml) = crate::agents::make_agent(&spec.agent, spec.agent_table.as_ref(), obs_dim, act_dim, spec.seed, cfg.steps, &device)?;
     match (agent.data_spec(), meta.singletask) {
+        (DataSpec::GoalConditioned(_), None) if envs::is_imitation(&spec.task) => bail!("{} is goal-conditioned; {} is an imitation task without goals (train nf-bc on it)", spec.agent, spec.task),
         (DataSpec::GoalConditioned(_), Some(_)) => bail!("{} is goal-conditioned; train it on a goal-conditioned task, not the singletask variant {}", spec.agent, spec.task),
         (DataSpec::Chunks { .. }, Some(_)) => bail!("{} imitates the dataset; give it the base task, not the singletask variant {}", spec.agent, spec.task),
         (DataSpec::Transitions, None) => bail!("{} is an offline-RL agent; give it a `…-singletask-taskN` task, not {}", spec.agent, spec.task),
@@ -204,11 +205,11 @@ fn execute_inner(spec: &RunSpec, show_progress: bool) -> Result<rl::TrainSummary
     bar.finish_and_clear();
     let latency_us = action_latency_us(agent.as_ref(), obs_dim)?;
     let mut fin = format!(
-        "agent = {:?}\ntask = {:?}\nseed = {}\nsteps = {}\nsuccess = {}\nreturn = {}\nbest_success = {}\nsteps_per_second = {:.3}\naction_latency_us = {:.1}\nstands_in_for = {:?}\n",
-        spec.agent, spec.task, spec.seed, cfg.steps, summary.final_eval.success, summary.final_eval.ret, summary.best_success, summary.steps_per_second, latency_us, meta.stands_in_for
+        "agent = {:?}\ntask = {:?}\nseed = {}\nsteps = {}\nsuccess = {}\nreturn = {}\nbest_score = {}\nscore = {}\nscore_final = {}\nsteps_per_second = {:.3}\naction_latency_us = {:.1}\nstands_in_for = {:?}\n",
+        spec.agent, spec.task, spec.seed, cfg.steps, summary.final_eval.success, summary.final_eval.ret, summary.best_score, summary.final_eval.score, summary.final_eval.score_final, summary.steps_per_second, latency_us, meta.stands_in_for
     );
     for t in &summary.final_eval.tasks {
-        fin.push_str(&format!("\n[tasks.{}]\nsuccess = {}\nreturn = {}\n", t.task, t.success, t.ret));
+        fin.push_str(&format!("\n[tasks.{}]\nsuccess = {}\nreturn = {}\nscore = {}\nscore_final = {}\n", t.task, t.success, t.ret, t.score, t.score_final));
     }
     write_atomic(&out.join(FINAL_FILE), &fin)?;
     Ok(summary)

@@ -3,6 +3,11 @@
 //! [`VecEnv`]; actions are clipped to the action box; an episode succeeds if the task's success
 //! rule held at some step (OGBench's goal-conditioned and singletask episodes end there; the
 //! online mazes run on, and count JaxGCRL's "success any").
+//!
+//! The imitation tasks (no goals, one evaluation task of random initial states) are scored as
+//! the VQ-BeT suite scores them: each episode's best and last [`envs::Info::score`] (PushT: max
+//! and final coverage; the counting tasks: goals, blocks or sub-tasks done). For goal-conditioned
+//! tasks the score is the success as 0 or 1, so the best score is the success rate.
 
 use envs::{make, VecEnv};
 use rand::SeedableRng;
@@ -20,6 +25,10 @@ pub struct TaskResult {
     pub success: f64,
     /// Mean undiscounted episode return.
     pub ret: f64,
+    /// Mean over episodes of the episode's best score (= `success` for goal-conditioned tasks).
+    pub score: f64,
+    /// Mean over episodes of the score at the episode's end.
+    pub score_final: f64,
     pub episodes: usize,
 }
 
@@ -29,6 +38,9 @@ pub struct EvalReport {
     /// Mean over tasks.
     pub success: f64,
     pub ret: f64,
+    /// Mean over tasks of [`TaskResult::score`].
+    pub score: f64,
+    pub score_final: f64,
 }
 
 /// Runs the protocol for `agent` on `task` with `episodes` episodes per evaluation task.
@@ -55,6 +67,8 @@ pub fn evaluate(agent: &dyn Agent, task: &str, episodes: usize, seed: u64) -> Re
         let mut active = vec![true; episodes];
         let mut success = vec![false; episodes];
         let mut returns = vec![0.0f64; episodes];
+        let mut best = vec![0.0f64; episodes];
+        let mut last = vec![0.0f64; episodes];
         let obs_dim = venv.obs_dim();
         // Chunked agents: a rolling history per env (the first observation repeated at the
         // start, as in training), and the current chunk of predicted actions.
@@ -94,6 +108,8 @@ pub fn evaluate(agent: &dyn Agent, task: &str, episodes: usize, seed: u64) -> Re
                 }
                 returns[e] += tr.reward as f64;
                 success[e] |= tr.info.success;
+                best[e] = best[e].max(tr.info.score as f64);
+                last[e] = tr.info.score as f64;
                 if tr.terminated || tr.truncated {
                     active[e] = false;
                 }
@@ -106,11 +122,15 @@ pub fn evaluate(agent: &dyn Agent, task: &str, episodes: usize, seed: u64) -> Re
             task: probe.tasks()[k - 1].name.clone(),
             success: success.iter().filter(|&&s| s).count() as f64 / episodes as f64,
             ret: returns.iter().sum::<f64>() / episodes as f64,
+            score: best.iter().sum::<f64>() / episodes as f64,
+            score_final: last.iter().sum::<f64>() / episodes as f64,
             episodes,
         });
     }
     let n = out.len() as f64;
     let success = out.iter().map(|t| t.success).sum::<f64>() / n;
     let ret = out.iter().map(|t| t.ret).sum::<f64>() / n;
-    Ok(EvalReport { tasks: out, success, ret })
+    let score = out.iter().map(|t| t.score).sum::<f64>() / n;
+    let score_final = out.iter().map(|t| t.score_final).sum::<f64>() / n;
+    Ok(EvalReport { tasks: out, success, ret, score, score_final })
 }

@@ -26,6 +26,7 @@ pub const METRICS_FILE: &str = "metrics.csv";
 pub const LAST_CHECKPOINT: &str = "last.safetensors";
 pub const BEST_CHECKPOINT: &str = "best.safetensors";
 const STEP_KEY: &str = "train.step";
+/// The best evaluation score so far (the key keeps its first name so older checkpoints resume).
 const BEST_KEY: &str = "train.best_success";
 
 /// How long to train and how often to evaluate. Defaults follow NF-GCBC's paper runs
@@ -57,7 +58,9 @@ pub struct Progress<'a> {
 #[derive(Clone, Debug)]
 pub struct TrainSummary {
     pub final_eval: EvalReport,
-    pub best_success: f64,
+    /// The best evaluation's mean score: the success rate for goal-conditioned tasks (the best
+    /// checkpoint is this evaluation's).
+    pub best_score: f64,
     /// The step the run started from (0, or the resumed checkpoint's).
     pub resumed_from: u64,
     pub steps_per_second: f64,
@@ -165,6 +168,8 @@ pub fn train(agent: &mut dyn Agent, task: &str, data: Dataset, cfg: &TrainConfig
     let (start, mut best) = if last.exists() { load_checkpoint(agent, &last)? } else { (0, f64::NEG_INFINITY) };
     let mut csv = MetricsCsv::open(dir.join(METRICS_FILE), start)?;
     let mut batch = Batch::default();
+    // `best` is the best evaluation's score: the success rate for goal-conditioned tasks, the
+    // VQ-BeT score for imitation tasks.
     let mut sums: Vec<(String, f64)> = Vec::new();
     let mut count = 0usize;
     let mut last_eval: Option<EvalReport> = None;
@@ -191,7 +196,13 @@ pub fn train(agent: &mut dyn Agent, task: &str, data: Dataset, cfg: &TrainConfig
         if done % cfg.eval_every == 0 || done == cfg.steps {
             let sps = window_steps as f64 / window.elapsed().as_secs_f64().max(1e-9);
             let report = evaluate(agent, task, cfg.eval_episodes, mix(&[cfg.seed, done, 0xE7A1]))?;
-            let mut cols = vec![("step".to_string(), done.to_string()), ("eval/success".into(), format!("{:.4}", report.success)), ("eval/return".into(), format!("{:.3}", report.ret))];
+            let mut cols = vec![
+                ("step".to_string(), done.to_string()),
+                ("eval/success".into(), format!("{:.4}", report.success)),
+                ("eval/return".into(), format!("{:.3}", report.ret)),
+                ("eval/score".into(), format!("{:.4}", report.score)),
+                ("eval/score_final".into(), format!("{:.4}", report.score_final)),
+            ];
             for t in &report.tasks {
                 cols.push((format!("eval/{}/success", t.task), format!("{:.4}", t.success)));
                 cols.push((format!("eval/{}/return", t.task), format!("{:.3}", t.ret)));
@@ -201,8 +212,8 @@ pub fn train(agent: &mut dyn Agent, task: &str, data: Dataset, cfg: &TrainConfig
             }
             cols.push(("time/steps_per_s".into(), format!("{sps:.2}")));
             csv.push(cols)?;
-            if report.success > best {
-                best = report.success;
+            if report.score > best {
+                best = report.score;
                 save_checkpoint(agent, &best_path, done, best)?;
             }
             save_checkpoint(agent, &last, done, best)?;
@@ -221,5 +232,5 @@ pub fn train(agent: &mut dyn Agent, task: &str, data: Dataset, cfg: &TrainConfig
         None => evaluate(agent, task, cfg.eval_episodes, mix(&[cfg.seed, cfg.steps, 0xE7A1]))?,
     };
     let elapsed = t0.elapsed().as_secs_f64();
-    Ok(TrainSummary { final_eval, best_success: best, resumed_from: start, steps_per_second: (cfg.steps - start) as f64 / elapsed.max(1e-9) })
+    Ok(TrainSummary { final_eval, best_score: best, resumed_from: start, steps_per_second: (cfg.steps - start) as f64 / elapsed.max(1e-9) })
 }
