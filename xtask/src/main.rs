@@ -60,6 +60,10 @@ enum Task {
         /// How many dataset trajectories to draw (mazes).
         #[arg(long, default_value_t = 50)]
         trajectories: usize,
+        /// Instead of the task picture, draw dataset episode DEMO as the expert played it: an
+        /// animation if --out ends in .gif, else a strip of frames.
+        #[arg(long, value_name = "DEMO")]
+        rollout: Option<usize>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
@@ -102,8 +106,11 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Datasets { tasks, out, seed } => datasets(tasks, out, seed),
-        Task::ShowTask { name, out, trajectories, seed } => {
-            show::show_task(&name, &out, trajectories, seed)?;
+        Task::ShowTask { name, out, trajectories, rollout, seed } => {
+            match rollout {
+                Some(demo) => show::show_rollout(&name, demo, &out, seed)?,
+                None => show::show_task(&name, &out, trajectories, seed)?,
+            }
             println!("wrote {}", out.display());
             Ok(())
         }

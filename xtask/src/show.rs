@@ -13,6 +13,15 @@ use plotters::style::FontStyle;
 
 const TASK_COLOURS: [RGBColor; 5] = [RGBColor(228, 26, 28), RGBColor(55, 126, 184), RGBColor(77, 175, 74), RGBColor(152, 78, 163), RGBColor(255, 127, 0)];
 
+#[path = "rollout.rs"]
+mod rollout;
+
+/// `show-task NAME --rollout DEMO`: see [`rollout`].
+pub fn show_rollout(name: &str, demo: usize, out: &Path, seed: u64) -> Result<()> {
+    plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular()).map_err(|_| anyhow::anyhow!("registering the DejaVu font"))?;
+    rollout::show_rollout(name, demo, out, seed)
+}
+
 pub fn show_task(name: &str, out: &Path, trajectories: usize, seed: u64) -> Result<()> {
     plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular()).map_err(|_| anyhow::anyhow!("registering the DejaVu font"))?;
     let meta = envs::meta(name)?;
