@@ -47,11 +47,11 @@ struct Final {
 
 impl Final {
     /// The number a table shows for this run: success in % for goal-conditioned tasks; for
-    /// imitation tasks the VQ-BeT score (mean over episodes of the episode's best score: PushT
-    /// coverage 0–1, or the count of goals, blocks or sub-tasks).
+    /// imitation tasks the study's score (mean over episodes of the score at the episode's end:
+    /// PushT's final coverage 0–1, or the count of goals, blocks or sub-tasks).
     fn metric(&self, task: &str) -> f64 {
         if envs::is_imitation(task) {
-            self.score.unwrap_or(self.success)
+            self.score_final.unwrap_or(self.success)
         } else {
             100.0 * self.success
         }
@@ -77,13 +77,13 @@ fn csv_quote(s: &str) -> String {
     }
 }
 
-/// Learning curve of one run: (step, eval success), or for an imitation task (step, eval score
-/// as a fraction of the task's top score).
+/// Learning curve of one run: (step, eval success), or for an imitation task (step, final eval
+/// score as a fraction of the task's top score).
 fn curve(dir: &Path, task: &str) -> Option<Vec<(f64, f64)>> {
     let text = std::fs::read_to_string(dir.join(rl::METRICS_FILE)).ok()?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next()?.split(',').collect();
-    let (column, top) = if envs::is_imitation(task) { ("eval/score", envs::make(task).ok()?.top_score() as f64) } else { ("eval/success", 1.0) };
+    let (column, top) = if envs::is_imitation(task) { ("eval/score_final", envs::make(task).ok()?.top_score() as f64) } else { ("eval/success", 1.0) };
     let (si, ei) = (header.iter().position(|h| *h == "step")?, header.iter().position(|h| *h == column)?);
     Some(lines.filter_map(|l| {
         let f: Vec<&str> = l.split(',').collect();
@@ -158,7 +158,7 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
         // can be averaged.
         let imitation = tasks.iter().all(|t| envs::is_imitation(t));
         let caption = if imitation {
-            "VQ-BeT score at the final evaluation (mean over episodes of each episode's best: PushT coverage 0–1; multigoal4, blockpush2, kitchen2d: goals, blocks, sub-tasks done), mean ± std over seeds; best in bold. The mean row is in % of each task's top score."
+            "Score at the final evaluation, as the study reports it (mean over episodes of the score at each episode's end: PushT's final coverage 0–1; multigoal4, blockpush2, kitchen2d: goals, blocks, sub-tasks done), mean ± std over seeds; best in bold. The mean row is in % of each task's top score. `SUITE-runs.csv` also has each episode's best score (PushT's max coverage)."
         } else {
             "Final success (%), mean ± std over seeds; best in bold."
         };
