@@ -274,8 +274,8 @@ impl Scene {
         self.sim.fixtures.drawer = drawer.clamp(DRAWER_RANGE[0], DRAWER_RANGE[1]);
         self.window = window.clamp(WINDOW_RANGE[0], WINDOW_RANGE[1]);
         self.buttons = buttons;
-        for k in 0..2 {
-            self.depth[k] = button_depth(BUTTON_XY[k], pos);
+        for (k, xy) in BUTTON_XY.iter().enumerate() {
+            self.depth[k] = button_depth(*xy, pos);
             self.armed[k] = self.depth[k] < crate::puzzle::PRESS_DEPTH;
         }
     }
@@ -295,8 +295,8 @@ impl Scene {
             self.window = (self.window + p1[0] - p0[0]).clamp(WINDOW_RANGE[0], WINDOW_RANGE[1]);
         }
         let mut presses = 0;
-        for k in 0..2 {
-            self.depth[k] = button_depth(BUTTON_XY[k], p1);
+        for (k, xy) in BUTTON_XY.iter().enumerate() {
+            self.depth[k] = button_depth(*xy, p1);
             if press_edge(&mut self.armed[k], self.depth[k]) {
                 self.buttons[k] ^= 1;
                 presses += 1;
