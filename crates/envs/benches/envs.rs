@@ -87,6 +87,22 @@ fn stepping(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    let mut g = c.benchmark_group("kinscene");
+    g.throughput(Throughput::Elements(750));
+    g.bench_function("step_into x750 (random actions, fixtures, locks, buttons, reward)", |b| {
+        let mut env = envs::scene::SceneEnv::new("kinscene-play", None);
+        let mut obs = vec![0.0f32; env.observation_spec().dim()];
+        let acts = actions(5 * 750);
+        b.iter(|| {
+            // Random actions do not solve task 5 within its 750 steps.
+            env.reset_into(1, Some(5), &mut obs).unwrap();
+            for a in acts.chunks_exact(5) {
+                std::hint::black_box(env.step_into(a, &mut obs).unwrap());
+            }
+        })
+    });
+    g.finish();
 }
 
 fn soccer(c: &mut Criterion) {
@@ -145,7 +161,7 @@ fn generation(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1_001_000));
     g.bench_function("pointmaze-large-navigate train split (1000 × 1001 rows)", |b| b.iter(|| black_box(envs::generate("pointmaze-large-navigate", 0, Split::Train).unwrap())));
     g.throughput(Throughput::Elements(10_010));
-    for task in ["kincube-single-play", "kincube-double-play"] {
+    for task in ["kincube-single-play", "kincube-double-play", "kinscene-play"] {
         g.bench_function(format!("{task} 10 episodes (10 × 1001 rows)"), |b| b.iter(|| std::hint::black_box(envs::generate_with(task, 0, Split::Train, 10, 1001).unwrap())));
     }
     g.finish();

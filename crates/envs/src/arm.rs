@@ -74,9 +74,15 @@ pub fn effector_obs_bounds() -> ([f32; 3], [f32; 3]) {
 
 /// A pose drawn from OGBench's arm sampling bounds with yaw uniform in [−π, π].
 pub fn sample_pose(rng: &mut ChaCha8Rng) -> ([f32; 3], f32) {
+    sample_pose_within(rng, ARM_SAMPLE_LO, ARM_SAMPLE_HI)
+}
+
+/// A pose uniform in the box `lo..=hi` with yaw uniform in [−π, π] (kinscene samples up to
+/// OGBench scene's higher 0.35 m).
+pub fn sample_pose_within(rng: &mut ChaCha8Rng, lo: [f32; 3], hi: [f32; 3]) -> ([f32; 3], f32) {
     let mut p = [0.0f32; 3];
     for d in 0..3 {
-        p[d] = rng.random_range(ARM_SAMPLE_LO[d]..=ARM_SAMPLE_HI[d]);
+        p[d] = rng.random_range(lo[d]..=hi[d]);
     }
     (p, rng.random_range(-std::f32::consts::PI..=std::f32::consts::PI))
 }

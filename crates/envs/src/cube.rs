@@ -145,11 +145,18 @@ fn wrap_quarter(a: f32) -> f32 {
 /// (separating-axis test on the four edge normals), each grown by `margin`.
 pub fn footprints_overlap(a: &CubePose, b: &CubePose, margin: f32) -> bool {
     let h = CUBE_HALF + margin;
-    let d = [b.pos[0] - a.pos[0], b.pos[1] - a.pos[1]];
+    rects_overlap([a.pos[0], a.pos[1]], [h, h], a.yaw, [b.pos[0], b.pos[1]], [h, h], b.yaw)
+}
+
+/// Whether two yawed rectangles (centre, half-extents along their own axes, yaw) overlap by
+/// more than [`CONTACT_EPS`] (separating-axis test on the four edge normals). Cube footprints
+/// are squares; the scene's fixtures are axis-aligned rectangles.
+pub fn rects_overlap(ca: [f32; 2], ha: [f32; 2], yaw_a: f32, cb: [f32; 2], hb: [f32; 2], yaw_b: f32) -> bool {
+    let d = [cb[0] - ca[0], cb[1] - ca[1]];
     let axes = |y: f32| [[y.cos(), y.sin()], [-y.sin(), y.cos()]];
-    let (ea, eb) = (axes(a.yaw), axes(b.yaw));
-    let radius = |u: [f32; 2], e: &[[f32; 2]; 2]| h * ((u[0] * e[0][0] + u[1] * e[0][1]).abs() + (u[0] * e[1][0] + u[1] * e[1][1]).abs());
-    ea.iter().chain(&eb).all(|u| (d[0] * u[0] + d[1] * u[1]).abs() < radius(*u, &ea) + radius(*u, &eb) - CONTACT_EPS)
+    let (ea, eb) = (axes(yaw_a), axes(yaw_b));
+    let radius = |u: [f32; 2], e: &[[f32; 2]; 2], h: [f32; 2]| h[0] * (u[0] * e[0][0] + u[1] * e[0][1]).abs() + h[1] * (u[0] * e[1][0] + u[1] * e[1][1]).abs();
+    ea.iter().chain(&eb).all(|u| (d[0] * u[0] + d[1] * u[1]).abs() < radius(*u, &ea, ha) + radius(*u, &eb, hb) - CONTACT_EPS)
 }
 
 /// Whether cube `a`'s centre lies over cube `b`'s footprint (a stack that does not tip).
@@ -166,28 +173,60 @@ pub fn cubes_overlap(a: &CubePose, b: &CubePose) -> bool {
 
 /// A grasped cube: its index and pose in the effector frame.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct Grasp {
-    cube: usize,
+pub(crate) struct Grasp {
+    pub(crate) cube: usize,
     offset: [f32; 3],
     yaw_offset: f32,
 }
 
-/// The effector, its gripper and the cubes: the whole kinematic simulation.
+/// The solid bodies besides the cubes that a cube can rest on or bump into. kincube has only
+/// the table; kinscene adds its drawer, cabinet, buttons and window frame
+/// ([`crate::scene`]), so both share one set of grasp, release and contact rules.
+pub(crate) trait Fixtures: Clone + std::fmt::Debug {
+    /// Whether cube `c` interpenetrates a fixture (or sinks below the table).
+    fn blocks(&self, c: &CubePose) -> bool;
+    /// The centre height at which `c` rests on the highest fixture under its footprint that is
+    /// not above it ([`TABLE_Z`] on the bare table).
+    fn rest_z(&self, c: &CubePose) -> f32;
+}
+
+/// kincube's only fixture: the table top at z = 0.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Table;
+
+impl Fixtures for Table {
+    fn blocks(&self, c: &CubePose) -> bool {
+        // The table is exact (up to rounding of `pos + offset`); only cube contacts get CONTACT_EPS.
+        c.pos[2] < TABLE_Z - 1e-6
+    }
+    fn rest_z(&self, _c: &CubePose) -> f32 {
+        TABLE_Z
+    }
+}
+
+/// The effector, its gripper, the cubes and the fixtures: the whole kinematic simulation.
 #[derive(Clone, Debug)]
-struct Sim {
-    pos: [f32; 3],
-    yaw: f32,
+pub(crate) struct Sim<F = Table> {
+    pub(crate) pos: [f32; 3],
+    pub(crate) yaw: f32,
     /// Gripper closure in [0, 1] (0 open, 1 closed).
-    grip: f32,
-    cubes: Vec<CubePose>,
-    grasp: Option<Grasp>,
+    pub(crate) grip: f32,
+    pub(crate) cubes: Vec<CubePose>,
+    pub(crate) grasp: Option<Grasp>,
+    pub(crate) fixtures: F,
 }
 
 impl Sim {
     fn new(n: usize) -> Self {
-        Self { pos: [0.425, 0.0, 0.25], yaw: 0.0, grip: 0.0, cubes: vec![CubePose { pos: [0.425, 0.0, TABLE_Z], yaw: 0.0 }; n], grasp: None }
+        Sim::with_fixtures(n, Table)
     }
-    fn state(&self) -> [f32; 5] {
+}
+
+impl<F: Fixtures> Sim<F> {
+    pub(crate) fn with_fixtures(n: usize, fixtures: F) -> Self {
+        Self { pos: [0.425, 0.0, 0.25], yaw: 0.0, grip: 0.0, cubes: vec![CubePose { pos: [0.425, 0.0, TABLE_Z], yaw: 0.0 }; n], grasp: None, fixtures }
+    }
+    pub(crate) fn state(&self) -> [f32; 5] {
         [self.pos[0], self.pos[1], self.pos[2], self.yaw, self.grip]
     }
     fn carried(g: &Grasp, pos: [f32; 3], yaw: f32) -> CubePose {
@@ -197,12 +236,11 @@ impl Sim {
     }
     fn carried_fits(&self, g: &Grasp, pos: [f32; 3], yaw: f32) -> bool {
         let c = Self::carried(g, pos, yaw);
-        // The table is exact (up to rounding of `pos + offset`); only cube contacts get CONTACT_EPS.
-        c.pos[2] >= TABLE_Z - 1e-6 && self.cubes.iter().enumerate().all(|(j, o)| j == g.cube || !cubes_overlap(&c, o))
+        !self.fixtures.blocks(&c) && self.cubes.iter().enumerate().all(|(j, o)| j == g.cube || !cubes_overlap(&c, o))
     }
     /// One control step: effector move (cut short at a contact of the carried cube), gripper,
     /// grasp or release, then every free cube settles.
-    fn apply(&mut self, action: &[f32]) {
+    pub(crate) fn apply(&mut self, action: &[f32]) {
         let (p0, y0) = (self.pos, self.yaw);
         let (mut p1, mut y1) = (p0, y0);
         move_effector(&mut p1, &mut y1, action);
@@ -250,7 +288,7 @@ impl Sim {
             .map(|(_, g)| g)
     }
     /// Drops every free cube, lowest first, onto the highest support under its footprint.
-    fn settle(&mut self) {
+    pub(crate) fn settle(&mut self) {
         let held = self.grasp.map(|g| g.cube);
         let mut order: Vec<usize> = (0..self.cubes.len()).filter(|&i| Some(i) != held).collect();
         order.sort_by(|&a, &b| self.cubes[a].pos[2].total_cmp(&self.cubes[b].pos[2]));
@@ -259,7 +297,7 @@ impl Sim {
             for round in 0..3 {
                 let me = self.cubes[i];
                 let below = |j: usize, o: &CubePose| j != i && o.pos[2] + 2.0 * CUBE_HALF <= me.pos[2] + CONTACT_EPS && footprints_overlap(&me, o, 0.0);
-                let top = self.cubes.iter().enumerate().filter(|&(j, o)| below(j, o)).map(|(_, o)| o.pos[2] + 2.0 * CUBE_HALF).fold(TABLE_Z, f32::max);
+                let top = self.cubes.iter().enumerate().filter(|&(j, o)| below(j, o)).map(|(_, o)| o.pos[2] + 2.0 * CUBE_HALF).fold(self.fixtures.rest_z(&me), f32::max);
                 let supports: Vec<usize> = (0..self.cubes.len()).filter(|&j| below(j, &self.cubes[j]) && self.cubes[j].pos[2] + 2.0 * CUBE_HALF >= top - CONTACT_EPS).collect();
                 let stable = supports.is_empty() || supports.iter().any(|&j| centre_over(&me, &self.cubes[j]));
                 if stable || round == 2 || !self.tip_off(i, supports[0]) {
@@ -291,18 +329,19 @@ impl Sim {
             }
         }
         let moved = shifted(hi);
-        if self.cubes.iter().enumerate().any(|(j, o)| j != i && cubes_overlap(&moved, o)) {
+        if self.fixtures.blocks(&moved) || self.cubes.iter().enumerate().any(|(j, o)| j != i && cubes_overlap(&moved, o)) {
             return false;
         }
         self.cubes[i] = moved;
         true
     }
     /// Whether no other cube above `i` overlaps its footprint.
-    fn is_top(&self, i: usize) -> bool {
+    pub(crate) fn is_top(&self, i: usize) -> bool {
         let me = &self.cubes[i];
         self.cubes.iter().enumerate().all(|(j, o)| j == i || o.pos[2] <= me.pos[2] + CONTACT_EPS || !footprints_overlap(me, o, 0.0))
     }
-    fn observe(&self, obs: &mut [f32]) {
+    /// Writes the effector and cube blocks (layout in the module docs) into `obs[..6 + 6·cubes]`.
+    pub(crate) fn observe(&self, obs: &mut [f32]) {
         write_effector(obs, self.pos, self.yaw);
         obs[5] = self.grip * GRIPPER_OBS_SCALE;
         for (i, c) in self.cubes.iter().enumerate() {
@@ -313,7 +352,7 @@ impl Sim {
             b[5] = (self.grasp.map(|g| g.cube) == Some(i)) as u8 as f32;
         }
     }
-    fn qpos(&self, out: &mut Vec<f32>) {
+    pub(crate) fn qpos(&self, out: &mut Vec<f32>) {
         out.extend_from_slice(&self.state());
         for c in &self.cubes {
             out.extend_from_slice(&[c.pos[0], c.pos[1], c.pos[2], c.yaw]);

@@ -5,7 +5,8 @@
 //! not its physics: `pointmaze-*` moves a disc with OGBench's point dynamics and a
 //! minimum-penetration wall push-out ("OGBench-like", not identical to MuJoCo's soft contacts);
 //! `accelmaze-*` adds momentum; `kinpuzzle-*` presses Lights-Out buttons with a kinematic
-//! effector; `kincube-*` picks and places cubes with a kinematic gripper; `pointsoccer-*`
+//! effector; `kincube-*` picks and places cubes with a kinematic gripper; `kinscene-*` adds lock
+//! buttons, a drawer and a window to it; `pointsoccer-*`
 //! dribbles a damped ball with the point agent. Names say what a task is; [`TaskMeta::stands_in_for`] says which row of the study
 //! it stands in for.
 //!
@@ -27,6 +28,7 @@ pub mod pointmaze;
 pub mod puzzle;
 pub mod registry;
 pub mod relabel;
+pub mod scene;
 pub mod soccer;
 pub mod vec_env;
 

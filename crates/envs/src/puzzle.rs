@@ -192,6 +192,31 @@ pub fn singletask_reward<T: Copy + Into<i64>>(states: &[T], goal: &[u8]) -> (f32
     (matched as f32 - goal.len() as f32, if all { 0.0 } else { 1.0 })
 }
 
+/// The press model's depth of the button centred at `centre` under an effector at `pos`:
+/// `clamp(BUTTON_TOP_Z − z, 0, BUTTON_TRAVEL)` while (x, y) is over its square, else 0. Shared
+/// with kinscene's lock buttons.
+pub(crate) fn button_depth(centre: [f32; 2], pos: [f32; 3]) -> f32 {
+    if (pos[0] - centre[0]).abs() <= BUTTON_HALF_WIDTH && (pos[1] - centre[1]).abs() <= BUTTON_HALF_WIDTH {
+        (BUTTON_TOP_Z - pos[2]).clamp(0.0, BUTTON_TRAVEL)
+    } else {
+        0.0
+    }
+}
+
+/// The edge trigger: true (a press) when an armed button reaches [`PRESS_DEPTH`], which disarms
+/// it until its depth is back below [`REARM_DEPTH`].
+pub(crate) fn press_edge(armed: &mut bool, depth: f32) -> bool {
+    if *armed && depth >= PRESS_DEPTH {
+        *armed = false;
+        true
+    } else {
+        if !*armed && depth < REARM_DEPTH {
+            *armed = true;
+        }
+        false
+    }
+}
+
 /// The effector and buttons: the whole kinematic simulation.
 #[derive(Clone, Debug)]
 struct Sim {
@@ -212,12 +237,7 @@ impl Sim {
         Self { rows, cols, pos: [0.425, 0.0, 0.25], yaw: 0.0, states: vec![0; n], depth: vec![0.0; n], armed: vec![true; n], centres }
     }
     fn depth_at(&self, k: usize) -> f32 {
-        let c = self.centres[k];
-        if (self.pos[0] - c[0]).abs() <= BUTTON_HALF_WIDTH && (self.pos[1] - c[1]).abs() <= BUTTON_HALF_WIDTH {
-            (BUTTON_TOP_Z - self.pos[2]).clamp(0.0, BUTTON_TRAVEL)
-        } else {
-            0.0
-        }
+        button_depth(self.centres[k], self.pos)
     }
     /// Places the effector and sets the buttons without pressing anything.
     fn set(&mut self, pos: [f32; 3], yaw: f32, states: &[u8]) {
@@ -238,12 +258,9 @@ impl Sim {
         for k in 0..self.states.len() {
             let d = self.depth_at(k);
             self.depth[k] = d;
-            if self.armed[k] && d >= PRESS_DEPTH {
+            if press_edge(&mut self.armed[k], d) {
                 press(self.rows, self.cols, &mut self.states, k / self.cols, k % self.cols);
-                self.armed[k] = false;
                 presses += 1;
-            } else if !self.armed[k] && d < REARM_DEPTH {
-                self.armed[k] = true;
             }
         }
         presses
@@ -436,7 +453,7 @@ impl GoalEnv for PuzzleEnv {
 /// The press keyframe usually falls between control steps, so the lowest visited z can stay
 /// above the press depth: about 30 % of the plans miss their button (a measured rate, see the
 /// unit tests), which adds idle approach-and-lift segments to the play data.
-fn button_plan(rng: &mut ChaCha8Rng, cur: [f32; 4], button: [f32; 2], noise: f32) -> Vec<[f32; 5]> {
+pub(crate) fn button_plan(rng: &mut ChaCha8Rng, cur: [f32; 4], button: [f32; 2], noise: f32) -> Vec<[f32; 5]> {
     let hover = [button[0], button[1], BUTTON_TOP_Z + HOVER_ABOVE_TOP, 0.0];
     let down = [button[0], button[1], BUTTON_TOP_Z - PRESS_BELOW_TOP, 0.0];
     let (fp, fyaw) = sample_pose(rng);

@@ -79,6 +79,7 @@ pub fn base_tasks() -> Vec<String> {
     for c in CUBES {
         v.push(format!("kincube-{c}-play"));
     }
+    v.push("kinscene-play".into());
     v.extend(IMITATION.iter().map(|(n, ..)| n.to_string()));
     v
 }
@@ -132,6 +133,7 @@ fn stands_in_for(base: &str) -> String {
         "kinpuzzle-3x3-play" => "puzzle-3x3-play",
         "kincube-single-play" => "cube-single-play",
         "kincube-double-play" => "cube-double-play",
+        "kinscene-play" => "scene-play",
         "pointmaze-umaze-online" => "ant_u_maze (JaxGCRL)",
         "pointmaze-bigmaze-online" => "ant_big_maze (JaxGCRL)",
         "pointmaze-hardestmaze-online" => "ant_hardest_maze (JaxGCRL)",
@@ -162,10 +164,11 @@ pub fn meta(name: &str) -> Result<TaskMeta> {
     if !base_tasks().iter().any(|b| b == base) || (singletask.is_some() && is_imitation(base)) {
         return Err(unknown(name));
     }
-    // kincube: OGBench's cube play recipe (noise 0.1 is the plan oracle's noise scale).
+    // kincube, kinscene: OGBench's manipulation play recipe (noise 0.1 is the plan oracle's
+    // noise scale).
     let recipe = if let Some(r) = demo_recipe(base) {
         r
-    } else if base.starts_with("kinpuzzle") || base.starts_with("kincube") {
+    } else if base.starts_with("kinpuzzle") || base.starts_with("kincube") || base.starts_with("kinscene") {
         DatasetRecipe { kind: DataKind::Play, episodes: 1000, episode_len: 1001, noise: 0.1 }
     } else if base.ends_with("-stitch") {
         DatasetRecipe { kind: DataKind::Stitch, episodes: 5000, episode_len: 201, noise: 0.5 }
@@ -223,6 +226,7 @@ pub fn make(name: &str) -> Result<Box<dyn GoalEnv>> {
             Box::new(crate::puzzle::PuzzleEnv::new(name, r, c, singletask))
         }
         ["kincube", _, "play"] => Box::new(crate::cube::CubeEnv::new(name, crate::cube::cube_count(base)?, singletask)),
+        ["kinscene", "play"] => Box::new(crate::scene::SceneEnv::new(name, singletask)),
         _ => return Err(unknown(name)),
     };
     Ok(env)

@@ -1,6 +1,6 @@
 //! OGBench's singletask relabelling (`relabel_utils.py`): a `…-singletask-taskN` task trains on
 //! its base task's dataset with rewards and masks recomputed from each row's `qpos` (mazes,
-//! cubes) or `button_states` (puzzle) against task N's goal. Success is judged on the row's own state
+//! cubes), `button_states` (puzzle) or both (scene) against task N's goal. Success is judged on the row's own state
 //! (OGBench's `success_timing="pre"`).
 
 use crate::dataset::Dataset;
@@ -15,7 +15,9 @@ use crate::soccer::{soccer_task_cells, SOCCER_GOAL_TOL};
 /// - soccer: the same with the *ball's* position (`qpos[2..4]`) within 1.0 of the goal;
 /// - puzzle: `reward = #matched − #buttons`, `mask = 1 − all matched`;
 /// - cubes: `reward = #cubes within 0.04 of task N's goal − #cubes`, `mask = 1 − all placed`
-///   (cube positions from `qpos[5 + 4i..8 + 4i]`; singletask goals are not permuted).
+///   (cube positions from `qpos[5 + 4i..8 + 4i]`; singletask goals are not permuted);
+/// - scene: `reward = #satisfied − 5` over cube, 2 buttons, drawer and window, `mask = 1 − all`
+///   (cube `qpos[5..8]`, drawer `qpos[9]`, window `qpos[10]`, buttons from `button_states`).
 pub fn singletask_rewards(task: &str, ds: &Dataset) -> Result<(Vec<f32>, Vec<f32>)> {
     let m = meta(task)?;
     let k = m.singletask.ok_or_else(|| EnvError::Invalid(format!("{task} is not a singletask variant (expected a name ending in -singletask-task1 … -task5)")))?;
@@ -31,6 +33,16 @@ pub fn singletask_rewards(task: &str, ds: &Dataset) -> Result<(Vec<f32>, Vec<f32
         }
         for t in 0..n {
             let (r, mk) = crate::cube::singletask_reward(ds.qpos_row(t), goals);
+            rewards.push(r);
+            masks.push(mk);
+        }
+    } else if base.starts_with("kinscene") {
+        let goal = crate::scene::scene_tasks()[k - 1].goal;
+        if ds.qpos_dim < crate::scene::QPOS_DIM || ds.button_dim != 2 {
+            return Err(EnvError::Invalid(format!("{task}: dataset has {} qpos columns and {} button states per row, the scene needs {} and 2", ds.qpos_dim, ds.button_dim, crate::scene::QPOS_DIM)));
+        }
+        for t in 0..n {
+            let (r, mk) = crate::scene::singletask_reward(ds.qpos_row(t), ds.buttons_row(t), &goal);
             rewards.push(r);
             masks.push(mk);
         }
