@@ -88,10 +88,7 @@ impl MultiGoalEnv {
             name: name.into(),
             obs_spec: BoxSpec::new(vec![ARENA_LO, ARENA_LO, -v, -v], vec![ARENA_HI, ARENA_HI, v, v]),
             act_spec: BoxSpec::uniform(2, -1.0, 1.0),
-            tasks: vec![TaskInfo {
-                name: "task1".into(),
-                description: "start at rest in U[7,9]²; visit the corners (0,0), (16,0), (0,16), (16,16) within 1.5, in any order".into(),
-            }],
+            tasks: vec![TaskInfo { name: "task1".into(), description: "start at rest in U[7,9]²; visit the corners (0,0), (16,0), (0,16), (16,16) within 1.5, in any order".into() }],
             pos: [8.0, 8.0],
             vel: [0.0; 2],
             visited: [false; 4],
