@@ -75,8 +75,8 @@ pub fn draw(name: &str, meta: &envs::TaskMeta, out: &Path, trajectories: usize, 
         for (s, e) in ds.episodes() {
             let path = |k: usize| -> Vec<(f32, f32)> { (s..e).map(|t| (ds.qpos_row(t)[2 * k], ds.qpos_row(t)[2 * k + 1])).collect() };
             chart.draw_series(std::iter::once(PathElement::new(path(0), RGBColor(90, 90, 90).mix(0.3).stroke_width(1))))?;
-            for i in 0..2 {
-                chart.draw_series(std::iter::once(PathElement::new(path(i + 1), BLOCK_COLOURS[i].mix(0.7).stroke_width(2))))?;
+            for (i, colour) in BLOCK_COLOURS.iter().enumerate() {
+                chart.draw_series(std::iter::once(PathElement::new(path(i + 1), colour.mix(0.7).stroke_width(2))))?;
             }
         }
     }

@@ -496,8 +496,7 @@ fn waypoint(p: [f32; 2], goal: [f32; 2], blocks: [[f32; 2]; 2]) -> [f32; 2] {
     let mut prev = vec![usize::MAX; n];
     let mut done = vec![false; n];
     dist[0] = 0.0;
-    loop {
-        let Some(u) = (0..n).filter(|&u| !done[u] && dist[u].is_finite()).min_by(|&a, &b| dist[a].total_cmp(&dist[b])) else { break };
+    while let Some(u) = (0..n).filter(|&u| !done[u] && dist[u].is_finite()).min_by(|&a, &b| dist[a].total_cmp(&dist[b])) {
         if u == 1 {
             break;
         }

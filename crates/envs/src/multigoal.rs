@@ -151,8 +151,8 @@ impl MultiGoalEnv {
     /// benchmarks call it directly); returns the number of goals newly reached.
     #[inline]
     pub fn advance(&mut self, action: [f32; 2]) -> usize {
-        for k in 0..2 {
-            let a = action[k].clamp(-1.0, 1.0);
+        for (k, a) in action.into_iter().enumerate() {
+            let a = a.clamp(-1.0, 1.0);
             self.vel[k] = ACCEL_DECAY * self.vel[k] + ACCEL_GAIN * a;
             let x = self.pos[k] + self.vel[k];
             // Inelastic walls, as accelmaze's: the velocity into the wall is lost.

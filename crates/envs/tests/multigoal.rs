@@ -96,7 +96,7 @@ fn demo_rows_are_consistent_and_end_at_the_top_score() {
         assert!(e - s <= MAX_EPISODE_STEPS);
         let last = ds.qpos_row(e - 1);
         assert_eq!(&last[2..], &[1.0; 4], "demo {s}..{e} does not end with every goal visited");
-        assert!(ds.qpos_row(e - 2)[2..].iter().any(|&f| f == 0.0), "demo {s}..{e} goes on after its last goal");
+        assert!(ds.qpos_row(e - 2)[2..].contains(&0.0), "demo {s}..{e} goes on after its last goal");
         for t in s..e {
             let (o, q) = (ds.observation(t), ds.qpos_row(t));
             assert_eq!(&o[..2], &q[..2]);
