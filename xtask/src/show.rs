@@ -13,6 +13,8 @@ use plotters::style::FontStyle;
 
 #[path = "show_scene.rs"]
 mod show_scene;
+#[path = "show_blockpush2.rs"] pub mod show_blockpush2;
+#[path = "show_multigoal4.rs"] pub mod show_multigoal4;
 
 const TASK_COLOURS: [RGBColor; 5] = [RGBColor(228, 26, 28), RGBColor(55, 126, 184), RGBColor(77, 175, 74), RGBColor(152, 78, 163), RGBColor(255, 127, 0)];
 
@@ -40,6 +42,10 @@ pub fn show_task(name: &str, out: &Path, trajectories: usize, seed: u64) -> Resu
         show_scene::draw_scene(name, &meta, out)
     } else if name.starts_with("pointsoccer") {
         draw_soccer(name, &meta, out, trajectories, seed)
+    } else if name == "multigoal4" {
+        show_multigoal4::draw(name, &meta, out, trajectories, seed)
+    } else if name == "blockpush2" {
+        show_blockpush2::draw(name, &meta, out, trajectories, seed)
     } else {
         draw_maze(name, &meta, out, trajectories, seed)
     }

@@ -155,6 +155,43 @@ fn soccer(c: &mut Criterion) {
     g.finish();
 }
 
+/// The imitation tasks: env steps with random actions (no episode ends: random actions do not
+/// finish either task within the limit), and generating 10 demos.
+fn imitation(c: &mut Criterion) {
+    let acts = actions(2 * 1000);
+    let mut g = c.benchmark_group("imitation");
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("multigoal4 step_into x1000 (random actions)", |b| {
+        let mut env = envs::multigoal::MultiGoalEnv::new("multigoal4");
+        let mut obs = [0.0f32; 4];
+        b.iter(|| {
+            env.reset_into(1, None, &mut obs).unwrap();
+            for a in acts.chunks_exact(2) {
+                black_box(env.step_into(a, &mut obs).unwrap());
+            }
+        })
+    });
+    g.throughput(Throughput::Elements(500));
+    g.bench_function("blockpush2 step_into x500 (random actions, contacts)", |b| {
+        let mut env = envs::blockpush::BlockPushEnv::new("blockpush2");
+        let mut obs = [0.0f32; 6];
+        b.iter(|| {
+            env.reset_into(1, None, &mut obs).unwrap();
+            for a in acts.chunks_exact(2).take(500) {
+                black_box(env.step_into(a, &mut obs).unwrap());
+            }
+        })
+    });
+    g.finish();
+    let mut g = c.benchmark_group("datasets");
+    g.sample_size(10);
+    for task in ["multigoal4", "blockpush2"] {
+        let cap = envs::meta(task).unwrap().recipe.unwrap().episode_len;
+        g.bench_function(format!("{task} 10 demos"), |b| b.iter(|| black_box(envs::generate_with(task, 0, Split::Train, 10, cap).unwrap())));
+    }
+    g.finish();
+}
+
 fn generation(c: &mut Criterion) {
     let mut g = c.benchmark_group("datasets");
     g.sample_size(10);
@@ -188,5 +225,5 @@ fn storage(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, stepping, soccer, generation, storage);
+criterion_group!(benches, stepping, soccer, imitation, generation, storage);
 criterion_main!(benches);

@@ -14,6 +14,7 @@
 //! protocol's episode mechanics live here; policies live elsewhere.
 
 pub mod arm;
+pub mod blockpush;
 pub mod cube;
 pub mod dataset;
 pub mod datagen;
@@ -23,6 +24,7 @@ pub mod expert;
 pub mod loader;
 pub mod manifest;
 pub mod maze;
+pub mod multigoal;
 pub mod npz;
 pub mod pointmaze;
 pub mod puzzle;

@@ -54,7 +54,14 @@ const CUBES: [&str; 2] = ["single", "double"];
 /// The imitation tasks (VQ-BeT's suite): no goals, no singletask variants, scored by
 /// [`crate::Info::score`]. Each row: name, the cap on a demonstration's rows, the expert's action
 /// noise. There are about 200 demos each (the study's PushT set has 206 human demos).
-const IMITATION: &[(&str, usize, f32)] = &[];
+const IMITATION: &[(&str, usize, f32)] = &[
+    // multigoal4: demos end when all 4 corners are visited (620–672 rows); the cap is the
+    // evaluation limit. Noise 0.5 as the maze recipes (the momentum filters most of it).
+    ("multigoal4", crate::multigoal::MAX_EPISODE_STEPS, 0.5),
+    // blockpush2: demos end when both blocks are in targets (127–240 rows); noise 0.2, a
+    // manipulation-sized noise (OGBench's cube oracle uses 0.1) that still leaves 200/200 demos.
+    ("blockpush2", crate::blockpush::MAX_EPISODE_STEPS, 0.2),
+];
 
 /// Whether `name` is one of the imitation tasks.
 pub fn is_imitation(name: &str) -> bool {
@@ -137,6 +144,8 @@ fn stands_in_for(base: &str) -> String {
         "pointmaze-umaze-online" => "ant_u_maze (JaxGCRL)",
         "pointmaze-bigmaze-online" => "ant_big_maze (JaxGCRL)",
         "pointmaze-hardestmaze-online" => "ant_hardest_maze (JaxGCRL)",
+        "blockpush2" => "UR3 BlockPush (VQ-BeT, after IBC's BlockPushMultimodal; human demos): a 2-D disc pusher and square blocks, scripted demos",
+        "multigoal4" => "Multimodal Ant (VQ-BeT; human demos): a planar double integrator instead of the ant, scripted demos",
         _ => "",
     };
     if row.is_empty() {
@@ -227,6 +236,8 @@ pub fn make(name: &str) -> Result<Box<dyn GoalEnv>> {
         }
         ["kincube", _, "play"] => Box::new(crate::cube::CubeEnv::new(name, crate::cube::cube_count(base)?, singletask)),
         ["kinscene", "play"] => Box::new(crate::scene::SceneEnv::new(name, singletask)),
+        ["multigoal4"] => Box::new(crate::multigoal::MultiGoalEnv::new(name)),
+        ["blockpush2"] => Box::new(crate::blockpush::BlockPushEnv::new(name)),
         _ => return Err(unknown(name)),
     };
     Ok(env)
