@@ -15,6 +15,8 @@ use plotters::style::FontStyle;
 mod show_scene;
 #[path = "show_blockpush2.rs"] pub mod show_blockpush2;
 #[path = "show_multigoal4.rs"] pub mod show_multigoal4;
+#[path = "show_kitchen.rs"]
+mod show_kitchen;
 
 const TASK_COLOURS: [RGBColor; 5] = [RGBColor(228, 26, 28), RGBColor(55, 126, 184), RGBColor(77, 175, 74), RGBColor(152, 78, 163), RGBColor(255, 127, 0)];
 
@@ -46,6 +48,8 @@ pub fn show_task(name: &str, out: &Path, trajectories: usize, seed: u64) -> Resu
         show_multigoal4::draw(name, &meta, out, trajectories, seed)
     } else if name == "blockpush2" {
         show_blockpush2::draw(name, &meta, out, trajectories, seed)
+    } else if name == "kitchen2d" {
+        show_kitchen::draw(name, &meta, out, trajectories, seed)
     } else {
         draw_maze(name, &meta, out, trajectories, seed)
     }

@@ -225,5 +225,27 @@ fn storage(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, stepping, soccer, imitation, generation, storage);
+fn kitchen(c: &mut Criterion) {
+    let mut g = c.benchmark_group("kitchen2d");
+    g.throughput(Throughput::Elements(280));
+    g.bench_function("step_into x280 (random actions, contacts, score)", |b| {
+        let mut env = envs::kitchen::KitchenEnv::new();
+        let mut obs = [0.0f32; envs::kitchen::OBS_DIM];
+        let acts = actions(2 * 280);
+        b.iter(|| {
+            // Random actions never complete 4 sub-tasks, so every episode runs to the limit.
+            env.reset_into(1, None, &mut obs).unwrap();
+            for a in acts.chunks_exact(2) {
+                black_box(env.step_into(a, &mut obs).unwrap());
+            }
+        })
+    });
+    g.finish();
+    let mut g = c.benchmark_group("datasets");
+    g.sample_size(10);
+    g.bench_function("kitchen2d, 10 demos (≤ 281 rows each)", |b| b.iter(|| black_box(envs::generate_with("kitchen2d", 0, Split::Train, 10, 281).unwrap())));
+    g.finish();
+}
+
+criterion_group!(benches, stepping, soccer, imitation, kitchen, generation, storage);
 criterion_main!(benches);

@@ -21,6 +21,7 @@ pub mod datagen;
 pub mod env;
 pub mod error;
 pub mod expert;
+pub mod kitchen;
 pub mod loader;
 pub mod manifest;
 pub mod maze;

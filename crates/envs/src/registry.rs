@@ -61,6 +61,9 @@ const IMITATION: &[(&str, usize, f32)] = &[
     // blockpush2: demos end when both blocks are in targets (127–240 rows); noise 0.2, a
     // manipulation-sized noise (OGBench's cube oracle uses 0.1) that still leaves 200/200 demos.
     ("blockpush2", crate::blockpush::MAX_EPISODE_STEPS, 0.2),
+    // 281 rows = the 280-step evaluation limit + the final observation (the expert's demos take
+    // 110–237 rows, median 182, on the default seed); noise 0.1 as OGBench's manipulation oracles.
+    ("kitchen2d", 281, 0.1),
 ];
 
 /// Whether `name` is one of the imitation tasks.
@@ -146,6 +149,7 @@ fn stands_in_for(base: &str) -> String {
         "pointmaze-hardestmaze-online" => "ant_hardest_maze (JaxGCRL)",
         "blockpush2" => "UR3 BlockPush (VQ-BeT, after IBC's BlockPushMultimodal; human demos): a 2-D disc pusher and square blocks, scripted demos",
         "multigoal4" => "Multimodal Ant (VQ-BeT; human demos): a planar double integrator instead of the ant, scripted demos",
+        "kitchen2d" => "Franka Kitchen (relay kitchen, VQ-BeT; human demos): a planar effector and 7 appliances, scripted demos",
         _ => "",
     };
     if row.is_empty() {
@@ -238,6 +242,7 @@ pub fn make(name: &str) -> Result<Box<dyn GoalEnv>> {
         ["kinscene", "play"] => Box::new(crate::scene::SceneEnv::new(name, singletask)),
         ["multigoal4"] => Box::new(crate::multigoal::MultiGoalEnv::new(name)),
         ["blockpush2"] => Box::new(crate::blockpush::BlockPushEnv::new(name)),
+        ["kitchen2d"] => Box::new(crate::kitchen::KitchenEnv::new()),
         _ => return Err(unknown(name)),
     };
     Ok(env)
