@@ -69,7 +69,6 @@ pub fn draw(name: &str, meta: &envs::TaskMeta, out: &Path, trajectories: usize, 
 
 /// Row `row` of a `multigoal4` dataset: the arena, the goals reached so far (filled), the body
 /// and its velocity (scaled ×20), and the score.
-#[allow(dead_code)] // for the lead's `show-task NAME --rollout DEMO` GIFs; until they land only tests call it
 pub fn draw_frame(area: &DrawingArea<BitMapBackend<'_>, Shift>, ds: &envs::Dataset, row: usize) -> Result<()> {
     anyhow::ensure!(ds.qpos_dim == 6 && ds.obs_dim == 4, "not a multigoal4 dataset (qpos {} wide, observations {})", ds.qpos_dim, ds.obs_dim);
     anyhow::ensure!(row < ds.len(), "row {row} is past the dataset's {} rows", ds.len());
