@@ -40,6 +40,28 @@ pub fn kind(name: &str) -> Result<Kind> {
     })
 }
 
+/// Whether agent `name` can run `task`, with the reason when not (suites check this before
+/// running; `train` checks it before building anything).
+/// - goal-conditioned agents: the goal-conditioned base tasks (not singletask variants, not the
+///   imitation tasks, which have no goals);
+/// - offline-RL agents: the `…-singletask-taskN` variants; `bc` also runs the imitation tasks,
+///   as the unimodal baseline (it ignores rewards, which those tasks do not have);
+/// - `nf-bc`: any base task with a dataset.
+pub fn check_task(name: &str, task: &str) -> Result<()> {
+    let meta = envs::meta(task)?;
+    let imitation = envs::is_imitation(task);
+    match kind(name)? {
+        Kind::GoalConditioned if imitation => bail!("{name} is goal-conditioned; {task} is an imitation task without goals (run nf-bc or bc on it)"),
+        Kind::GoalConditioned if meta.singletask.is_some() => bail!("{name} is goal-conditioned; give it a goal-conditioned task, not the singletask variant {task}"),
+        Kind::GoalConditioned | Kind::Imitation if meta.dataset.is_none() => bail!("{task} has no dataset (the online mazes collect their own data), so {name} cannot train on it"),
+        Kind::Imitation if meta.singletask.is_some() => bail!("{name} imitates the dataset; give it the base task, not the singletask variant {task}"),
+        Kind::OfflineRl if meta.singletask.is_none() && !(name == "bc" && imitation) => {
+            bail!("{name} is an offline-RL agent; give it a `…-singletask-taskN` task, not {task}{}", if imitation { " (of the offline-RL agents only bc runs the imitation tasks)" } else { "" })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Checks that `table` is a valid config for agent `name` (unknown keys, wrong types) without
 /// building the agent.
 pub fn check_config(name: &str, table: Option<&toml::Table>) -> Result<()> {

@@ -59,7 +59,7 @@ impl Final {
 }
 
 /// NF agent → the baselines its wins are counted against (the paper's comparisons).
-const PAIRS: [(&str, &[&str]); 3] = [("nf-gcbc", &["gcbc", "fm-gcbc"]), ("nf-rlbc", &["bc", "rebrac", "fql"]), ("nf-bc", &[])];
+const PAIRS: [(&str, &[&str]); 3] = [("nf-gcbc", &["gcbc", "fm-gcbc"]), ("nf-rlbc", &["bc", "rebrac", "fql"]), ("nf-bc", &["bc"])];
 
 fn mean_std(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;

@@ -27,7 +27,7 @@ use rl::TrainConfig;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::agents::{check_config, kind, Kind};
+use crate::agents::{check_config, kind};
 use crate::train::RunSpec;
 
 #[derive(Debug, Deserialize)]
@@ -114,19 +114,10 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
             bail!("{}: experiment `{}`: steps and eval_every must be positive", path.display(), exp.setting);
         }
         for a in &exp.agents {
-            let k = kind(a.get_ref()).with_context(|| at(a.span()))?;
+            kind(a.get_ref()).with_context(|| at(a.span()))?;
             check_config(a.get_ref(), exp.agent.get(a.get_ref())).with_context(|| format!("{}: [experiment.agent.{}]", path.display(), a.get_ref()))?;
             for t in &exp.tasks {
-                let meta = envs::meta(t.get_ref()).with_context(|| at(t.span()))?;
-                let ok = match k {
-                    Kind::OfflineRl => meta.singletask.is_some(),
-                    // Imitation tasks have no goals, so goal-conditioned agents cannot run them.
-                    Kind::GoalConditioned => meta.singletask.is_none() && meta.dataset.is_some() && !envs::is_imitation(t.get_ref()),
-                    Kind::Imitation => meta.singletask.is_none() && meta.dataset.is_some(),
-                };
-                if !ok {
-                    bail!("{}: agent `{}` ({k:?}) cannot run task `{}`", at(t.span()), a.get_ref(), t.get_ref());
-                }
+                crate::agents::check_task(a.get_ref(), t.get_ref()).with_context(|| format!("{}: agent `{}` cannot run task `{}`", at(t.span()), a.get_ref(), t.get_ref()))?;
             }
         }
         for (task, per_agent) in &exp.task {

@@ -161,17 +161,11 @@ fn execute_inner(spec: &RunSpec, show_progress: bool) -> Result<rl::TrainSummary
     let (cfg, out) = (&spec.train, &spec.out);
     write_atomic(&out.join(STATUS_FILE), "running\n")?;
     let meta = envs::meta(&spec.task)?;
+    crate::agents::check_task(&spec.agent, &spec.task)?;
     let probe = envs::make(&spec.task)?;
     let (obs_dim, act_dim) = (probe.observation_spec().dim(), probe.action_spec().dim());
     let device = parse_device(&spec.device)?;
     let (mut agent, agent_toml) = crate::agents::make_agent(&spec.agent, spec.agent_table.as_ref(), obs_dim, act_dim, spec.seed, cfg.steps, &device)?;
-    match (agent.data_spec(), meta.singletask) {
-        (DataSpec::GoalConditioned(_), None) if envs::is_imitation(&spec.task) => bail!("{} is goal-conditioned; {} is an imitation task without goals (train nf-bc on it)", spec.agent, spec.task),
-        (DataSpec::GoalConditioned(_), Some(_)) => bail!("{} is goal-conditioned; train it on a goal-conditioned task, not the singletask variant {}", spec.agent, spec.task),
-        (DataSpec::Chunks { .. }, Some(_)) => bail!("{} imitates the dataset; give it the base task, not the singletask variant {}", spec.agent, spec.task),
-        (DataSpec::Transitions, None) => bail!("{} is an offline-RL agent; give it a `…-singletask-taskN` task, not {}", spec.agent, spec.task),
-        _ => {}
-    }
     let resolved = format!("# resolved by `cargo xtask`; a resumed run must match it\nagent_name = {:?}\ntask = {:?}\nseed = {}\n\n[train]\n{}\n[agent]\n{}", spec.agent, spec.task, spec.seed, toml::to_string(cfg)?, agent_toml);
     let cfg_path = out.join("config.toml");
     if out.join(rl::LAST_CHECKPOINT).exists() {

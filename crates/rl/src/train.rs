@@ -158,7 +158,8 @@ pub fn train(agent: &mut dyn Agent, task: &str, data: Dataset, cfg: &TrainConfig
     let sampler = match agent.data_spec() {
         DataSpec::GoalConditioned(gc) => Sampler::Goal(GcSampler::new(data, gc)?),
         DataSpec::Transitions => {
-            let (r, m) = envs::singletask_rewards(task, &data)?;
+            // The imitation tasks have no rewards; only BC, which ignores them, runs there.
+            let (r, m) = if envs::is_imitation(task) { (vec![0.0; data.len()], vec![1.0; data.len()]) } else { envs::singletask_rewards(task, &data)? };
             Sampler::Plain(TransitionSampler::new(data)?.with_rewards(r, m)?)
         }
         DataSpec::Chunks { obs_history, action_chunk, .. } => Sampler::Chunks(TransitionSampler::new(data)?, obs_history, action_chunk),
