@@ -25,6 +25,7 @@ pub mod maze;
 pub mod npz;
 pub mod pointmaze;
 pub mod puzzle;
+pub mod pusht;
 pub mod registry;
 pub mod relabel;
 pub mod soccer;

@@ -54,7 +54,7 @@ const CUBES: [&str; 2] = ["single", "double"];
 /// The imitation tasks (VQ-BeT's suite): no goals, no singletask variants, scored by
 /// [`crate::Info::score`]. Each row: name, the cap on a demonstration's rows, the expert's action
 /// noise. There are about 200 demos each (the study's PushT set has 206 human demos).
-const IMITATION: &[(&str, usize, f32)] = &[];
+const IMITATION: &[(&str, usize, f32)] = &[("pusht", 300, 10.0)];
 
 /// Whether `name` is one of the imitation tasks.
 pub fn is_imitation(name: &str) -> bool {
@@ -135,6 +135,7 @@ fn stands_in_for(base: &str) -> String {
         "pointmaze-umaze-online" => "ant_u_maze (JaxGCRL)",
         "pointmaze-bigmaze-online" => "ant_big_maze (JaxGCRL)",
         "pointmaze-hardestmaze-online" => "ant_hardest_maze (JaxGCRL)",
+        "pusht" => return "PushT (diffusion_policy / VQ-BeT; human demos) — native replica on rapier2d, scripted demos, numbers are not comparable".into(),
         _ => "",
     };
     if row.is_empty() {
@@ -222,6 +223,7 @@ pub fn make(name: &str) -> Result<Box<dyn GoalEnv>> {
             let (r, c) = if *size == "3x3" { (3, 3) } else { (4, 4) };
             Box::new(crate::puzzle::PuzzleEnv::new(name, r, c, singletask))
         }
+        ["pusht"] => Box::new(crate::pusht::PushTEnv::new(name)),
         ["kincube", _, "play"] => Box::new(crate::cube::CubeEnv::new(name, crate::cube::cube_count(base)?, singletask)),
         _ => return Err(unknown(name)),
     };
