@@ -11,6 +11,9 @@ use envs::{GoalEnv, Split};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+#[path = "show_pusht.rs"]
+pub(crate) mod show_pusht;
+
 const TASK_COLOURS: [RGBColor; 5] = [RGBColor(228, 26, 28), RGBColor(55, 126, 184), RGBColor(77, 175, 74), RGBColor(152, 78, 163), RGBColor(255, 127, 0)];
 
 pub fn show_task(name: &str, out: &Path, trajectories: usize, seed: u64) -> Result<()> {
@@ -26,6 +29,8 @@ pub fn show_task(name: &str, out: &Path, trajectories: usize, seed: u64) -> Resu
         draw_cubes(name, &meta, out)
     } else if name.starts_with("pointsoccer") {
         draw_soccer(name, &meta, out, trajectories, seed)
+    } else if name == "pusht" {
+        show_pusht::draw(name, &meta, out, trajectories, seed)
     } else {
         draw_maze(name, &meta, out, trajectories, seed)
     }

@@ -6,7 +6,8 @@
 //! minimum-penetration wall push-out ("OGBench-like", not identical to MuJoCo's soft contacts);
 //! `accelmaze-*` adds momentum; `kinpuzzle-*` presses Lights-Out buttons with a kinematic
 //! effector; `kincube-*` picks and places cubes with a kinematic gripper; `pointsoccer-*`
-//! dribbles a damped ball with the point agent. Names say what a task is; [`TaskMeta::stands_in_for`] says which row of the study
+//! dribbles a damped ball with the point agent; `pusht` replicates diffusion_policy's PushT on
+//! rapier2d, with scripted instead of human demonstrations. Names say what a task is; [`TaskMeta::stands_in_for`] says which row of the study
 //! it stands in for.
 //!
 //! This crate knows nothing of neural networks: dynamics, experts, datasets and the evaluation

@@ -382,6 +382,13 @@ impl Sim {
 /// origin, the middle of the crossbar's long edge); action = the agent's target position;
 /// `qpos = [agent x, y, block x, y, block angle]` (angle unwrapped), `qvel = [agent vx, vy]` (the
 /// T has no velocity between steps, see the module docs).
+///
+/// [`Info::score`] is the raw coverage (the evaluation records its maximum and final values, as
+/// the study does); success, and termination, is diffusion_policy's coverage > 0.95, below the
+/// top score of 1 (full coverage), which a pushed T practically never reaches exactly.
+///
+/// Speed: ~13 600 control steps/s on one core (10 rapier substeps each; criterion, `pusht` group,
+/// random targets, resets included), above the 10 000.
 #[derive(Clone, Debug)]
 pub struct PushTEnv {
     name: String,
