@@ -331,11 +331,7 @@ impl Sim {
                 .build(),
         );
         for b in T_BOXES {
-            let c = ColliderBuilder::cuboid((b[2] - b[0]) / 2.0, (b[3] - b[1]) / 2.0)
-                .translation(Vector::new((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0))
-                .density(0.0)
-                .friction(FRICTION)
-                .build();
+            let c = ColliderBuilder::cuboid((b[2] - b[0]) / 2.0, (b[3] - b[1]) / 2.0).translation(Vector::new((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)).density(0.0).friction(FRICTION).build();
             colliders.insert_with_parent(c, block, &mut bodies);
         }
         Sim {

@@ -2,7 +2,9 @@
 //! its modes, datasets, determinism, errors.
 
 use envs::datagen::episode_seed;
-use envs::pusht::{coverage, demo_episode, outline, overlap_area, t_contains, t_signed_distance, Order, PushTEnv, PushTExpert, PushTMode, Turn, AGENT_RADIUS, GOAL_POSE, SUCCESS_COVERAGE, T_AREA, WALL_HI, WALL_LO};
+use envs::pusht::{
+    coverage, demo_episode, outline, overlap_area, t_contains, t_signed_distance, Order, PushTEnv, PushTExpert, PushTMode, Turn, AGENT_RADIUS, GOAL_POSE, SUCCESS_COVERAGE, T_AREA, WALL_HI, WALL_LO,
+};
 use envs::{make, meta, Env, EnvError, GoalEnv, Split};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -132,14 +134,18 @@ fn contacts_are_quasi_static_and_never_penetrate_far() {
         for _ in 0..150 {
             // Aim near the T's centre now and then so contacts are frequent.
             let b = env.block_pose();
-            let a = if rng.random::<f32>() < 0.6 { [b[0] + rng.random_range(-60.0f32..60.0), b[1] + rng.random_range(-60.0f32..60.0)] } else { [rng.random_range(0.0f32..512.0), rng.random_range(0.0f32..512.0)] };
+            let a = if rng.random::<f32>() < 0.6 {
+                [b[0] + rng.random_range(-60.0f32..60.0), b[1] + rng.random_range(-60.0f32..60.0)]
+            } else {
+                [rng.random_range(0.0f32..512.0), rng.random_range(0.0f32..512.0)]
+            };
             env.advance(a);
             let pose = env.block_pose();
             for v in outline(pose) {
                 wall_depth = v.iter().fold(wall_depth, |d, &x| d.max(WALL_LO - x).max(x - WALL_HI));
             }
             let d = t_signed_distance(pose, env.agent()).1;
-            let near_wall = outline(pose).iter().any(|v| v.iter().any(|&x| x < WALL_LO + 30.0 || x > WALL_HI - 30.0));
+            let near_wall = outline(pose).iter().any(|v| v.iter().any(|&x| !(WALL_LO + 30.0..=WALL_HI - 30.0).contains(&x)));
             let v = env.agent_vel();
             if !near_wall {
                 deepest_fast = deepest_fast.max(AGENT_RADIUS - d);
