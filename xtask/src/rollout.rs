@@ -78,6 +78,7 @@ fn draw_frame(area: &Area<'_>, base: &str, ds: &Dataset, start: usize, row: usiz
         "multigoal4" => super::show_multigoal4::draw_frame(area, ds, row),
         "blockpush2" => super::show_blockpush2::draw_frame(area, ds, row),
         "kitchen2d" => super::show_kitchen::draw_frame(area, ds, row),
+        "pusht" => super::show_pusht::draw_frame(area, ds, row),
         _ => bail!("show-task --rollout does not draw {base} yet"),
     }
 }
@@ -192,7 +193,7 @@ mod tests {
     fn rollouts_draw_for_every_family() {
         let dir = std::env::temp_dir().join(format!("nf-rl-rollout-{}", std::process::id()));
         plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).ok();
-        for name in ["pointmaze-medium-stitch", "pointsoccer-arena-stitch", "kinpuzzle-3x3-play", "kincube-double-play", "kinscene-play", "multigoal4", "blockpush2", "kitchen2d"] {
+        for name in ["pointmaze-medium-stitch", "pointsoccer-arena-stitch", "kinpuzzle-3x3-play", "kincube-double-play", "kinscene-play", "pusht", "multigoal4", "blockpush2", "kitchen2d"] {
             for ext in ["png", "gif"] {
                 let out = dir.join(format!("{name}.{ext}"));
                 super::show_rollout(name, 1, &out, 0).unwrap();

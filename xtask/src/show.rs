@@ -17,6 +17,8 @@ mod show_scene;
 #[path = "show_multigoal4.rs"] pub mod show_multigoal4;
 #[path = "show_kitchen.rs"]
 mod show_kitchen;
+#[path = "show_pusht.rs"]
+pub(crate) mod show_pusht;
 
 const TASK_COLOURS: [RGBColor; 5] = [RGBColor(228, 26, 28), RGBColor(55, 126, 184), RGBColor(77, 175, 74), RGBColor(152, 78, 163), RGBColor(255, 127, 0)];
 
@@ -50,6 +52,8 @@ pub fn show_task(name: &str, out: &Path, trajectories: usize, seed: u64) -> Resu
         show_blockpush2::draw(name, &meta, out, trajectories, seed)
     } else if name == "kitchen2d" {
         show_kitchen::draw(name, &meta, out, trajectories, seed)
+    } else if name == "pusht" {
+        show_pusht::draw(name, &meta, out, trajectories, seed)
     } else {
         draw_maze(name, &meta, out, trajectories, seed)
     }

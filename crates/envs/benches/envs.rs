@@ -247,5 +247,33 @@ fn kitchen(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stepping, soccer, imitation, kitchen, generation, storage);
+/// PushT: the target is ≥ 10 000 control steps/s per core, each 10 rapier substeps.
+fn pusht(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pusht");
+    g.throughput(Throughput::Elements(300));
+    g.bench_function("step_into x300 (random targets, 10 substeps each, coverage)", |b| {
+        let mut env = envs::pusht::PushTEnv::new("pusht");
+        let mut obs = [0.0f32; 5];
+        let acts: Vec<f32> = actions(600).iter().map(|a| 256.0 + 256.0 * a).collect();
+        let mut seed = 0;
+        b.iter(|| {
+            seed += 1;
+            env.reset_into(seed, None, &mut obs).unwrap();
+            for a in acts.chunks_exact(2) {
+                let t = env.step_into(a, &mut obs).unwrap();
+                if t.terminated || t.truncated {
+                    break;
+                }
+            }
+            black_box(obs)
+        })
+    });
+    g.finish();
+    let mut g = c.benchmark_group("datasets");
+    g.sample_size(10);
+    g.bench_function("pusht 10 demos (≤ 300 rows each)", |b| b.iter(|| black_box(envs::generate_with("pusht", 0, Split::Train, 10, 300).unwrap())));
+    g.finish();
+}
+
+criterion_group!(benches, stepping, soccer, imitation, kitchen, pusht, generation, storage);
 criterion_main!(benches);

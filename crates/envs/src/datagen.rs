@@ -106,6 +106,10 @@ pub fn generate_with(task: &str, seed: u64, split: Split, episodes: usize, episo
             .into_par_iter()
             .map(|ep| crate::kitchen::demo_episode(recipe, episode_len, episode_seed(seed, split, ep)).map(|(d, _)| d))
             .collect::<Result<Vec<_>>>()?,
+        ["pusht"] => (0..episodes)
+            .into_par_iter()
+            .map(|ep| crate::pusht::demo_episode(recipe, episode_len, episode_seed(seed, split, ep)).map(|(d, _)| d))
+            .collect::<Result<Vec<_>>>()?,
         _ => return Err(EnvError::Invalid(format!("no generator for {base}"))),
     };
     let mut out = Dataset::new(eps[0].obs_dim, eps[0].act_dim, eps[0].qpos_dim, eps[0].qvel_dim, eps[0].button_dim);

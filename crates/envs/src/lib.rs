@@ -6,8 +6,9 @@
 //! minimum-penetration wall push-out ("OGBench-like", not identical to MuJoCo's soft contacts);
 //! `accelmaze-*` adds momentum; `kinpuzzle-*` presses Lights-Out buttons with a kinematic
 //! effector; `kincube-*` picks and places cubes with a kinematic gripper; `kinscene-*` adds lock
-//! buttons, a drawer and a window to it; `pointsoccer-*`
-//! dribbles a damped ball with the point agent. Names say what a task is; [`TaskMeta::stands_in_for`] says which row of the study
+//! buttons, a drawer and a window to it; `pointsoccer-*` dribbles a damped ball with the point
+//! agent. The imitation tasks (`pusht` on rapier2d, `multigoal4`, `blockpush2`, `kitchen2d`) stand
+//! in for VQ-BeT's suite, with scripted instead of human demonstrations. Names say what a task is; [`TaskMeta::stands_in_for`] says which row of the study
 //! it stands in for.
 //!
 //! This crate knows nothing of neural networks: dynamics, experts, datasets and the evaluation
@@ -29,6 +30,7 @@ pub mod multigoal;
 pub mod npz;
 pub mod pointmaze;
 pub mod puzzle;
+pub mod pusht;
 pub mod registry;
 pub mod relabel;
 pub mod scene;

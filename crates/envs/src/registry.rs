@@ -55,6 +55,9 @@ const CUBES: [&str; 2] = ["single", "double"];
 /// [`crate::Info::score`]. Each row: name, the cap on a demonstration's rows, the expert's action
 /// noise. There are about 200 demos each (the study's PushT set has 206 human demos).
 const IMITATION: &[(&str, usize, f32)] = &[
+    // pusht: demos end on the first row with coverage > 0.95 (the expert's median is 113 steps);
+    // the cap is the 300-step evaluation limit. Noise: a 10 px std on the target position.
+    ("pusht", 300, 10.0),
     // multigoal4: demos end when all 4 corners are visited (620–672 rows); the cap is the
     // evaluation limit. Noise 0.5 as the maze recipes (the momentum filters most of it).
     ("multigoal4", crate::multigoal::MAX_EPISODE_STEPS, 0.5),
@@ -150,6 +153,7 @@ fn stands_in_for(base: &str) -> String {
         "blockpush2" => "UR3 BlockPush (VQ-BeT, after IBC's BlockPushMultimodal; human demos): a 2-D disc pusher and square blocks, scripted demos",
         "multigoal4" => "Multimodal Ant (VQ-BeT; human demos): a planar double integrator instead of the ant, scripted demos",
         "kitchen2d" => "Franka Kitchen (relay kitchen, VQ-BeT; human demos): a planar effector and 7 appliances, scripted demos",
+        "pusht" => "PushT (diffusion_policy / VQ-BeT; human demos): a replica on rapier2d, scripted demos",
         _ => "",
     };
     if row.is_empty() {
@@ -238,6 +242,7 @@ pub fn make(name: &str) -> Result<Box<dyn GoalEnv>> {
             let (r, c) = if *size == "3x3" { (3, 3) } else { (4, 4) };
             Box::new(crate::puzzle::PuzzleEnv::new(name, r, c, singletask))
         }
+        ["pusht"] => Box::new(crate::pusht::PushTEnv::new(name)),
         ["kincube", _, "play"] => Box::new(crate::cube::CubeEnv::new(name, crate::cube::cube_count(base)?, singletask)),
         ["kinscene", "play"] => Box::new(crate::scene::SceneEnv::new(name, singletask)),
         ["multigoal4"] => Box::new(crate::multigoal::MultiGoalEnv::new(name)),
