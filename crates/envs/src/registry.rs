@@ -150,10 +150,10 @@ fn stands_in_for(base: &str) -> String {
         "pointmaze-umaze-online" => "ant_u_maze (JaxGCRL)",
         "pointmaze-bigmaze-online" => "ant_big_maze (JaxGCRL)",
         "pointmaze-hardestmaze-online" => "ant_hardest_maze (JaxGCRL)",
-        "blockpush2" => "UR3 BlockPush (VQ-BeT, after IBC's BlockPushMultimodal; human demos): a 2-D disc pusher and square blocks, scripted demos",
-        "multigoal4" => "Multimodal Ant (VQ-BeT; human demos): a planar double integrator instead of the ant, scripted demos",
-        "kitchen2d" => "Franka Kitchen (relay kitchen, VQ-BeT; human demos): a planar effector and 7 appliances, scripted demos",
-        "pusht" => "PushT (diffusion_policy / VQ-BeT; human demos): a replica on rapier2d, scripted demos",
+        "blockpush2" => "UR3 BlockPush (VQ-BeT; human demos, ours scripted)",
+        "multigoal4" => "Multimodal Ant (VQ-BeT; human demos, ours scripted)",
+        "kitchen2d" => "Franka Kitchen (relay kitchen; human demos, ours scripted)",
+        "pusht" => "PushT (diffusion_policy; human demos, ours scripted)",
         _ => "",
     };
     if row.is_empty() {
