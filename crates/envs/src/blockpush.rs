@@ -47,6 +47,7 @@ use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, Ta
 use crate::error::Result;
 use crate::pointmaze::POINT_STEP;
 use crate::registry::DatasetRecipe;
+use crate::vec2::{add, norm, scale, sub};
 
 /// The table is `[0, TABLE]²`.
 pub const TABLE: f32 = 16.0;
@@ -71,22 +72,6 @@ pub const CONTACT_TOL: f32 = 1e-4;
 /// one 126–239 (see `tests/blockpush.rs`); 500 is about twice the slowest demo.
 pub const MAX_EPISODE_STEPS: usize = 500;
 
-#[inline]
-fn sub(a: [f32; 2], b: [f32; 2]) -> [f32; 2] {
-    [a[0] - b[0], a[1] - b[1]]
-}
-#[inline]
-fn add(a: [f32; 2], b: [f32; 2]) -> [f32; 2] {
-    [a[0] + b[0], a[1] + b[1]]
-}
-#[inline]
-fn scale(s: f32, a: [f32; 2]) -> [f32; 2] {
-    [s * a[0], s * a[1]]
-}
-#[inline]
-fn norm(a: [f32; 2]) -> f32 {
-    (a[0] * a[0] + a[1] * a[1]).sqrt()
-}
 #[inline]
 fn sign(x: f32) -> f32 {
     if x < 0.0 {

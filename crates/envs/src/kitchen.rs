@@ -62,6 +62,7 @@ use crate::dataset::Dataset;
 use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
 use crate::registry::DatasetRecipe;
+use crate::vec2::{add, dist, dot, norm, scale, sub, unit_or};
 
 pub const WIDTH: f32 = 4.0;
 pub const HEIGHT: f32 = 3.0;
@@ -239,39 +240,6 @@ impl KitchenState {
     }
 }
 
-#[inline]
-fn sub(a: [f32; 2], b: [f32; 2]) -> [f32; 2] {
-    [a[0] - b[0], a[1] - b[1]]
-}
-#[inline]
-fn add(a: [f32; 2], b: [f32; 2]) -> [f32; 2] {
-    [a[0] + b[0], a[1] + b[1]]
-}
-#[inline]
-fn scale(s: f32, a: [f32; 2]) -> [f32; 2] {
-    [s * a[0], s * a[1]]
-}
-#[inline]
-fn dot(a: [f32; 2], b: [f32; 2]) -> f32 {
-    a[0] * b[0] + a[1] * b[1]
-}
-#[inline]
-fn norm(a: [f32; 2]) -> f32 {
-    dot(a, a).sqrt()
-}
-#[inline]
-fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
-    norm(sub(a, b))
-}
-#[inline]
-fn unit_or(a: [f32; 2], fallback: [f32; 2]) -> [f32; 2] {
-    let n = norm(a);
-    if n > 1e-6 {
-        scale(1.0 / n, a)
-    } else {
-        fallback
-    }
-}
 
 const EFFECTOR_LO: [f32; 2] = [EFFECTOR_RADIUS, EFFECTOR_RADIUS];
 const EFFECTOR_HI: [f32; 2] = [WIDTH - EFFECTOR_RADIUS, HEIGHT - EFFECTOR_RADIUS];

@@ -36,6 +36,7 @@ pub mod relabel;
 pub mod scene;
 pub mod soccer;
 pub mod vec_env;
+mod vec2;
 
 pub use dataset::Dataset;
 pub use datagen::{generate, generate_with, Split, GENERATOR_VERSION};

@@ -49,6 +49,7 @@ use crate::dataset::Dataset;
 use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::Result;
 use crate::registry::DatasetRecipe;
+use crate::vec2::{add, cross, dot, norm, scale, sub};
 
 /// Side of the square workspace and of the action box.
 pub const WORKSPACE: f32 = 512.0;
@@ -87,30 +88,6 @@ const LENGTH_UNIT: f32 = 50.0;
 /// How far ahead rapier looks for contacts (px): more than the agent's largest substep.
 const PREDICTION: f32 = 25.0;
 
-#[inline]
-fn sub(a: [f32; 2], b: [f32; 2]) -> [f32; 2] {
-    [a[0] - b[0], a[1] - b[1]]
-}
-#[inline]
-fn add(a: [f32; 2], b: [f32; 2]) -> [f32; 2] {
-    [a[0] + b[0], a[1] + b[1]]
-}
-#[inline]
-fn scale(s: f32, a: [f32; 2]) -> [f32; 2] {
-    [s * a[0], s * a[1]]
-}
-#[inline]
-fn dot(a: [f32; 2], b: [f32; 2]) -> f32 {
-    a[0] * b[0] + a[1] * b[1]
-}
-#[inline]
-fn cross(a: [f32; 2], b: [f32; 2]) -> f32 {
-    a[0] * b[1] - a[1] * b[0]
-}
-#[inline]
-fn norm(a: [f32; 2]) -> f32 {
-    dot(a, a).sqrt()
-}
 /// `a` wrapped into (−π, π].
 fn wrap(a: f32) -> f32 {
     let r = (a + PI).rem_euclid(TAU) - PI;

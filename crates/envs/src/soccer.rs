@@ -57,6 +57,7 @@ use crate::expert::MazeExpert;
 use crate::maze::{Convention, Layout, Maze, SoccerTask, AGENT_RADIUS, MAZE_UNIT, SOCCER_ARENA_TASKS};
 use crate::pointmaze::POINT_STEP;
 use crate::registry::{DataKind, DatasetRecipe};
+use crate::vec2::{add, dist, dot, norm, scale, sub, unit_or};
 
 /// Radius of the ball (OGBench's is 0.25; see the module docs).
 pub const BALL_RADIUS: f32 = 0.5;
@@ -90,39 +91,6 @@ pub const DRIBBLE_CAP: f32 = 10.0;
 pub const UNSTICK_STEPS: usize = 150;
 pub const UNSTICK_DIST: f32 = 2.0;
 
-#[inline]
-fn sub(a: [f32; 2], b: [f32; 2]) -> [f32; 2] {
-    [a[0] - b[0], a[1] - b[1]]
-}
-#[inline]
-fn add(a: [f32; 2], b: [f32; 2]) -> [f32; 2] {
-    [a[0] + b[0], a[1] + b[1]]
-}
-#[inline]
-fn scale(s: f32, a: [f32; 2]) -> [f32; 2] {
-    [s * a[0], s * a[1]]
-}
-#[inline]
-fn dot(a: [f32; 2], b: [f32; 2]) -> f32 {
-    a[0] * b[0] + a[1] * b[1]
-}
-#[inline]
-fn norm(a: [f32; 2]) -> f32 {
-    dot(a, a).sqrt()
-}
-#[inline]
-fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
-    norm(sub(a, b))
-}
-#[inline]
-fn unit_or(a: [f32; 2], fallback: [f32; 2]) -> [f32; 2] {
-    let n = norm(a);
-    if n > 1e-6 {
-        scale(1.0 / n, a)
-    } else {
-        fallback
-    }
-}
 
 /// The smallest `t ∈ [0, 1]` at which a disc centre moving from `p` by `d` comes within `r` of
 /// `q`, if it does while approaching (`None` when it never touches or moves away).
