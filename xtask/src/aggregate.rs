@@ -261,7 +261,7 @@ fn plot_curves(dir: &Path, suite: &str, setting: &str, task: &str, agents: &[Str
     let Some(cells) = cells else { return Ok(vec![]) };
     let mut out = Vec::new();
     // Mean ± std per step over the seeds that reached it.
-    let series: Vec<(usize, Vec<(f64, f64, f64)>)> = agents
+    let series: Vec<Series> = agents
         .iter()
         .enumerate()
         .filter_map(|(k, a)| {

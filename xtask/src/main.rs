@@ -53,6 +53,7 @@ enum Task {
     },
     /// Draw a task from above: the maze, its 5 evaluation start/goal pairs and dataset
     /// trajectories, or a puzzle's task grids.
+    #[allow(clippy::enum_variant_names)] // clap names the subcommand `show-task` after it
     ShowTask {
         name: String,
         #[arg(long)]

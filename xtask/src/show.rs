@@ -98,8 +98,7 @@ fn draw_maze(name: &str, meta: &envs::TaskMeta, out: &Path, trajectories: usize,
         }
     }
     // Dataset trajectories.
-    if meta.recipe.is_some() && trajectories > 0 {
-        let recipe = meta.recipe.unwrap();
+    if let (Some(recipe), true) = (meta.recipe, trajectories > 0) {
         let ds = envs::generate_with(meta.dataset.as_deref().unwrap(), seed, Split::Train, trajectories, recipe.episode_len)?;
         for (s, e) in ds.episodes() {
             let pts: Vec<(f32, f32)> = (s..e).map(|t| to_plot([ds.qpos_row(t)[0], ds.qpos_row(t)[1]])).collect();

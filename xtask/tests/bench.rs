@@ -48,7 +48,7 @@ fn a_killed_run_resumes_and_finished_runs_are_skipped() {
     child.wait().unwrap();
     assert!(!run_dir.join("final.toml").exists(), "the run finished before it could be killed");
     let rows_before = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap().lines().count() - 1;
-    assert!(rows_before >= 1 && rows_before < 40);
+    assert!((1..40).contains(&rows_before));
     // The suite: run 0 resumes, run 1 runs; then a second `bench` skips both.
     let out = xtask().args(["bench", "--suite"]).arg(&s).arg("--results").arg(&results).arg("--data").arg(&data).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);

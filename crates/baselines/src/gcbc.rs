@@ -61,7 +61,7 @@ impl Agent for Gcbc {
         "gcbc"
     }
     fn data_spec(&self) -> DataSpec {
-        DataSpec::GoalConditioned(self.cfg.goals.clone())
+        DataSpec::GoalConditioned(self.cfg.goals)
     }
     fn update(&mut self, batch: &Batch, _rng: &mut ChaCha8Rng) -> Result<Metrics> {
         let n = batch.batch;

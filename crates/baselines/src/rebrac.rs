@@ -116,7 +116,7 @@ impl Agent for Rebrac {
         let mut m = vec![("critic_loss".to_string(), cv), ("q".to_string(), scalar(&q0.mean_all()?)?)];
 
         self.steps += 1;
-        if self.steps % self.cfg.actor_freq == 0 {
+        if self.steps.is_multiple_of(self.cfg.actor_freq) {
             let pi = self.actor.forward(&s)?.tanh()?;
             let [p0, p1] = rl::twin_q(&self.critics, &s, &pi)?;
             let q = p0.minimum(&p1)?;

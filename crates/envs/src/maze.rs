@@ -69,8 +69,11 @@ const TELEPORT: [&str; 9] = [
 /// JaxGCRL `U_MAZE` (R at (1,1); every other free cell is a G cell).
 const UMAZE: [&str; 5] = ["11111", "10001", "11101", "10001", "11111"];
 
+/// `(init_ij, goal_ij)` cell pairs.
+pub type TaskCells = &'static [((usize, usize), (usize, usize))];
+
 /// OGBench's 5 evaluation tasks per maze, as `(init_ij, goal_ij)` (`maze.py set_tasks`).
-pub fn ogbench_tasks(layout: Layout) -> &'static [((usize, usize), (usize, usize))] {
+pub fn ogbench_tasks(layout: Layout) -> TaskCells {
     match layout {
         Layout::Arena => &[((1, 1), (6, 6))],
         Layout::Medium => &[((1, 1), (6, 6)), ((6, 1), (1, 6)), ((5, 3), (4, 2)), ((6, 5), (6, 1)), ((2, 6), (1, 1))],

@@ -187,9 +187,9 @@ impl MazeEnv {
                 self.vel[1] = ACCEL_DECAY * self.vel[1] + ACCEL_GAIN * a[1];
                 // Inelastic contact: an axis stopped by a wall loses its velocity.
                 let hit = self.maze.sweep(&mut self.pos, self.vel);
-                for k in 0..2 {
-                    if hit[k] {
-                        self.vel[k] = 0.0;
+                for (v, stopped) in self.vel.iter_mut().zip(hit) {
+                    if stopped {
+                        *v = 0.0;
                     }
                 }
             }

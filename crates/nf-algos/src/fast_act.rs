@@ -21,6 +21,7 @@ pub(crate) struct FastCache(Mutex<Option<(usize, FastSampler)>>);
 impl FastCache {
     /// [`FastCache::act`] for `n` condition rows of width `cond_dim` (row-major noise draws, as
     /// the batched path draws them).
+    #[allow(clippy::too_many_arguments)] // the batched twin of `act`: the same arguments plus the row count
     pub(crate) fn act_rows(&self, flow: &ConditionalFlow, version: usize, cond: &[f32], cond_dim: usize, n: usize, denoise: bool, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
         let mut out = Vec::with_capacity(n * flow.config().dim);
         for r in 0..n {

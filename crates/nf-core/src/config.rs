@@ -150,6 +150,8 @@ impl FlowConfig {
                 return bad("soft_clamp", &format!("must be finite and > 0, got {c}"));
             }
         }
+        // `!(x > 0)` rather than `x <= 0`: NaN must be rejected too.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if !(self.layer_norm_eps > 0.0) {
             return bad("layer_norm_eps", "must be > 0");
         }
@@ -157,9 +159,10 @@ impl FlowConfig {
             if self.encoder.rep == 0 {
                 return bad("encoder.rep", "must be at least 1");
             }
-            if self.encoder.hidden.iter().any(|&h| h == 0) {
+            if self.encoder.hidden.contains(&0) {
                 return bad("encoder.hidden", "widths must be at least 1");
             }
+            #[allow(clippy::neg_cmp_op_on_partial_ord)] // NaN must be rejected too
             if !(self.encoder.layer_norm_eps > 0.0) {
                 return bad("encoder.layer_norm_eps", "must be > 0");
             }

@@ -89,34 +89,6 @@ impl Toy2d {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::SeedableRng;
-
-    #[test]
-    fn closed_form_densities_integrate_to_one_and_match_samples() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        for toy in [Toy2d::EightGaussians, Toy2d::Checkerboard] {
-            let n = 400;
-            let h = 8.0 / n as f64;
-            let mut mass = 0.0;
-            for i in 0..n {
-                for j in 0..n {
-                    let p = [-4.0 + (i as f64 + 0.5) * h, -4.0 + (j as f64 + 0.5) * h];
-                    mass += toy.log_density(p).unwrap().exp() * h * h;
-                }
-            }
-            assert!((mass - 1.0).abs() < 1e-2, "{toy:?} integrates to {mass}");
-            // Samples land where the density is positive.
-            for _ in 0..1000 {
-                assert!(toy.log_density(toy.sample(&mut rng)).unwrap() > -30.0);
-            }
-        }
-        let h = Toy2d::Checkerboard.entropy(&mut rng, 1000).unwrap();
-        assert!((h - 32f64.ln()).abs() < 1e-9);
-    }
-}
 
 /// Trains `flow` (unconditional, dim 2) on `toy` by maximum likelihood, calling `on_step(step,
 /// loss)` after each update. Batches come from `rng`, so a seed fixes the whole run.
@@ -178,4 +150,33 @@ pub fn density_grid(flow: &crate::ConditionalFlow, n: usize, lo: f64, hi: f64) -
         out.extend(chunk.iter().zip(lp).map(|(p, l)| [p[0], p[1], l]));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn closed_form_densities_integrate_to_one_and_match_samples() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        for toy in [Toy2d::EightGaussians, Toy2d::Checkerboard] {
+            let n = 400;
+            let h = 8.0 / n as f64;
+            let mut mass = 0.0;
+            for i in 0..n {
+                for j in 0..n {
+                    let p = [-4.0 + (i as f64 + 0.5) * h, -4.0 + (j as f64 + 0.5) * h];
+                    mass += toy.log_density(p).unwrap().exp() * h * h;
+                }
+            }
+            assert!((mass - 1.0).abs() < 1e-2, "{toy:?} integrates to {mass}");
+            // Samples land where the density is positive.
+            for _ in 0..1000 {
+                assert!(toy.log_density(toy.sample(&mut rng)).unwrap() > -30.0);
+            }
+        }
+        let h = Toy2d::Checkerboard.entropy(&mut rng, 1000).unwrap();
+        assert!((h - 32f64.ln()).abs() < 1e-9);
+    }
 }
