@@ -177,6 +177,59 @@ pub fn plan_action(p: &[f32; 5], cur: [f32; 5]) -> [f32; 5] {
     a.map(|v| v.clamp(-1.0, 1.0))
 }
 
+/// What the play-data loop needs from a manipulation simulation (puzzle, cubes, scene).
+pub(crate) trait PlaySim {
+    fn observe(&self, obs: &mut [f32]);
+    /// Appends the row's `qpos` (`Dataset::qpos_dim` values).
+    fn qpos(&self, out: &mut Vec<f32>);
+    /// Whether `qpos` column `c` is an angle, whose finite difference is wrapped.
+    fn is_angle(&self, c: usize) -> bool;
+    /// Appends the row's button states (`Dataset::button_dim` values; none by default).
+    fn buttons(&self, _out: &mut Vec<i64>) {}
+    /// The effector `[x, y, z, yaw, closure]` that plan actions are taken from.
+    fn effector(&self) -> [f32; 5];
+    fn apply(&mut self, action: &[f32; 5]);
+}
+
+/// Records `len` rows of play into `ds` (OGBench `generate_manipspace.py`): each row holds the
+/// observation, `qpos`, `qvel` = the finite difference of `qpos` into the row over
+/// [`CONTROL_DT`] (zeros on row 0; angles wrapped), the buttons, `terminals` = 1 on the last
+/// row, and the action towards the plan's next point. A plan that runs out is replaced by
+/// `next_plan` from the state it left.
+pub(crate) fn record_play<S: PlaySim>(sim: &mut S, ds: &mut crate::dataset::Dataset, len: usize, rng: &mut ChaCha8Rng, mut next_plan: impl FnMut(&mut ChaCha8Rng, &S) -> Vec<[f32; 5]>) {
+    let qdim = ds.qpos_dim;
+    let mut obs = vec![0.0f32; ds.obs_dim];
+    let mut q = Vec::with_capacity(qdim);
+    let mut prev: Vec<f32> = Vec::with_capacity(qdim);
+    let mut plan = next_plan(rng, sim);
+    let mut idx = 0usize;
+    for t in 0..len {
+        sim.observe(&mut obs);
+        q.clear();
+        sim.qpos(&mut q);
+        ds.observations.extend_from_slice(&obs);
+        ds.qpos.extend_from_slice(&q);
+        if t == 0 {
+            ds.qvel.extend(std::iter::repeat_n(0.0, qdim));
+        } else {
+            ds.qvel.extend((0..qdim).map(|c| if sim.is_angle(c) { wrap_angle(q[c] - prev[c]) } else { q[c] - prev[c] } / CONTROL_DT));
+        }
+        std::mem::swap(&mut prev, &mut q);
+        sim.buttons(&mut ds.button_states);
+        ds.terminals.push(if t + 1 == len { 1.0 } else { 0.0 });
+
+        let done = idx + 1 >= plan.len();
+        let a = plan_action(&plan[idx.min(plan.len() - 1)], sim.effector());
+        ds.actions.extend_from_slice(&a);
+        sim.apply(&a);
+        idx += 1;
+        if done {
+            plan = next_plan(rng, sim);
+            idx = 0;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::arm::{add_plan_noise, effector_obs_bounds, interpolate_keyframes, jitter_times, move_effector, sample_pose, wrap_angle, write_effector, write_position, CONTROL_DT, SEGMENT_STEPS, WORKSPACE_HI, WORKSPACE_LO};
+use crate::arm::{add_plan_noise, effector_obs_bounds, interpolate_keyframes, jitter_times, move_effector, record_play, sample_pose, wrap_angle, write_effector, write_position, PlaySim, SEGMENT_STEPS, WORKSPACE_HI, WORKSPACE_LO};
 use crate::dataset::Dataset;
 use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
@@ -651,12 +651,31 @@ fn new_target(rng: &mut ChaCha8Rng, sim: &Sim, p_stack: f32) -> (usize, CubePose
     (i, CubePose { pos, yaw })
 }
 
+/// The play loop's view of the cubes: `qpos` as in the module docs, its yaws wrapped.
+impl PlaySim for Sim {
+    fn observe(&self, obs: &mut [f32]) {
+        Sim::observe(self, obs)
+    }
+    fn qpos(&self, out: &mut Vec<f32>) {
+        Sim::qpos(self, out)
+    }
+    fn is_angle(&self, c: usize) -> bool {
+        c == 3 || (c >= 5 && (c - 5) % 4 == 3)
+    }
+    fn effector(&self) -> [f32; 5] {
+        self.state()
+    }
+    fn apply(&mut self, action: &[f32; 5]) {
+        Sim::apply(self, action)
+    }
+}
+
 /// One play episode of `len` rows (OGBench `generate_manipspace.py`, `cube-*-play`): uniformly
 /// random non-overlapping cubes and effector pose, gripper open; the cube plan oracle moves a
 /// random top cube to a new target (OGBench's `set_new_target`; `p_stack ~ U(0, 0.25)` per episode for two
 /// cubes) and is re-planned whenever its plan runs out. Rows follow `play_episode` of kinpuzzle:
 /// `qpos` as in the module docs, `qvel` = its finite difference into the row over
-/// [`CONTROL_DT`] (zeros on row 0; yaws wrapped), `terminals` = 1 on the last row.
+/// [`crate::arm::CONTROL_DT`] (zeros on row 0; yaws wrapped), `terminals` = 1 on the last row.
 /// Deterministic in `seed`. `task` is the base name (`kincube-double-play`).
 pub fn play_episode(task: &str, recipe: DatasetRecipe, len: usize, seed: u64) -> Result<Dataset> {
     let n = cube_count(task)?;
@@ -672,41 +691,11 @@ pub fn play_episode(task: &str, recipe: DatasetRecipe, len: usize, seed: u64) ->
     let qdim = 5 + 4 * n;
     let mut ds = Dataset::new(obs_dim, 5, qdim, qdim, 0);
     ds.reserve(len);
-    let mut obs = vec![0.0f32; obs_dim];
     let new_plan = |rng: &mut ChaCha8Rng, sim: &Sim| {
         let (i, target) = new_target(rng, sim, p_stack);
         pick_place_plan(rng, sim.state(), sim.cubes[i], target, recipe.noise)
     };
-    let mut plan = new_plan(&mut rng, &sim);
-    let mut idx = 0usize;
-    let mut q = Vec::with_capacity(qdim);
-    let mut prev: Vec<f32> = Vec::with_capacity(qdim);
-    // Columns of `qpos` that are angles (effector yaw, then each cube's yaw).
-    let is_yaw = |c: usize| c == 3 || (c >= 5 && (c - 5) % 4 == 3);
-    for t in 0..len {
-        sim.observe(&mut obs);
-        q.clear();
-        sim.qpos(&mut q);
-        ds.observations.extend_from_slice(&obs);
-        ds.qpos.extend_from_slice(&q);
-        if t == 0 {
-            ds.qvel.extend(std::iter::repeat_n(0.0, qdim));
-        } else {
-            ds.qvel.extend((0..qdim).map(|c| if is_yaw(c) { wrap_angle(q[c] - prev[c]) } else { q[c] - prev[c] } / CONTROL_DT));
-        }
-        std::mem::swap(&mut prev, &mut q);
-        ds.terminals.push(if t + 1 == len { 1.0 } else { 0.0 });
-
-        let done = idx + 1 >= plan.len();
-        let a = plan_action(&plan[idx.min(plan.len() - 1)], sim.state());
-        ds.actions.extend_from_slice(&a);
-        sim.apply(&a);
-        idx += 1;
-        if done {
-            plan = new_plan(&mut rng, &sim);
-            idx = 0;
-        }
-    }
+    record_play(&mut sim, &mut ds, len, &mut rng, new_plan);
     Ok(ds)
 }
 

@@ -24,7 +24,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::arm::{add_plan_noise, effector_obs_bounds, interpolate_keyframes, jitter_times, move_effector, sample_pose, wrap_angle, write_effector};
+use crate::arm::{add_plan_noise, effector_obs_bounds, interpolate_keyframes, jitter_times, move_effector, record_play, sample_pose, wrap_angle, write_effector, PlaySim};
 use crate::dataset::Dataset;
 use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
@@ -472,11 +472,6 @@ pub(crate) fn button_plan(rng: &mut ChaCha8Rng, cur: [f32; 4], button: [f32; 2],
     plan
 }
 
-/// The oracle's action towards plan point `p` (the gripper reads as constantly closed).
-fn plan_action(p: &[f32; 5], cur: [f32; 4]) -> [f32; 5] {
-    crate::arm::plan_action(p, [cur[0], cur[1], cur[2], cur[3], GRIPPER_CLOSED])
-}
-
 fn grid_size(task: &str) -> Result<(usize, usize)> {
     let bad = || EnvError::Invalid(format!("{task}: not a kinpuzzle task (expected kinpuzzle-RxC-play)"));
     let size = task.split('-').nth(1).ok_or_else(bad)?;
@@ -486,6 +481,31 @@ fn grid_size(task: &str) -> Result<(usize, usize)> {
         return Err(bad());
     }
     Ok((r, c))
+}
+
+/// The play loop's view of the puzzle: `qpos = [x, y, z, yaw, gripper]`, the gripper constantly
+/// closed.
+impl PlaySim for Sim {
+    fn observe(&self, obs: &mut [f32]) {
+        Sim::observe(self, obs)
+    }
+    fn qpos(&self, out: &mut Vec<f32>) {
+        let q = self.pose();
+        out.extend_from_slice(&[q[0], q[1], q[2], q[3], GRIPPER_CLOSED]);
+    }
+    fn is_angle(&self, c: usize) -> bool {
+        c == 3
+    }
+    fn buttons(&self, out: &mut Vec<i64>) {
+        out.extend(self.states.iter().map(|&s| s as i64));
+    }
+    fn effector(&self) -> [f32; 5] {
+        let q = self.pose();
+        [q[0], q[1], q[2], q[3], GRIPPER_CLOSED]
+    }
+    fn apply(&mut self, action: &[f32; 5]) {
+        Sim::apply(self, action);
+    }
 }
 
 /// One play episode of `len` rows (OGBench `generate_manipspace.py`, `puzzle-*-play`): uniformly
@@ -507,43 +527,11 @@ pub fn play_episode(task: &str, recipe: DatasetRecipe, len: usize, seed: u64) ->
     let obs_dim = 5 + 3 * n;
     let mut ds = Dataset::new(obs_dim, 5, 5, 5, n);
     ds.reserve(len);
-    let mut obs = vec![0.0f32; obs_dim];
     let new_plan = |rng: &mut ChaCha8Rng, sim: &Sim| {
         let b = rng.random_range(0..n);
         button_plan(rng, sim.pose(), sim.centres[b], recipe.noise)
     };
-    let mut plan = new_plan(&mut rng, &sim);
-    let mut idx = 0usize;
-    let mut prev: Option<[f32; 4]> = None;
-    for t in 0..len {
-        sim.observe(&mut obs);
-        let q = sim.pose();
-        ds.observations.extend_from_slice(&obs);
-        ds.qpos.extend_from_slice(&[q[0], q[1], q[2], q[3], GRIPPER_CLOSED]);
-        match prev {
-            None => ds.qvel.extend_from_slice(&[0.0; 5]),
-            Some(p) => ds.qvel.extend_from_slice(&[
-                (q[0] - p[0]) / CONTROL_DT,
-                (q[1] - p[1]) / CONTROL_DT,
-                (q[2] - p[2]) / CONTROL_DT,
-                wrap_angle(q[3] - p[3]) / CONTROL_DT,
-                0.0,
-            ]),
-        }
-        prev = Some(q);
-        ds.button_states.extend(sim.states.iter().map(|&s| s as i64));
-        ds.terminals.push(if t + 1 == len { 1.0 } else { 0.0 });
-
-        let done = idx + 1 >= plan.len();
-        let a = plan_action(&plan[idx.min(plan.len() - 1)], q);
-        ds.actions.extend_from_slice(&a);
-        sim.apply(&a);
-        idx += 1;
-        if done {
-            plan = new_plan(&mut rng, &sim);
-            idx = 0;
-        }
-    }
+    record_play(&mut sim, &mut ds, len, &mut rng, new_plan);
     Ok(ds)
 }
 
@@ -560,7 +548,7 @@ mod tests {
         let mut presses = 0;
         let mut min_z = f32::MAX;
         for p in &plan {
-            presses += sim.apply(&plan_action(p, sim.pose()));
+            presses += sim.apply(&crate::arm::plan_action(p, PlaySim::effector(&sim)));
             min_z = min_z.min(sim.pos[2]);
         }
         assert!(min_z < BUTTON_TOP_Z - PRESS_DEPTH + 0.007, "min z {min_z}");
@@ -583,7 +571,7 @@ mod tests {
             let before = sim.states.clone();
             let mut presses = 0;
             for p in &plan {
-                presses += sim.apply(&plan_action(p, sim.pose()));
+                presses += sim.apply(&crate::arm::plan_action(p, PlaySim::effector(&sim)));
             }
             assert!(presses <= 1, "a plan pressed {presses} times");
             if presses == 1 {

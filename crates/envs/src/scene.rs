@@ -55,7 +55,7 @@ use std::collections::VecDeque;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::arm::{add_plan_noise, effector_obs_bounds, interpolate_keyframes, jitter_times, sample_pose_within, wrap_angle, ARM_SAMPLE_LO, CONTROL_DT, POS_OBS_SCALE, SEGMENT_STEPS};
+use crate::arm::{add_plan_noise, effector_obs_bounds, interpolate_keyframes, jitter_times, record_play, sample_pose_within, wrap_angle, PlaySim, ARM_SAMPLE_LO, POS_OBS_SCALE, SEGMENT_STEPS};
 use crate::cube::{cubes_overlap, pick_place_plan, rects_overlap, CubePose, Fixtures, Sim, CONTACT_EPS, CUBE_HALF, GRIPPER_OBS_SCALE, TABLE_Z};
 use crate::dataset::Dataset;
 use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
@@ -666,11 +666,33 @@ fn new_subtasks(rng: &mut ChaCha8Rng, scene: &Scene, queue: &mut VecDeque<SubTas
     }
 }
 
+/// The play loop's view of the scene: `qpos` as in the module docs (yaws at 3 and 8).
+impl PlaySim for Scene {
+    fn observe(&self, obs: &mut [f32]) {
+        Scene::observe(self, obs)
+    }
+    fn qpos(&self, out: &mut Vec<f32>) {
+        Scene::qpos(self, out)
+    }
+    fn is_angle(&self, c: usize) -> bool {
+        c == 3 || c == 8
+    }
+    fn buttons(&self, out: &mut Vec<i64>) {
+        out.extend(self.buttons.iter().map(|&s| s as i64));
+    }
+    fn effector(&self) -> [f32; 5] {
+        self.sim.state()
+    }
+    fn apply(&mut self, action: &[f32; 5]) {
+        Scene::apply(self, action);
+    }
+}
+
 /// One play episode of `len` rows (OGBench `generate_manipspace.py`, `scene-play`): a uniformly
 /// random effector pose (scene bounds), cube (object bounds, uniform yaw), button states,
 /// drawer and window; the plan oracles carry out random sub-tasks ([`new_subtasks`]), each
 /// planned from the state where it starts. Rows follow kincube's `play_episode`: `qpos` as in
-/// the module docs, `qvel` its finite difference into the row over [`CONTROL_DT`] (zeros on row
+/// the module docs, `qvel` its finite difference into the row over [`crate::arm::CONTROL_DT`] (zeros on row
 /// 0; yaws wrapped), `button_states` the buttons at the row, `terminals` = 1 on the last row.
 /// Deterministic in `seed`. `task` is the base name (`kinscene-play`).
 pub fn play_episode(task: &str, recipe: DatasetRecipe, len: usize, seed: u64) -> Result<Dataset> {
@@ -691,45 +713,15 @@ pub fn play_episode(task: &str, recipe: DatasetRecipe, len: usize, seed: u64) ->
 
     let mut ds = Dataset::new(OBS_DIM, 5, QPOS_DIM, QPOS_DIM, 2);
     ds.reserve(len);
-    let mut obs = vec![0.0f32; OBS_DIM];
     let mut queue = VecDeque::new();
-    let mut next_plan = |rng: &mut ChaCha8Rng, scene: &Scene| {
+    let next_plan = |rng: &mut ChaCha8Rng, scene: &Scene| {
         if queue.is_empty() {
             new_subtasks(rng, scene, &mut queue);
         }
         let sub = queue.pop_front().expect("new_subtasks queues at least one sub-task");
         sub_plan(rng, scene, sub, recipe.noise)
     };
-    let mut plan = next_plan(&mut rng, &scene);
-    let mut idx = 0usize;
-    let mut q = Vec::with_capacity(QPOS_DIM);
-    let mut prev: Vec<f32> = Vec::with_capacity(QPOS_DIM);
-    let is_yaw = |c: usize| c == 3 || c == 8;
-    for t in 0..len {
-        scene.observe(&mut obs);
-        q.clear();
-        scene.qpos(&mut q);
-        ds.observations.extend_from_slice(&obs);
-        ds.qpos.extend_from_slice(&q);
-        if t == 0 {
-            ds.qvel.extend(std::iter::repeat_n(0.0, QPOS_DIM));
-        } else {
-            ds.qvel.extend((0..QPOS_DIM).map(|c| if is_yaw(c) { wrap_angle(q[c] - prev[c]) } else { q[c] - prev[c] } / CONTROL_DT));
-        }
-        std::mem::swap(&mut prev, &mut q);
-        ds.button_states.extend(scene.buttons.iter().map(|&s| s as i64));
-        ds.terminals.push(if t + 1 == len { 1.0 } else { 0.0 });
-
-        let done = idx + 1 >= plan.len();
-        let a = plan_action(&plan[idx.min(plan.len() - 1)], scene.sim.state());
-        ds.actions.extend_from_slice(&a);
-        scene.apply(&a);
-        idx += 1;
-        if done {
-            plan = next_plan(&mut rng, &scene);
-            idx = 0;
-        }
-    }
+    record_play(&mut scene, &mut ds, len, &mut rng, next_plan);
     Ok(ds)
 }
 
