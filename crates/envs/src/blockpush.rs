@@ -43,7 +43,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use crate::dataset::Dataset;
-use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
+use crate::env::{check_reset, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::Result;
 use crate::pointmaze::POINT_STEP;
 use crate::registry::DatasetRecipe;
@@ -263,10 +263,7 @@ impl Env for BlockPushEnv {
     }
 
     fn reset_into(&mut self, seed: u64, task: Option<usize>, obs: &mut [f32]) -> Result<()> {
-        check_obs(&self.name, &self.obs_spec, obs)?;
-        if let Some(k) = task {
-            check_task(&self.name, k, self.tasks.len())?;
-        }
+        check_reset(&self.name, &self.obs_spec, obs, task, self.tasks.len())?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut jitter = |c: [f32; 2], j: [f32; 2]| [c[0] + rng.random_range(-j[0]..=j[0]), c[1] + rng.random_range(-j[1]..=j[1])];
         let pusher = jitter(PUSHER_START, PUSHER_JITTER);

@@ -170,6 +170,22 @@ pub(crate) fn check_task(task: &str, index: usize, count: usize) -> Result<()> {
     Ok(())
 }
 
+/// The argument checks every `reset_into` starts with (the twin of [`Episode::begin`]): the
+/// observation buffer's length and, when one is asked for, the evaluation task's index.
+pub(crate) fn check_reset(name: &str, obs_spec: &BoxSpec, obs: &[f32], task: Option<usize>, n_tasks: usize) -> Result<()> {
+    check_obs(name, obs_spec, obs)?;
+    if let Some(k) = task {
+        check_task(name, k, n_tasks)?;
+    }
+    Ok(())
+}
+
+/// The episode's evaluation task (1-based), as OGBench's reset picks it: a singletask variant's
+/// own task, else the one asked for, else one drawn uniformly from `rng`.
+pub(crate) fn pick_task(singletask: Option<usize>, task: Option<usize>, n_tasks: usize, rng: &mut impl rand::Rng) -> usize {
+    singletask.or(task).unwrap_or_else(|| rng.random_range(1..=n_tasks))
+}
+
 /// The episode bookkeeping every task shares: argument checks, the episode-over guard, the step
 /// counter and the time limit. A task supplies only its dynamics and its reward rule, so the
 /// protocol (a step after the end is an error; a step that did not terminate is truncated at the

@@ -59,7 +59,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use crate::dataset::Dataset;
-use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
+use crate::env::{check_reset, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
 use crate::registry::DatasetRecipe;
 use crate::vec2::{add, dist, dot, norm, scale, sub, unit_or};
@@ -453,10 +453,7 @@ impl Env for KitchenEnv {
     }
 
     fn reset_into(&mut self, seed: u64, task: Option<usize>, obs: &mut [f32]) -> Result<()> {
-        check_obs(&self.name, &self.obs_spec, obs)?;
-        if let Some(k) = task {
-            check_task(&self.name, k, self.tasks.len())?;
-        }
+        check_reset(&self.name, &self.obs_spec, obs, task, self.tasks.len())?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         self.set_state(Self::random_state(&mut rng));
         self.observe(obs);

@@ -36,7 +36,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use crate::dataset::Dataset;
-use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
+use crate::env::{check_reset, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::Result;
 use crate::pointmaze::{ACCEL_DECAY, ACCEL_GAIN};
 use crate::registry::DatasetRecipe;
@@ -180,10 +180,7 @@ impl Env for MultiGoalEnv {
     }
 
     fn reset_into(&mut self, seed: u64, task: Option<usize>, obs: &mut [f32]) -> Result<()> {
-        check_obs(&self.name, &self.obs_spec, obs)?;
-        if let Some(k) = task {
-            check_task(&self.name, k, self.tasks.len())?;
-        }
+        check_reset(&self.name, &self.obs_spec, obs, task, self.tasks.len())?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let pos = [rng.random_range(START_LO..=START_HI), rng.random_range(START_LO..=START_HI)];
         self.set_state(pos, [0.0; 2], [false; 4]);

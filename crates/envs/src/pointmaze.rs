@@ -5,7 +5,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
+use crate::env::{check_reset, pick_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::Result;
 use crate::maze::{ogbench_tasks, Convention, Layout, Maze, TELEPORT_IN, TELEPORT_OUT, TELEPORT_RADIUS};
 
@@ -228,15 +228,12 @@ impl Env for MazeEnv {
     }
 
     fn reset_into(&mut self, seed: u64, task: Option<usize>, obs: &mut [f32]) -> Result<()> {
-        check_obs(&self.name, &self.obs_spec, obs)?;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let n_tasks = self.tasks.len();
-        if let Some(k) = task {
-            check_task(&self.name, k, n_tasks)?;
-        }
+        check_reset(&self.name, &self.obs_spec, obs, task, n_tasks)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         match &self.mode {
             Mode::Ogbench { singletask } => {
-                let k = singletask.or(task).unwrap_or_else(|| rng.random_range(1..=n_tasks));
+                let k = pick_task(*singletask, task, n_tasks, &mut rng);
                 let (init, goal) = ogbench_tasks(self.maze.layout)[k - 1];
                 // OGBench adds U(±noise·unit/4) = U(±1) to the start and (goal-conditioned mode
                 // only) to the goal.

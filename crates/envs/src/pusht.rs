@@ -46,7 +46,7 @@ use rand_distr::StandardNormal;
 use rapier2d::prelude::*;
 
 use crate::dataset::Dataset;
-use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
+use crate::env::{check_reset, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::Result;
 use crate::registry::DatasetRecipe;
 use crate::vec2::{add, cross, dot, norm, scale, sub};
@@ -458,10 +458,7 @@ impl Env for PushTEnv {
     }
 
     fn reset_into(&mut self, seed: u64, task: Option<usize>, obs: &mut [f32]) -> Result<()> {
-        check_obs(&self.name, &self.obs_spec, obs)?;
-        if let Some(k) = task {
-            check_task(&self.name, k, self.tasks.len())?;
-        }
+        check_reset(&self.name, &self.obs_spec, obs, task, self.tasks.len())?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let block = [rng.random_range(100..400) as f32, rng.random_range(100..400) as f32, rng.sample::<f32, _>(StandardNormal) * TAU - PI];
         let agent = loop {

@@ -26,7 +26,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::arm::{add_plan_noise, effector_obs_bounds, interpolate_keyframes, jitter_times, move_effector, record_play, sample_pose, wrap_angle, write_effector, PlaySim};
 use crate::dataset::Dataset;
-use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
+use crate::env::{check_reset, pick_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
 use crate::registry::DatasetRecipe;
 
@@ -393,13 +393,10 @@ impl Env for PuzzleEnv {
     }
 
     fn reset_into(&mut self, seed: u64, task: Option<usize>, obs: &mut [f32]) -> Result<()> {
-        check_obs(&self.name, &self.obs_spec, obs)?;
         let n_tasks = self.tasks.len();
-        if let Some(k) = task {
-            check_task(&self.name, k, n_tasks)?;
-        }
+        check_reset(&self.name, &self.obs_spec, obs, task, n_tasks)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let k = self.singletask.or(task).unwrap_or_else(|| rng.random_range(1..=n_tasks));
+        let k = pick_task(self.singletask, task, n_tasks, &mut rng);
         let (init, goal) = self.task_states[k - 1].clone();
         let (pos, yaw) = sample_pose(&mut rng);
         self.sim.set(pos, yaw, &init);

@@ -58,7 +58,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::arm::{add_plan_noise, effector_obs_bounds, interpolate_keyframes, jitter_times, record_play, sample_pose_within, wrap_angle, PlaySim, ARM_SAMPLE_LO, POS_OBS_SCALE, SEGMENT_STEPS};
 use crate::cube::{cubes_overlap, pick_place_plan, rects_overlap, CubePose, Fixtures, Sim, CONTACT_EPS, CUBE_HALF, GRIPPER_OBS_SCALE, TABLE_Z};
 use crate::dataset::Dataset;
-use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
+use crate::env::{check_reset, pick_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
 use crate::puzzle::{button_depth, button_plan, press_edge, BUTTON_HALF_WIDTH, BUTTON_TOP_Z, BUTTON_TRAVEL, DEPTH_OBS_SCALE};
 use crate::registry::DatasetRecipe;
@@ -567,13 +567,10 @@ impl Env for SceneEnv {
     }
 
     fn reset_into(&mut self, seed: u64, task: Option<usize>, obs: &mut [f32]) -> Result<()> {
-        check_obs(&self.name, &self.obs_spec, obs)?;
         let n_tasks = self.tasks.len();
-        if let Some(k) = task {
-            check_task(&self.name, k, n_tasks)?;
-        }
+        check_reset(&self.name, &self.obs_spec, obs, task, n_tasks)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let k = self.singletask.or(task).unwrap_or_else(|| rng.random_range(1..=n_tasks));
+        let k = pick_task(self.singletask, task, n_tasks, &mut rng);
         let t = self.task_list[k - 1].clone();
         let (pos, yaw) = sample_pose_within(&mut rng, ARM_SAMPLE_LO, ARM_SAMPLE_HI);
         let [x, y, z] = t.init.cube;

@@ -51,7 +51,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use crate::dataset::Dataset;
-use crate::env::{check_obs, check_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
+use crate::env::{check_reset, pick_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::Result;
 use crate::expert::MazeExpert;
 use crate::maze::{Convention, Layout, Maze, SoccerTask, AGENT_RADIUS, MAZE_UNIT, SOCCER_ARENA_TASKS};
@@ -421,12 +421,9 @@ impl Env for SoccerEnv {
     }
 
     fn reset_into(&mut self, seed: u64, task: Option<usize>, obs: &mut [f32]) -> Result<()> {
-        check_obs(&self.name, &self.obs_spec, obs)?;
-        if let Some(k) = task {
-            check_task(&self.name, k, self.tasks.len())?;
-        }
+        check_reset(&self.name, &self.obs_spec, obs, task, self.tasks.len())?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let k = self.singletask.or(task).unwrap_or_else(|| rng.random_range(1..=SOCCER_ARENA_TASKS.len()));
+        let k = pick_task(self.singletask, task, SOCCER_ARENA_TASKS.len(), &mut rng);
         let (agent, ball, goal) = SOCCER_ARENA_TASKS[k - 1];
         // OGBench's ±noise·unit/4 = ±1 on the agent, the ball and (goal-conditioned only) the
         // goal. The tasks' agent and ball cells are ≥ 3 cells apart, so they never overlap.
