@@ -157,7 +157,7 @@ mod tests {
             let _ = std::fs::remove_dir_all(&dir);
             let data = envs::generate_with(task, 0, envs::Split::Train, 3, 101).unwrap();
             let cfg = rl::TrainConfig { steps: 20, batch_size: 16, eval_every: 10, eval_episodes: 2, seed: 1 };
-            let summary = rl::train(agent.as_mut(), task, data, &cfg, &dir, &mut |_| {}).unwrap();
+            let summary = rl::train(agent.as_mut(), &envs::Task::resolve(task).unwrap(), data, &cfg, &dir, &mut |_| {}).unwrap();
             assert!(summary.final_eval.success.is_finite(), "{name}");
             let csv = std::fs::read_to_string(dir.join(rl::METRICS_FILE)).unwrap();
             assert_eq!(csv.lines().count(), 3, "{name}: {csv}");

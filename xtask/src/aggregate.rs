@@ -85,10 +85,14 @@ fn curve(dir: &Path, task: &str) -> Option<Vec<(f64, f64)>> {
     let header: Vec<&str> = lines.next()?.split(',').collect();
     let (column, top) = if envs::is_imitation(task) { ("eval/score_final", envs::make(task).ok()?.top_score() as f64) } else { ("eval/success", 1.0) };
     let (si, ei) = (header.iter().position(|h| *h == "step")?, header.iter().position(|h| *h == column)?);
-    Some(lines.filter_map(|l| {
-        let f: Vec<&str> = l.split(',').collect();
-        Some((f.get(si)?.parse().ok()?, f.get(ei)?.parse::<f64>().ok()? / top))
-    }).collect())
+    Some(
+        lines
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                Some((f.get(si)?.parse().ok()?, f.get(ei)?.parse::<f64>().ok()? / top))
+            })
+            .collect(),
+    )
 }
 
 struct Cell {
@@ -133,7 +137,11 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
                     f.ret,
                     f.score.map(|x| x.to_string()).unwrap_or_default(),
                     f.score_final.map(|x| x.to_string()).unwrap_or_default(),
-                    f.best_score, f.steps_per_second, f.action_latency_us, csv_quote(&f.stands_in_for), csv_quote(&r.spec.out.display().to_string())
+                    f.best_score,
+                    f.steps_per_second,
+                    f.action_latency_us,
+                    csv_quote(&f.stands_in_for),
+                    csv_quote(&r.spec.out.display().to_string())
                 );
                 stands.insert(r.spec.task.clone(), f.stands_in_for.clone());
                 cell.finals.push(f);
@@ -189,7 +197,8 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
                 .collect();
             let stand = stands.get(task).cloned().unwrap_or_default();
             let _ = writeln!(md, "| {task} | {stand} | {} |", row.join(" | "));
-            let _ = writeln!(csv, "{task},{},{}", csv_quote(&stand), stats.iter().map(|s| s.map(|(m, sd, n)| format!("{m:.3},{sd:.3},{n}")).unwrap_or_else(|| ",,0".into())).collect::<Vec<_>>().join(","));
+            let _ =
+                writeln!(csv, "{task},{},{}", csv_quote(&stand), stats.iter().map(|s| s.map(|(m, sd, n)| format!("{m:.3},{sd:.3},{n}")).unwrap_or_else(|| ",,0".into())).collect::<Vec<_>>().join(","));
             let top = if imitation { envs::make(task).map(|e| e.top_score() as f64).unwrap_or(1.0) } else { 100.0 };
             for (a, s) in agents.iter().zip(&stats) {
                 if let Some((m, _, _)) = s {
@@ -255,7 +264,8 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
     Ok(format!("{report}\ntables in {}, plots in {} ({} files)", tables.display(), plots.display(), written.len()))
 }
 
-const COLOURS: [RGBColor; 8] = [RGBColor(228, 26, 28), RGBColor(55, 126, 184), RGBColor(77, 175, 74), RGBColor(152, 78, 163), RGBColor(255, 127, 0), RGBColor(166, 86, 40), RGBColor(247, 129, 191), RGBColor(100, 100, 100)];
+const COLOURS: [RGBColor; 8] =
+    [RGBColor(228, 26, 28), RGBColor(55, 126, 184), RGBColor(77, 175, 74), RGBColor(152, 78, 163), RGBColor(255, 127, 0), RGBColor(166, 86, 40), RGBColor(247, 129, 191), RGBColor(100, 100, 100)];
 
 fn plot_curves(dir: &Path, suite: &str, setting: &str, task: &str, agents: &[String], cells: Option<&BTreeMap<String, Cell>>) -> Result<Vec<PathBuf>> {
     let Some(cells) = cells else { return Ok(vec![]) };
@@ -272,10 +282,18 @@ fn plot_curves(dir: &Path, suite: &str, setting: &str, task: &str, agents: &[Str
                     by_step.entry(s as u64).or_default().push(100.0 * v);
                 }
             }
-            (!by_step.is_empty()).then(|| (k, by_step.into_iter().map(|(s, v)| {
-                let (m, sd) = mean_std(&v);
-                (s as f64, m, sd)
-            }).collect()))
+            (!by_step.is_empty()).then(|| {
+                (
+                    k,
+                    by_step
+                        .into_iter()
+                        .map(|(s, v)| {
+                            let (m, sd) = mean_std(&v);
+                            (s as f64, m, sd)
+                        })
+                        .collect(),
+                )
+            })
         })
         .collect();
     if series.is_empty() {
@@ -328,10 +346,16 @@ where
 }
 
 fn plot_bars(dir: &Path, suite: &str, setting: &str, agents: &[String], means: &BTreeMap<&str, Vec<f64>>) -> Result<Vec<PathBuf>> {
-    let vals: Vec<(usize, f64, f64)> = agents.iter().enumerate().filter_map(|(k, a)| means.get(a.as_str()).map(|v| {
-        let (m, s) = mean_std(v);
-        (k, m, s)
-    })).collect();
+    let vals: Vec<(usize, f64, f64)> = agents
+        .iter()
+        .enumerate()
+        .filter_map(|(k, a)| {
+            means.get(a.as_str()).map(|v| {
+                let (m, s) = mean_std(v);
+                (k, m, s)
+            })
+        })
+        .collect();
     let mut out = Vec::new();
     if vals.is_empty() {
         return Ok(out);
@@ -411,7 +435,11 @@ mod tests {
         for r in &suite.runs {
             let Some(&(_, _, _, s)) = table.iter().find(|(t, a, seed, _)| *t == r.spec.task && *a == r.spec.agent && *seed == r.spec.seed) else { continue };
             std::fs::create_dir_all(&r.spec.out).unwrap();
-            std::fs::write(r.spec.out.join(FINAL_FILE), format!("success = {s}\nreturn = -{s}\nbest_success = {s}\nsteps_per_second = 10.0\naction_latency_us = 100.0\nstands_in_for = \"row X, native\"\n")).unwrap();
+            std::fs::write(
+                r.spec.out.join(FINAL_FILE),
+                format!("success = {s}\nreturn = -{s}\nbest_success = {s}\nsteps_per_second = 10.0\naction_latency_us = 100.0\nstands_in_for = \"row X, native\"\n"),
+            )
+            .unwrap();
             std::fs::write(r.spec.out.join(rl::METRICS_FILE), format!("step,eval/success,time/steps_per_s\n5,{},1\n10,{s},1\n", s / 2.0)).unwrap();
         }
         let report = aggregate(&suite, &results).unwrap();

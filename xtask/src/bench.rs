@@ -210,7 +210,13 @@ fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, pend
         std::fs::create_dir_all(&s.runs[i].spec.out)?;
     }
     let mut script = String::from("#!/bin/bash\n");
-    script.push_str(&format!("#SBATCH --job-name=nfrl-{}\n#SBATCH --array=0-{}%{}\n#SBATCH --cpus-per-task={threads}\n#SBATCH --output={}/%A_%a.out\n", s.name, pending.len() - 1, args.jobs.max(1), dir.display()));
+    script.push_str(&format!(
+        "#SBATCH --job-name=nfrl-{}\n#SBATCH --array=0-{}%{}\n#SBATCH --cpus-per-task={threads}\n#SBATCH --output={}/%A_%a.out\n",
+        s.name,
+        pending.len() - 1,
+        args.jobs.max(1),
+        dir.display()
+    ));
     for o in &args.slurm_opts {
         script.push_str(&format!("#SBATCH {o}\n"));
     }

@@ -19,7 +19,6 @@ const MAX_FRAMES: usize = 150;
 const STRIP_FRAMES: usize = 8;
 const FRAME: (u32, u32) = (360, 360);
 
-
 /// One frame's drawing area.
 pub type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
@@ -135,13 +134,21 @@ fn table_chart<'a, 'b>(area: &'a Area<'b>) -> Result<ChartContext<'a, BitMapBack
 }
 
 /// The effector: a cross, red when the gripper is closed; higher effectors are drawn larger.
-fn draw_effector<DB: DrawingBackend>(chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf32, plotters::coord::types::RangedCoordf32>>, x: f32, y: f32, z: f32, closed: bool) -> Result<()>
+fn draw_effector<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf32, plotters::coord::types::RangedCoordf32>>,
+    x: f32,
+    y: f32,
+    z: f32,
+    closed: bool,
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     let r = 0.012 + 0.05 * z;
     let colour = if closed { RGBColor(200, 30, 30) } else { RGBColor(30, 30, 30) };
-    chart.draw_series([PathElement::new(vec![(y - r, x), (y + r, x)], colour.stroke_width(3)), PathElement::new(vec![(y, x - r), (y, x + r)], colour.stroke_width(3))]).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    chart
+        .draw_series([PathElement::new(vec![(y - r, x), (y + r, x)], colour.stroke_width(3)), PathElement::new(vec![(y, x - r), (y, x + r)], colour.stroke_width(3))])
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     Ok(())
 }
 

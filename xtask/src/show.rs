@@ -11,14 +11,16 @@ use envs::{GoalEnv, Split};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-#[path = "show_scene.rs"]
-mod show_scene;
-#[path = "show_blockpush2.rs"] pub mod show_blockpush2;
-#[path = "show_multigoal4.rs"] pub mod show_multigoal4;
+#[path = "show_blockpush2.rs"]
+pub mod show_blockpush2;
 #[path = "show_kitchen.rs"]
 mod show_kitchen;
+#[path = "show_multigoal4.rs"]
+pub mod show_multigoal4;
 #[path = "show_pusht.rs"]
 pub(crate) mod show_pusht;
+#[path = "show_scene.rs"]
+mod show_scene;
 
 const TASK_COLOURS: [RGBColor; 5] = [RGBColor(228, 26, 28), RGBColor(55, 126, 184), RGBColor(77, 175, 74), RGBColor(152, 78, 163), RGBColor(255, 127, 0)];
 

@@ -137,9 +137,13 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
                     table.get_or_insert_with(toml::Table::new).extend(over.clone());
                 }
                 for &seed in &file.suite.seeds {
-                    let train = TrainConfig { steps: exp.steps, batch_size: file.suite.batch_size, eval_every: exp.eval_every, eval_episodes: exp.eval_episodes.unwrap_or(file.suite.eval_episodes), seed };
+                    let train =
+                        TrainConfig { steps: exp.steps, batch_size: file.suite.batch_size, eval_every: exp.eval_every, eval_episodes: exp.eval_episodes.unwrap_or(file.suite.eval_episodes), seed };
                     let out = results.join("runs").join(&name).join(&exp.setting).join(t.get_ref()).join(a.get_ref()).join(format!("seed{seed}"));
-                    runs.push(SuiteRun { setting: exp.setting.clone(), spec: RunSpec { agent: a.get_ref().clone(), task: t.get_ref().clone(), seed, train, agent_table: table.clone(), data: data.to_path_buf(), out, device: "cpu".into() } });
+                    runs.push(SuiteRun {
+                        setting: exp.setting.clone(),
+                        spec: RunSpec { agent: a.get_ref().clone(), task: t.get_ref().clone(), seed, train, agent_table: table.clone(), data: data.to_path_buf(), out, device: "cpu".into() },
+                    });
                 }
             }
         }

@@ -160,13 +160,20 @@ pub fn execute(spec: &RunSpec, show_progress: bool) -> Result<rl::TrainSummary> 
 fn execute_inner(spec: &RunSpec, show_progress: bool) -> Result<rl::TrainSummary> {
     let (cfg, out) = (&spec.train, &spec.out);
     write_atomic(&out.join(STATUS_FILE), "running\n")?;
-    let meta = envs::meta(&spec.task)?;
+    let task = envs::Task::resolve(&spec.task)?;
+    let meta = &task.meta;
     crate::agents::check_task(&spec.agent, &spec.task)?;
-    let probe = envs::make(&spec.task)?;
-    let (obs_dim, act_dim) = (probe.observation_spec().dim(), probe.action_spec().dim());
+    let (obs_dim, act_dim) = (task.obs_dim, task.act_dim);
     let device = parse_device(&spec.device)?;
     let (mut agent, agent_toml) = crate::agents::make_agent(&spec.agent, spec.agent_table.as_ref(), obs_dim, act_dim, spec.seed, cfg.steps, &device)?;
-    let resolved = format!("# resolved by `cargo xtask`; a resumed run must match it\nagent_name = {:?}\ntask = {:?}\nseed = {}\n\n[train]\n{}\n[agent]\n{}", spec.agent, spec.task, spec.seed, toml::to_string(cfg)?, agent_toml);
+    let resolved = format!(
+        "# resolved by `cargo xtask`; a resumed run must match it\nagent_name = {:?}\ntask = {:?}\nseed = {}\n\n[train]\n{}\n[agent]\n{}",
+        spec.agent,
+        spec.task,
+        spec.seed,
+        toml::to_string(cfg)?,
+        agent_toml
+    );
     let cfg_path = out.join("config.toml");
     if out.join(rl::LAST_CHECKPOINT).exists() {
         let old = std::fs::read_to_string(&cfg_path).unwrap_or_default();
@@ -188,7 +195,7 @@ fn execute_inner(spec: &RunSpec, show_progress: bool) -> Result<rl::TrainSummary
     } else {
         ProgressBar::hidden()
     };
-    let summary = rl::train(agent.as_mut(), &spec.task, data, cfg, out, &mut |p| {
+    let summary = rl::train(agent.as_mut(), &task, data, cfg, out, &mut |p| {
         bar.set_position(p.step);
         if p.step % 50 == 0 || p.last_eval.is_some() {
             let loss = p.metrics.first().map(|(k, v)| format!("{k} {v:.3}")).unwrap_or_default();

@@ -34,12 +34,12 @@ fn data() -> envs::Dataset {
 
 fn train(agent: &mut dyn Agent, steps: u64, eval_every: u64, dir: &Path) -> rl::TrainSummary {
     let cfg = TrainConfig { steps, batch_size: 256, eval_every, eval_episodes: 20, seed: 0 };
-    rl::train(agent, TASK, data(), &cfg, dir, &mut |_| {}).unwrap()
+    rl::train(agent, &envs::Task::resolve(TASK).unwrap(), data(), &cfg, dir, &mut |_| {}).unwrap()
 }
 
 #[test]
 fn nf_gcbc_gcbc_and_fm_gcbc_beat_a_random_policy_on_pointmaze_medium() {
-    let random = evaluate(&RandomAgent::new(2, true), TASK, 20, 7).unwrap();
+    let random = evaluate(&RandomAgent::new(2, true), &envs::Task::resolve(TASK).unwrap(), 20, 7).unwrap();
     let dev = Device::Cpu;
     let mut nf = nf_algos::NfGcbc::new(small_nf_gcbc(1500), 2, 2, 0, &dev).unwrap();
     let nf_s = train(&mut nf, 1500, 1500, &tmp("nf"));
@@ -53,7 +53,14 @@ fn nf_gcbc_gcbc_and_fm_gcbc_beat_a_random_policy_on_pointmaze_medium() {
         random.success, nf_s.final_eval.success, g_s.final_eval.success, fm_s.final_eval.success
     );
     for t in 0..5 {
-        println!("  task{}: random {:.2}  nf-gcbc {:.2}  gcbc {:.2}  fm-gcbc {:.2}", t + 1, random.tasks[t].success, nf_s.final_eval.tasks[t].success, g_s.final_eval.tasks[t].success, fm_s.final_eval.tasks[t].success);
+        println!(
+            "  task{}: random {:.2}  nf-gcbc {:.2}  gcbc {:.2}  fm-gcbc {:.2}",
+            t + 1,
+            random.tasks[t].success,
+            nf_s.final_eval.tasks[t].success,
+            g_s.final_eval.tasks[t].success,
+            fm_s.final_eval.tasks[t].success
+        );
     }
     assert!(nf_s.final_eval.success >= random.success + 0.15, "NF-GCBC {} vs random {}", nf_s.final_eval.success, random.success);
     assert!(g_s.final_eval.success >= random.success + 0.15, "GCBC {} vs random {}", g_s.final_eval.success, random.success);
@@ -68,19 +75,20 @@ fn a_resumed_run_matches_an_uninterrupted_one_bitwise() {
     let (full, split) = (tmp("full"), tmp("split"));
     let mut a = nf_algos::NfGcbc::new(small_nf_gcbc(400), 2, 2, 0, &dev).unwrap();
     let cfg = |steps| TrainConfig { steps, batch_size: 64, eval_every: 200, eval_episodes: 2, seed: 3 };
-    let sa = rl::train(&mut a, TASK, data(), &cfg(400), &full, &mut |_| {}).unwrap();
+    let sa = rl::train(&mut a, &envs::Task::resolve(TASK).unwrap(), data(), &cfg(400), &full, &mut |_| {}).unwrap();
     // "Kill" after the first checkpoint: a run told to stop at 200, then the same run to 400.
     let mut b = nf_algos::NfGcbc::new(small_nf_gcbc(400), 2, 2, 0, &dev).unwrap();
-    rl::train(&mut b, TASK, data(), &cfg(200), &split, &mut |_| {}).unwrap();
+    rl::train(&mut b, &envs::Task::resolve(TASK).unwrap(), data(), &cfg(200), &split, &mut |_| {}).unwrap();
     let mut c = nf_algos::NfGcbc::new(small_nf_gcbc(400), 2, 2, 99, &dev).unwrap(); // other init: must be overwritten
-    let sc = rl::train(&mut c, TASK, data(), &cfg(400), &split, &mut |_| {}).unwrap();
+    let sc = rl::train(&mut c, &envs::Task::resolve(TASK).unwrap(), data(), &cfg(400), &split, &mut |_| {}).unwrap();
     assert_eq!(sc.resumed_from, 200);
     assert_eq!(sa.final_eval, sc.final_eval);
     let (ta, tc): (HashMap<_, _>, HashMap<_, _>) = (a.state().unwrap().into_iter().collect(), c.state().unwrap().into_iter().collect());
     assert_eq!(ta.len(), tc.len());
     for (k, t) in &ta {
         let u = &tc[k];
-        let same = t.flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1::<f64>().unwrap() == u.flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1::<f64>().unwrap();
+        let same = t.flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1::<f64>().unwrap()
+            == u.flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1::<f64>().unwrap();
         assert!(same, "tensor {k} differs after resumption");
     }
     let strip = |p: &Path| -> Vec<String> {
@@ -123,7 +131,7 @@ impl Agent for Faulty {
 fn a_nan_loss_stops_the_run_naming_step_term_and_checkpoint() {
     let dir = tmp("nan");
     let cfg = TrainConfig { steps: 20, batch_size: 8, eval_every: 5, eval_episodes: 1, seed: 0 };
-    let err = rl::train(&mut Faulty { steps: 0 }, TASK, envs::generate_with(TASK, 0, Split::Train, 2, 51).unwrap(), &cfg, &dir, &mut |_| {}).unwrap_err();
+    let err = rl::train(&mut Faulty { steps: 0 }, &envs::Task::resolve(TASK).unwrap(), envs::generate_with(TASK, 0, Split::Train, 2, 51).unwrap(), &cfg, &dir, &mut |_| {}).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, RlError::NonFinite { step: 7, .. }), "{msg}");
     assert!(msg.contains("critic_loss") && msg.contains("step 7") && msg.contains("last.safetensors"), "{msg}");
@@ -140,13 +148,28 @@ fn a_nan_loss_stops_the_run_naming_step_term_and_checkpoint() {
 #[test]
 fn nf_bc_beats_a_random_policy_on_blockpush2() {
     const IL_TASK: &str = "blockpush2";
-    let random = evaluate(&RandomAgent::new(2, false), IL_TASK, 20, 7).unwrap();
-    let cfg = nf_algos::NfBcConfig { blocks: 4, channels: 64, encoder_hidden: vec![128, 128], rep: 32, obs_history: 2, action_chunk: 8, execute: 4, lr: 1e-3, warmup: 100, schedule_steps: 3000, ..Default::default() };
+    let random = evaluate(&RandomAgent::new(2, false), &envs::Task::resolve(IL_TASK).unwrap(), 20, 7).unwrap();
+    let cfg = nf_algos::NfBcConfig {
+        blocks: 4,
+        channels: 64,
+        encoder_hidden: vec![128, 128],
+        rep: 32,
+        obs_history: 2,
+        action_chunk: 8,
+        execute: 4,
+        lr: 1e-3,
+        warmup: 100,
+        schedule_steps: 3000,
+        ..Default::default()
+    };
     let mut nf = nf_algos::NfBc::new(cfg, 6, 2, 0, &Device::Cpu).unwrap();
     let data = envs::generate(IL_TASK, 0, Split::Train).unwrap();
     let train_cfg = TrainConfig { steps: 3000, batch_size: 256, eval_every: 1000, eval_episodes: 20, seed: 0 };
-    let s = rl::train(&mut nf, IL_TASK, data, &train_cfg, &tmp("nf-bc"), &mut |_| {}).unwrap();
-    println!("{IL_TASK}, 20 episodes: score random {:.2} (final {:.2}); NF-BC best {:.2}, final {:.2} (final {:.2} at episode ends)", random.score, random.score_final, s.best_score, s.final_eval.score, s.final_eval.score_final);
+    let s = rl::train(&mut nf, &envs::Task::resolve(IL_TASK).unwrap(), data, &train_cfg, &tmp("nf-bc"), &mut |_| {}).unwrap();
+    println!(
+        "{IL_TASK}, 20 episodes: score random {:.2} (final {:.2}); NF-BC best {:.2}, final {:.2} (final {:.2} at episode ends)",
+        random.score, random.score_final, s.best_score, s.final_eval.score, s.final_eval.score_final
+    );
     assert!(random.score <= 0.1, "random actions should not push blocks home: {}", random.score);
     assert!(s.best_score >= random.score + 0.5, "NF-BC {} vs random {}", s.best_score, random.score);
 }

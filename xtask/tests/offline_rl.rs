@@ -94,12 +94,23 @@ fn nf_rlbc_beats_bc_on_a_singletask_puzzle_on_the_same_budget() {
     };
     let dev = Device::Cpu;
     // Small networks; otherwise the paper's recipe (α = 10 for puzzle, Table 6) at γ 0.99.
-    let nf_cfg = nf_algos::NfRlbcConfig { blocks: 4, channels: 64, encoder_hidden: vec![128, 128], rep: 32, critic_hidden: vec![256, 256], lr: 3e-4, discount: 0.99, tau: 0.005, alpha: 10.0, ..Default::default() };
+    let nf_cfg = nf_algos::NfRlbcConfig {
+        blocks: 4,
+        channels: 64,
+        encoder_hidden: vec![128, 128],
+        rep: 32,
+        critic_hidden: vec![256, 256],
+        lr: 3e-4,
+        discount: 0.99,
+        tau: 0.005,
+        alpha: 10.0,
+        ..Default::default()
+    };
     let mut nf = nf_algos::NfRlbc::new(nf_cfg, 32, 5, 0, &dev).unwrap();
-    let nf_s = rl::train(&mut nf, PUZZLE, data(), &cfg, &dir("nf-rlbc"), &mut |_| {}).unwrap();
+    let nf_s = rl::train(&mut nf, &envs::Task::resolve(PUZZLE).unwrap(), data(), &cfg, &dir("nf-rlbc"), &mut |_| {}).unwrap();
     let bc_cfg = baselines::BcConfig { hidden: vec![256, 256], lr: 1e-3, ..Default::default() };
     let mut bc = baselines::Bc::new(bc_cfg, 32, 5, 0, &dev).unwrap();
-    let bc_s = rl::train(&mut bc, PUZZLE, data(), &cfg, &dir("bc"), &mut |_| {}).unwrap();
+    let bc_s = rl::train(&mut bc, &envs::Task::resolve(PUZZLE).unwrap(), data(), &cfg, &dir("bc"), &mut |_| {}).unwrap();
     println!(
         "{PUZZLE}, {steps} steps, 20 episodes per evaluation: NF-RLBC best {:.2} (final {:.2}, return {:.0}), BC best {:.2} (final {:.2}, return {:.0})",
         nf_s.best_score, nf_s.final_eval.success, nf_s.final_eval.ret, bc_s.best_score, bc_s.final_eval.success, bc_s.final_eval.ret

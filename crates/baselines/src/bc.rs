@@ -73,7 +73,6 @@ impl Agent for Bc {
     }
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         load_varmap(&self.vars, state, "")?;
-        self.opt.load_state("opt", state)
-            .map_err(Into::into)
+        self.opt.load_state("opt", state).map_err(Into::into)
     }
 }

@@ -82,9 +82,24 @@ impl Rebrac {
         let targets = [mk(&target_critic_vars, 0)?, mk(&target_critic_vars, 1)?];
         let actor_opt = AdamW::adam(sorted_vars(&actor_vars), cfg.lr)?;
         let critic_opt = AdamW::adam(sorted_vars(&critic_vars), cfg.lr)?;
-        Ok(Self { cfg, actor_vars, critic_vars, target_actor_vars, target_critic_vars, actor, target_actor, critics, targets, actor_opt, critic_opt, steps: 0, obs_dim, act_dim, device: device.clone() })
+        Ok(Self {
+            cfg,
+            actor_vars,
+            critic_vars,
+            target_actor_vars,
+            target_critic_vars,
+            actor,
+            target_actor,
+            critics,
+            targets,
+            actor_opt,
+            critic_opt,
+            steps: 0,
+            obs_dim,
+            act_dim,
+            device: device.clone(),
+        })
     }
-
 }
 
 impl Agent for Rebrac {

@@ -149,9 +149,7 @@ fn soccer(c: &mut Criterion) {
     let mut g = c.benchmark_group("datasets");
     g.sample_size(10);
     g.throughput(Throughput::Elements(10_010));
-    g.bench_function("pointsoccer-arena-navigate, 10 episodes × 1001 rows", |b| {
-        b.iter(|| black_box(envs::generate_with("pointsoccer-arena-navigate", 0, Split::Train, 10, 1001).unwrap()))
-    });
+    g.bench_function("pointsoccer-arena-navigate, 10 episodes × 1001 rows", |b| b.iter(|| black_box(envs::generate_with("pointsoccer-arena-navigate", 0, Split::Train, 10, 1001).unwrap())));
     g.finish();
 }
 

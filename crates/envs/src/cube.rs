@@ -47,7 +47,10 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::arm::{add_plan_noise, effector_obs_bounds, interpolate_keyframes, jitter_times, move_effector, record_play, sample_pose, wrap_angle, write_effector, write_position, PlaySim, SEGMENT_STEPS, WORKSPACE_HI, WORKSPACE_LO};
+use crate::arm::{
+    add_plan_noise, effector_obs_bounds, interpolate_keyframes, jitter_times, move_effector, record_play, sample_pose, wrap_angle, write_effector, write_position, PlaySim, SEGMENT_STEPS,
+    WORKSPACE_HI, WORKSPACE_LO,
+};
 use crate::dataset::Dataset;
 use crate::env::{check_reset, pick_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
@@ -461,7 +464,8 @@ impl CubeEnv {
         todo.sort_by(|&a, &b| self.goals[a][2].total_cmp(&self.goals[b][2]));
         let free = |i: usize, at: CubePose| {
             let clear = sim.cubes.iter().enumerate().all(|(j, o)| j == i || !(footprints_overlap(&at, o, 0.005) && (o.pos[2] - at.pos[2]).abs() < 2.0 * CUBE_HALF));
-            let supported = at.pos[2] <= TABLE_Z + 1e-3 || sim.cubes.iter().enumerate().any(|(j, o)| j != i && (o.pos[2] + 2.0 * CUBE_HALF - at.pos[2]).abs() < 0.01 && footprints_overlap(&at, o, 0.0));
+            let supported =
+                at.pos[2] <= TABLE_Z + 1e-3 || sim.cubes.iter().enumerate().any(|(j, o)| j != i && (o.pos[2] + 2.0 * CUBE_HALF - at.pos[2]).abs() < 0.01 && footprints_overlap(&at, o, 0.0));
             clear && supported
         };
         for &i in &todo {
@@ -580,13 +584,7 @@ pub fn pick_place_plan(rng: &mut ChaCha8Rng, eff: [f32; 5], cube: CubePose, targ
     let goal = at(target.pos, place_yaw, 0.0);
     let place = at(target.pos, place_yaw, 0.1 + rng.random_range(0.0f32..0.1));
     let mid_yaw = wrap_angle(pick[3] + 0.5 * wrap_angle(place[3] - pick[3]));
-    let clearance = [
-        0.5 * (pick[0] + place[0]) + rng.random_range(-0.1f32..0.1),
-        0.5 * (pick[1] + place[1]) + rng.random_range(-0.1f32..0.1),
-        eff[2] + rng.random_range(0.0f32..0.2),
-        mid_yaw,
-        0.0,
-    ];
+    let clearance = [0.5 * (pick[0] + place[0]) + rng.random_range(-0.1f32..0.1), 0.5 * (pick[1] + place[1]) + rng.random_range(-0.1f32..0.1), eff[2] + rng.random_range(0.0f32..0.2), mid_yaw, 0.0];
     let initial = [eff[0], eff[1], eff[2], eff[3], eff[4]];
     let fin = [fp[0], fp[1], fp[2], fyaw, 0.0];
     let mut keys = [initial, pick, block, block, pick, clearance, place, goal, goal, place, fin];

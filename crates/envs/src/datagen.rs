@@ -76,40 +76,13 @@ pub fn generate_with(task: &str, seed: u64, split: Split, episodes: usize, episo
             let env = crate::soccer::SoccerEnv::new(&base, None);
             (0..episodes).into_par_iter().map(|ep| crate::soccer::soccer_episode(&env, recipe, episode_len, episode_seed(seed, split, ep))).collect()
         }
-        ["kinpuzzle", ..] => {
-            (0..episodes)
-                .into_par_iter()
-                .map(|ep| crate::puzzle::play_episode(&base, recipe, episode_len, episode_seed(seed, split, ep)))
-                .collect::<Result<Vec<_>>>()?
-        }
-        ["kincube", ..] => {
-            (0..episodes)
-                .into_par_iter()
-                .map(|ep| crate::cube::play_episode(&base, recipe, episode_len, episode_seed(seed, split, ep)))
-                .collect::<Result<Vec<_>>>()?
-        }
-        ["kinscene", ..] => {
-            (0..episodes)
-                .into_par_iter()
-                .map(|ep| crate::scene::play_episode(&base, recipe, episode_len, episode_seed(seed, split, ep)))
-                .collect::<Result<Vec<_>>>()?
-        }
-        ["multigoal4"] => (0..episodes)
-            .into_par_iter()
-            .map(|ep| crate::multigoal::demo_episode(recipe, episode_len, episode_seed(seed, split, ep)).map(|(d, _)| d))
-            .collect::<Result<Vec<_>>>()?,
-        ["blockpush2"] => (0..episodes)
-            .into_par_iter()
-            .map(|ep| crate::blockpush::demo_episode(recipe, episode_len, episode_seed(seed, split, ep)).map(|(d, _)| d))
-            .collect::<Result<Vec<_>>>()?,
-        ["kitchen2d"] => (0..episodes)
-            .into_par_iter()
-            .map(|ep| crate::kitchen::demo_episode(recipe, episode_len, episode_seed(seed, split, ep)).map(|(d, _)| d))
-            .collect::<Result<Vec<_>>>()?,
-        ["pusht"] => (0..episodes)
-            .into_par_iter()
-            .map(|ep| crate::pusht::demo_episode(recipe, episode_len, episode_seed(seed, split, ep)).map(|(d, _)| d))
-            .collect::<Result<Vec<_>>>()?,
+        ["kinpuzzle", ..] => (0..episodes).into_par_iter().map(|ep| crate::puzzle::play_episode(&base, recipe, episode_len, episode_seed(seed, split, ep))).collect::<Result<Vec<_>>>()?,
+        ["kincube", ..] => (0..episodes).into_par_iter().map(|ep| crate::cube::play_episode(&base, recipe, episode_len, episode_seed(seed, split, ep))).collect::<Result<Vec<_>>>()?,
+        ["kinscene", ..] => (0..episodes).into_par_iter().map(|ep| crate::scene::play_episode(&base, recipe, episode_len, episode_seed(seed, split, ep))).collect::<Result<Vec<_>>>()?,
+        ["multigoal4"] => (0..episodes).into_par_iter().map(|ep| crate::multigoal::demo_episode(recipe, episode_len, episode_seed(seed, split, ep)).map(|(d, _)| d)).collect::<Result<Vec<_>>>()?,
+        ["blockpush2"] => (0..episodes).into_par_iter().map(|ep| crate::blockpush::demo_episode(recipe, episode_len, episode_seed(seed, split, ep)).map(|(d, _)| d)).collect::<Result<Vec<_>>>()?,
+        ["kitchen2d"] => (0..episodes).into_par_iter().map(|ep| crate::kitchen::demo_episode(recipe, episode_len, episode_seed(seed, split, ep)).map(|(d, _)| d)).collect::<Result<Vec<_>>>()?,
+        ["pusht"] => (0..episodes).into_par_iter().map(|ep| crate::pusht::demo_episode(recipe, episode_len, episode_seed(seed, split, ep)).map(|(d, _)| d)).collect::<Result<Vec<_>>>()?,
         _ => return Err(EnvError::Invalid(format!("no generator for {base}"))),
     };
     let mut out = Dataset::new(eps[0].obs_dim, eps[0].act_dim, eps[0].qpos_dim, eps[0].qvel_dim, eps[0].button_dim);

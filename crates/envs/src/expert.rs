@@ -63,10 +63,7 @@ impl MazeExpert {
                 // Brake within ~5 step-lengths of the goal so the agent stops inside the tolerance.
                 let speed = vmax * ((gx * gx + gy * gy).sqrt() / (5.0 * vmax)).min(1.0);
                 let want = [speed * d[0], speed * d[1]];
-                [
-                    ((want[0] - ACCEL_DECAY * vel[0]) / ACCEL_GAIN).clamp(-1.0, 1.0),
-                    ((want[1] - ACCEL_DECAY * vel[1]) / ACCEL_GAIN).clamp(-1.0, 1.0),
-                ]
+                [((want[0] - ACCEL_DECAY * vel[0]) / ACCEL_GAIN).clamp(-1.0, 1.0), ((want[1] - ACCEL_DECAY * vel[1]) / ACCEL_GAIN).clamp(-1.0, 1.0)]
             }
         }
     }

@@ -240,7 +240,6 @@ impl KitchenState {
     }
 }
 
-
 const EFFECTOR_LO: [f32; 2] = [EFFECTOR_RADIUS, EFFECTOR_RADIUS];
 const EFFECTOR_HI: [f32; 2] = [WIDTH - EFFECTOR_RADIUS, HEIGHT - EFFECTOR_RADIUS];
 /// Centre distance at which the effector touches a knob / the kettle.

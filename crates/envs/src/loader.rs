@@ -65,10 +65,7 @@ impl GoalConfig {
         }
         let sum = self.p_curgoal + self.p_trajgoal + self.p_randomgoal;
         if (sum - 1.0).abs() > 1e-4 {
-            return Err(EnvError::Invalid(format!(
-                "GoalConfig: p_curgoal + p_trajgoal + p_randomgoal = {} + {} + {} = {sum}, must be 1",
-                self.p_curgoal, self.p_trajgoal, self.p_randomgoal
-            )));
+            return Err(EnvError::Invalid(format!("GoalConfig: p_curgoal + p_trajgoal + p_randomgoal = {} + {} + {} = {sum}, must be 1", self.p_curgoal, self.p_trajgoal, self.p_randomgoal)));
         }
         if self.geom_sample && !(0.0..1.0).contains(&self.gamma) {
             return Err(EnvError::Invalid(format!("GoalConfig.gamma = {} must be in [0, 1) for geometric goal sampling", self.gamma)));

@@ -215,10 +215,7 @@ fn check_shape(path: &Path, key: &str, array: &ArrayRef<'_>) -> Result<usize> {
     let n = array.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     match n {
         Some(n) if n == array.data.len() => Ok(n),
-        _ => Err(EnvError::dataset(
-            path,
-            format!("key `{key}`: shape {} does not match its {} values", shape_str(&array.shape), array.data.len()),
-        )),
+        _ => Err(EnvError::dataset(path, format!("key `{key}`: shape {} does not match its {} values", shape_str(&array.shape), array.data.len()))),
     }
 }
 
@@ -368,10 +365,7 @@ fn parse_header(dict: &str) -> std::result::Result<Header, String> {
         return Err(format!("bad 'fortran_order' in header {dict:?}"));
     }
     let shape_v = dict_value(dict, "shape").ok_or_else(|| format!("header has no 'shape': {dict:?}"))?;
-    let inner = shape_v
-        .strip_prefix('(')
-        .and_then(|s| s.find(')').map(|j| &s[..j]))
-        .ok_or_else(|| format!("bad 'shape' in header {dict:?}"))?;
+    let inner = shape_v.strip_prefix('(').and_then(|s| s.find(')').map(|j| &s[..j])).ok_or_else(|| format!("bad 'shape' in header {dict:?}"))?;
     let mut shape = Vec::new();
     for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         // NumPy on some platforms writes `3L`.
@@ -579,10 +573,7 @@ impl Dataset {
         for (key, a) in named {
             if let Some(a) = a {
                 if a.shape[0] != n {
-                    return Err(EnvError::dataset(
-                        path,
-                        format!("key `{key}` has {} rows but `observations` has {n} (shape {} vs {})", a.shape[0], shape_str(&a.shape), shape_str(&obs.shape)),
-                    ));
+                    return Err(EnvError::dataset(path, format!("key `{key}` has {} rows but `observations` has {n} (shape {} vs {})", a.shape[0], shape_str(&a.shape), shape_str(&obs.shape))));
                 }
             }
         }

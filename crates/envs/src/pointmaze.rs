@@ -81,15 +81,12 @@ impl MazeEnv {
             (_, Dynamics::Accel) => 2000,
         };
         let tasks = match &mode {
-            Mode::Ogbench { .. } => ogbench_tasks(layout)
-                .iter()
-                .enumerate()
-                .map(|(k, (a, b))| TaskInfo { name: format!("task{}", k + 1), description: format!("({},{}) → ({},{})", a.0, a.1, b.0, b.1) })
-                .collect(),
-            Mode::Online { easy, hard } => vec![
-                TaskInfo { name: "easy".into(), description: format!("any of the {} G cells", easy.len()) },
-                TaskInfo { name: "hard".into(), description: format!("{hard:?}") },
-            ],
+            Mode::Ogbench { .. } => {
+                ogbench_tasks(layout).iter().enumerate().map(|(k, (a, b))| TaskInfo { name: format!("task{}", k + 1), description: format!("({},{}) → ({},{})", a.0, a.1, b.0, b.1) }).collect()
+            }
+            Mode::Online { easy, hard } => {
+                vec![TaskInfo { name: "easy".into(), description: format!("any of the {} G cells", easy.len()) }, TaskInfo { name: "hard".into(), description: format!("{hard:?}") }]
+            }
         };
         let obs_dim = obs_spec.dim();
         let mut env = Self {

@@ -58,13 +58,7 @@ pub const PRESS_BELOW_TOP: f32 = 0.03;
 pub const GRIPPER_CLOSED: f32 = 1.0;
 
 /// `(init, goal)` per task, rows top→bottom, as in OGBench's `puzzle_env.py`.
-const TASKS_3X3: [(&str, &str); 5] = [
-    ("000/000/000", "110/101/011"),
-    ("111/111/111", "011/111/111"),
-    ("010/111/010", "101/010/101"),
-    ("010/101/010", "111/111/111"),
-    ("111/111/111", "101/101/101"),
-];
+const TASKS_3X3: [(&str, &str); 5] = [("000/000/000", "110/101/011"), ("111/111/111", "011/111/111"), ("010/111/010", "101/010/101"), ("010/101/010", "111/111/111"), ("111/111/111", "101/101/101")];
 const TASKS_4X4: [(&str, &str); 5] = [
     ("0000/0000/0000/0000", "1111/1111/1111/1111"),
     ("1111/1111/1111/1111", "1111/1001/1001/1111"),
@@ -331,10 +325,7 @@ impl PuzzleEnv {
         let tasks = task_states
             .iter()
             .enumerate()
-            .map(|(k, (a, b))| TaskInfo {
-                name: format!("task{}", k + 1),
-                description: format!("init {} → goal {}", format_grid(cols, a), format_grid(cols, b)),
-            })
+            .map(|(k, (a, b))| TaskInfo { name: format!("task{}", k + 1), description: format!("init {} → goal {}", format_grid(cols, a), format_grid(cols, b)) })
             .collect();
         let n = rows * cols;
         let obs_spec = observation_spec(n);

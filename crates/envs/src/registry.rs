@@ -119,10 +119,7 @@ pub fn task_names() -> Vec<String> {
 fn unknown(name: &str) -> EnvError {
     let bases = base_tasks().join(", ");
     let online: Vec<String> = ONLINE.iter().map(|o| format!("pointmaze-{o}-online")).collect();
-    EnvError::UnknownTask {
-        name: name.into(),
-        known: format!("{bases}, {} (and each goal-conditioned base task's `-singletask-task1` … `-task5` variant)", online.join(", ")),
-    }
+    EnvError::UnknownTask { name: name.into(), known: format!("{bases}, {} (and each goal-conditioned base task's `-singletask-task1` … `-task5` variant)", online.join(", ")) }
 }
 
 /// Splits `X-singletask-taskK` into `(X, Some(K))`.

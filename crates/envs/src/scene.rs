@@ -314,16 +314,10 @@ impl Scene {
             return;
         }
         let held = self.sim.grasp.map(|g| g.cube);
-        let riding: Vec<bool> = self
-            .sim
-            .cubes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Some(i) != held && in_drawer(c.pos, q0) && c.pos[2] - CUBE_HALF >= DRAWER_FLOOR_Z - 1e-4 && c.pos[2] - CUBE_HALF < DRAWER_RIM_Z)
-            .collect();
-        let moved = |q: f32| -> Vec<CubePose> {
-            self.sim.cubes.iter().zip(&riding).map(|(c, &r)| if r { CubePose { pos: [c.pos[0], c.pos[1] - (q - q0), c.pos[2]], yaw: c.yaw } } else { *c }).collect()
-        };
+        let riding: Vec<bool> =
+            self.sim.cubes.iter().enumerate().map(|(i, c)| Some(i) != held && in_drawer(c.pos, q0) && c.pos[2] - CUBE_HALF >= DRAWER_FLOOR_Z - 1e-4 && c.pos[2] - CUBE_HALF < DRAWER_RIM_Z).collect();
+        let moved =
+            |q: f32| -> Vec<CubePose> { self.sim.cubes.iter().zip(&riding).map(|(c, &r)| if r { CubePose { pos: [c.pos[0], c.pos[1] - (q - q0), c.pos[2]], yaw: c.yaw } } else { *c }).collect() };
         let fits = |q: f32| {
             let fx = SceneFixtures { drawer: q };
             let cubes = moved(q);

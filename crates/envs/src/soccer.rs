@@ -91,7 +91,6 @@ pub const DRIBBLE_CAP: f32 = 10.0;
 pub const UNSTICK_STEPS: usize = 150;
 pub const UNSTICK_DIST: f32 = 2.0;
 
-
 /// The smallest `t ∈ [0, 1]` at which a disc centre moving from `p` by `d` comes within `r` of
 /// `q`, if it does while approaching (`None` when it never touches or moves away).
 fn first_touch(p: [f32; 2], d: [f32; 2], q: [f32; 2], r: f32) -> Option<f32> {
@@ -155,10 +154,7 @@ impl SoccerEnv {
         let tasks = SOCCER_ARENA_TASKS
             .iter()
             .enumerate()
-            .map(|(k, (a, b, g))| TaskInfo {
-                name: format!("task{}", k + 1),
-                description: format!("agent ({},{}), ball ({},{}) → goal ({},{})", a.0, a.1, b.0, b.1, g.0, g.1),
-            })
+            .map(|(k, (a, b, g))| TaskInfo { name: format!("task{}", k + 1), description: format!("agent ({},{}), ball ({},{}) → goal ({},{})", a.0, a.1, b.0, b.1, g.0, g.1) })
             .collect();
         let mut env = Self {
             name: name.into(),
@@ -208,9 +204,7 @@ impl SoccerEnv {
 
     /// Whether agent and ball are apart and clear of the walls (within `slack`).
     pub fn is_valid(&self, agent: [f32; 2], ball: [f32; 2], slack: f32) -> bool {
-        dist(agent, ball) >= CONTACT_DIST - slack
-            && self.maze.clearance(agent) >= AGENT_RADIUS - slack
-            && self.maze.clearance(ball) >= BALL_RADIUS - slack
+        dist(agent, ball) >= CONTACT_DIST - slack && self.maze.clearance(agent) >= AGENT_RADIUS - slack && self.maze.clearance(ball) >= BALL_RADIUS - slack
     }
 
     /// Sets the goal. The goal observation has the ball resting on the goal and the agent just

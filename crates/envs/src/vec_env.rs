@@ -61,20 +61,15 @@ impl VecEnv {
             return Err(EnvError::Invalid(format!("VecEnv::reset got {} seeds for {} environments", seeds.len(), self.envs.len())));
         }
         let d = self.obs_dim;
-        self.envs
-            .par_iter_mut()
-            .zip(self.obs.par_chunks_mut(d))
-            .zip(self.goals.par_chunks_mut(d))
-            .zip(seeds.par_iter())
-            .try_for_each(|(((env, obs), goal), &seed)| {
-                env.reset_into(seed, task, obs)?;
-                // Imitation tasks have no goal: their row stays zero.
-                match env.goal() {
-                    [] => goal.fill(0.0),
-                    g => goal.copy_from_slice(g),
-                }
-                Ok(())
-            })
+        self.envs.par_iter_mut().zip(self.obs.par_chunks_mut(d)).zip(self.goals.par_chunks_mut(d)).zip(seeds.par_iter()).try_for_each(|(((env, obs), goal), &seed)| {
+            env.reset_into(seed, task, obs)?;
+            // Imitation tasks have no goal: their row stays zero.
+            match env.goal() {
+                [] => goal.fill(0.0),
+                g => goal.copy_from_slice(g),
+            }
+            Ok(())
+        })
     }
 
     /// Steps every environment with its row of `actions` (`[n, act_dim]`). Environments whose
@@ -86,17 +81,13 @@ impl VecEnv {
             return Err(EnvError::Invalid(format!("VecEnv::step got {} action values; expected {} environments × {} dims", actions.len(), n, self.act_dim)));
         }
         let (d, a) = (self.obs_dim, self.act_dim);
-        self.envs
-            .par_iter_mut()
-            .zip(self.obs.par_chunks_mut(d))
-            .zip(actions.par_chunks(a))
-            .zip(self.transitions.par_iter_mut())
-            .zip(active.par_iter())
-            .try_for_each(|((((env, obs), act), tr), &on)| {
+        self.envs.par_iter_mut().zip(self.obs.par_chunks_mut(d)).zip(actions.par_chunks(a)).zip(self.transitions.par_iter_mut()).zip(active.par_iter()).try_for_each(
+            |((((env, obs), act), tr), &on)| {
                 if on {
                     *tr = env.step_into(act, obs)?;
                 }
                 Ok(())
-            })
+            },
+        )
     }
 }

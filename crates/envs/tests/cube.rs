@@ -170,7 +170,7 @@ fn released_cubes_land_on_the_table_or_stack_and_task5_stacks() {
     // it clear of cube 0 and open high up: it falls to the table.
     let mut env = CubeEnv::new("kincube-double-play-singletask-task1", 2, Some(1));
     env.reset_to_task(1, 0).unwrap(); // cubes near (0.425, 0) and (0.425, −0.1)
-    // Steps towards `target` with the gripper commanded to `grip` until there or stalled.
+                                      // Steps towards `target` with the gripper commanded to `grip` until there or stalled.
     let go = |env: &mut CubeEnv, target: [f32; 3], grip: f32| {
         for _ in 0..40 {
             let e = env.effector_state();

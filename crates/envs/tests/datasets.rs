@@ -301,10 +301,13 @@ fn numpy_loads_what_we_write() {
         let out = std::process::Command::new("python3").arg(&script).arg(&path).output().unwrap();
         assert!(out.status.success(), "numpy failed on {name}: {}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8(out.stdout).unwrap();
-        let got: BTreeMap<&str, Vec<&str>> = text.lines().map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            (f[0], f[1..].to_vec())
-        }).collect();
+        let got: BTreeMap<&str, Vec<&str>> = text
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                (f[0], f[1..].to_vec())
+            })
+            .collect();
 
         let n = ds.len();
         let f32s = |v: &[f32]| sha256_hex(&v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());

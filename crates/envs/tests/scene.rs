@@ -361,7 +361,11 @@ fn play_dataset_is_deterministic_and_relabels_like_the_env() {
         for t in 0..ds.len() {
             let (q, b) = (ds.qpos_row(t), ds.buttons_row(t));
             let cube = (0..3).map(|d| (q[5 + d] - g.cube[d]).powi(2)).sum::<f32>().sqrt() <= 0.04;
-            let n = cube as usize + (b[0] == g.buttons[0] as i64) as usize + (b[1] == g.buttons[1] as i64) as usize + ((q[9] - g.drawer).abs() <= 0.04) as usize + ((q[10] - g.window).abs() <= 0.04) as usize;
+            let n = cube as usize
+                + (b[0] == g.buttons[0] as i64) as usize
+                + (b[1] == g.buttons[1] as i64) as usize
+                + ((q[9] - g.drawer).abs() <= 0.04) as usize
+                + ((q[10] - g.window).abs() <= 0.04) as usize;
             assert_eq!(r[t], n as f32 - 5.0, "{task} row {t}");
             assert!((-5.0..=0.0).contains(&r[t]));
             assert_eq!(m[t], if n == 5 { 0.0 } else { 1.0 });

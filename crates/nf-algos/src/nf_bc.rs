@@ -71,7 +71,10 @@ pub struct NfBc {
 impl NfBc {
     pub fn new(cfg: NfBcConfig, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Self> {
         if cfg.obs_history == 0 || cfg.action_chunk == 0 || cfg.execute == 0 || cfg.execute > cfg.action_chunk {
-            return Err(RlError::Config { agent: "nf-bc".into(), reason: format!("need obs_history ≥ 1 and 1 ≤ execute ≤ action_chunk (got {}, {}, {})", cfg.obs_history, cfg.execute, cfg.action_chunk) });
+            return Err(RlError::Config {
+                agent: "nf-bc".into(),
+                reason: format!("need obs_history ≥ 1 and 1 ≤ execute ≤ action_chunk (got {}, {}, {})", cfg.obs_history, cfg.execute, cfg.action_chunk),
+            });
         }
         let (cond_dim, chunk_dim) = (cfg.obs_history * obs_dim, cfg.action_chunk * act_dim);
         let flow_cfg = FlowConfig {

@@ -57,13 +57,7 @@ fn main() -> Result<()> {
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
     let args = Args::parse();
-    let cfg = FlowConfig {
-        blocks: args.blocks,
-        channels: args.channels,
-        noise_std: args.noise_std,
-        denoise: false,
-        ..FlowConfig::gcbc(2, 0)
-    };
+    let cfg = FlowConfig { blocks: args.blocks, channels: args.channels, noise_std: args.noise_std, denoise: false, ..FlowConfig::gcbc(2, 0) };
     let flow = ConditionalFlow::new(cfg, args.seed, &Device::Cpu)?;
     let schedule = WarmupCosine { peak: args.lr, warmup: 200.min(args.steps / 10), total: args.steps, floor: 1e-6 };
     let mut trainer = Trainer::new(flow.trainable_vars(), schedule, 1e-6)?;
@@ -121,16 +115,10 @@ fn write_csv(path: &Path, header: &str, rows: impl Iterator<Item = String>) -> R
 
 fn draw(path: &Path, grid: &[[f64; 3]], samples: &[Vec<f32>], title: &str) -> Result<()> {
     // plotters' text needs a font; embedding DejaVu avoids any system font dependency.
-    plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
-        .map_err(|_| anyhow::anyhow!("registering the embedded font"))?;
+    plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular()).map_err(|_| anyhow::anyhow!("registering the embedded font"))?;
     let root = BitMapBackend::new(path, (760, 800)).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(30)
-        .y_label_area_size(36)
-        .build_cartesian_2d(-LIM..LIM, -LIM..LIM)?;
+    let mut chart = ChartBuilder::on(&root).caption(title, ("sans-serif", 18)).margin(12).x_label_area_size(30).y_label_area_size(36).build_cartesian_2d(-LIM..LIM, -LIM..LIM)?;
     chart.configure_mesh().disable_mesh().draw()?;
     let pmax = grid.iter().map(|p| p[2].exp()).fold(0.0, f64::max).max(1e-12);
     let h = 2.0 * LIM / GRID as f64;

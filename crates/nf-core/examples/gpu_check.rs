@@ -186,11 +186,7 @@ fn main() -> R<()> {
                 worst_name = name.clone();
             }
         }
-        c.flag(
-            "GPU gradient reaches every parameter (log_prob)",
-            missing.is_empty() && zero.is_empty(),
-            format!("{} params, missing {:?}, zero {:?}", pg.len(), missing, zero),
-        );
+        c.flag("GPU gradient reaches every parameter (log_prob)", missing.is_empty() && zero.is_empty(), format!("{} params, missing {:?}, zero {:?}", pg.len(), missing, zero));
         println!("  worst gradient: `{worst_name}`");
         c.check("max over params of |g_gpu − g_cpu|∞ / |g_cpu|∞", worst, 1e-2);
     }
@@ -220,11 +216,7 @@ fn main() -> R<()> {
                 let loss = flow.nll_loss(&xd, Some(&yd), &mut rng)?;
                 let grads = loss.backward()?;
                 let names = flow.params().data().lock().unwrap().clone();
-                let bad: Vec<_> = names
-                    .iter()
-                    .filter(|(_, v)| grads.get(v.as_tensor()).map(|g| !positive(max_abs(g).unwrap_or(0.0))).unwrap_or(true))
-                    .map(|(n, _)| n.clone())
-                    .collect();
+                let bad: Vec<_> = names.iter().filter(|(_, v)| grads.get(v.as_tensor()).map(|g| !positive(max_abs(g).unwrap_or(0.0))).unwrap_or(true)).map(|(n, _)| n.clone()).collect();
                 c.flag("after training: every parameter has a non-zero grad", bad.is_empty(), format!("{} params, bad {:?}", names.len(), bad));
             }
             curves.push(losses);

@@ -24,12 +24,7 @@ pub struct EncoderConfig {
 
 impl Default for EncoderConfig {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            hidden: vec![512; 4],
-            rep: 64,
-            layer_norm_eps: 1e-6,
-        }
+        Self { enabled: true, hidden: vec![512; 4], rep: 64, layer_norm_eps: 1e-6 }
     }
 }
 
@@ -89,11 +84,7 @@ impl FlowConfig {
     /// NF-RLBC (flax code): the GCBC architecture without noise or denoising
     /// (the paper's Table 5 says noise 0.1; `offline-rl/agents/vinf.py` uses none).
     pub fn rlbc(dim: usize, cond_dim: usize) -> Self {
-        Self {
-            noise_std: 0.0,
-            denoise: false,
-            ..Self::gcbc(dim, cond_dim)
-        }
+        Self { noise_std: 0.0, denoise: false, ..Self::gcbc(dim, cond_dim) }
     }
 
     /// NF-BC (torch code): 12 blocks × 512, encoder 4×512 → 256 (the PushT default), no widening.
@@ -103,11 +94,7 @@ impl FlowConfig {
             channels: 512,
             widen_first_layer: false,
             layer_norm_eps: 1e-5,
-            encoder: EncoderConfig {
-                rep: 256,
-                layer_norm_eps: 1e-5,
-                ..EncoderConfig::default()
-            },
+            encoder: EncoderConfig { rep: 256, layer_norm_eps: 1e-5, ..EncoderConfig::default() },
             ..Self::gcbc(dim, cond_dim)
         }
     }
@@ -124,12 +111,7 @@ impl FlowConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        let bad = |field, reason: &str| {
-            Err(FlowError::Config {
-                field,
-                reason: reason.to_string(),
-            })
-        };
+        let bad = |field, reason: &str| Err(FlowError::Config { field, reason: reason.to_string() });
         if self.dim == 0 {
             return bad("dim", "must be at least 1 (the dimension of x)");
         }
@@ -177,10 +159,7 @@ impl FlowConfig {
     /// Reads and validates a config file; errors name the file and the offending field.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| FlowError::io(path, e))?;
-        let cfg = Self::from_toml_str(&text).map_err(|e| FlowError::ConfigParse {
-            path: path.to_path_buf(),
-            source: Box::new(e),
-        })?;
+        let cfg = Self::from_toml_str(&text).map_err(|e| FlowError::ConfigParse { path: path.to_path_buf(), source: Box::new(e) })?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -24,17 +24,7 @@ pub struct AffineCoupling {
 impl AffineCoupling {
     /// Returns `None` when there is nothing to transform (d = 1 with no condition).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        b: &mut ParamBuilder,
-        name: &str,
-        dim: usize,
-        rep: usize,
-        channels: usize,
-        widen_first: bool,
-        slope: f64,
-        eps: f64,
-        soft_clamp: Option<f64>,
-    ) -> Result<Option<Self>> {
+    pub(crate) fn new(b: &mut ParamBuilder, name: &str, dim: usize, rep: usize, channels: usize, widen_first: bool, slope: f64, eps: f64, soft_clamp: Option<f64>) -> Result<Option<Self>> {
         let (split, trans) = if dim == 1 { (0, 1) } else { (dim.div_ceil(2), dim / 2) };
         let input = split + rep;
         if input == 0 {

@@ -5,11 +5,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
     #[error("{what}: expected shape {expected}, got {got:?}")]
-    Shape {
-        what: &'static str,
-        expected: String,
-        got: Vec<usize>,
-    },
+    Shape { what: &'static str, expected: String, got: Vec<usize> },
     #[error("flow config field `{field}`: {reason}")]
     Config { field: &'static str, reason: String },
     #[error("flow config file {path}: {source}")]
@@ -36,9 +32,6 @@ pub type Result<T, E = FlowError> = std::result::Result<T, E>;
 
 impl FlowError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        FlowError::Io {
-            path: path.into(),
-            source,
-        }
+        FlowError::Io { path: path.into(), source }
     }
 }

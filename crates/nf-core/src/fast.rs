@@ -13,10 +13,7 @@ use crate::flow::ConditionalFlow;
 use crate::nn::{CouplingNet, Dense, LayerNorm};
 
 fn to_vec(t: &candle_core::Tensor) -> Result<Vec<f32>> {
-    Ok(t.to_device(&candle_core::Device::Cpu)?
-        .to_dtype(candle_core::DType::F32)?
-        .flatten_all()?
-        .to_vec1()?)
+    Ok(t.to_device(&candle_core::Device::Cpu)?.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1()?)
 }
 
 /// `y = b + Σᵢ xᵢ·rowᵢ(m)` for `m` stored `[in][out]` (or `y = Σ_o g_o·row_o` for `[out][in]`).
@@ -85,12 +82,7 @@ impl FDense {
     fn new(d: &Dense, keep_backward: bool) -> Result<Self> {
         let (n_out, n_in) = d.weight.dims2()?;
         let w = to_vec(&d.weight)?;
-        Ok(Self {
-            wt: transpose(&w, n_out, n_in),
-            w: if keep_backward { w } else { Vec::new() },
-            b: to_vec(&d.bias)?,
-            n_out,
-        })
+        Ok(Self { wt: transpose(&w, n_out, n_in), w: if keep_backward { w } else { Vec::new() }, b: to_vec(&d.bias)?, n_out })
     }
 }
 
@@ -160,28 +152,12 @@ struct FNet {
 
 impl FNet {
     fn new(n: &CouplingNet) -> Result<Self> {
-        Ok(Self {
-            l1: FDense::new(&n.l1, true)?,
-            n1: FLn::new(&n.n1)?,
-            l2: FDense::new(&n.l2, true)?,
-            n2: FLn::new(&n.n2)?,
-            l3: FDense::new(&n.l3, true)?,
-            slope: n.slope as f32,
-        })
+        Ok(Self { l1: FDense::new(&n.l1, true)?, n1: FLn::new(&n.n1)?, l2: FDense::new(&n.l2, true)?, n2: FLn::new(&n.n2)?, l3: FDense::new(&n.l3, true)?, slope: n.slope as f32 })
     }
 
     fn cache(&self) -> NetCache {
         let (h1, h2, o) = (self.l1.n_out, self.l2.n_out, self.l3.n_out);
-        NetCache {
-            a1: vec![0.0; h1],
-            b1: vec![0.0; h1],
-            n1: vec![0.0; h1],
-            a2: vec![0.0; h2],
-            b2: vec![0.0; h2],
-            n2: vec![0.0; h2],
-            out: vec![0.0; o],
-            ..NetCache::default()
-        }
+        NetCache { a1: vec![0.0; h1], b1: vec![0.0; h1], n1: vec![0.0; h1], a2: vec![0.0; h2], b2: vec![0.0; h2], n2: vec![0.0; h2], out: vec![0.0; o], ..NetCache::default() }
     }
 
     fn forward(&self, input: &[f32], c: &mut NetCache, avx2: bool) {
@@ -297,12 +273,7 @@ impl ConditionalFlow {
             };
             caches.push((vec![0.0; d], cs, ct));
             let split = b.coupling.as_ref().map_or(d, |c| c.split);
-            blocks.push(FBlock {
-                w: to_vec(&b.linear.weight()?)?,
-                w_inv: to_vec(&b.linear.inverse_weight()?)?,
-                split,
-                nets,
-            });
+            blocks.push(FBlock { w: to_vec(&b.linear.weight()?)?, w_inv: to_vec(&b.linear.inverse_weight()?)?, split, nets });
         }
         let enc_width = cfg.encoder.hidden.iter().copied().max().unwrap_or(0).max(cfg.cond_dim);
         #[cfg(target_arch = "x86_64")]

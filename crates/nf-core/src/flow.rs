@@ -40,20 +40,12 @@ pub struct ConditionalFlow {
 
 impl std::fmt::Debug for ConditionalFlow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConditionalFlow")
-            .field("cfg", &self.cfg)
-            .field("device", &self.device)
-            .field("dtype", &self.dtype)
-            .finish_non_exhaustive()
+        f.debug_struct("ConditionalFlow").field("cfg", &self.cfg).field("device", &self.device).field("dtype", &self.dtype).finish_non_exhaustive()
     }
 }
 
 fn shape_err(what: &'static str, expected: String, got: &Tensor) -> FlowError {
-    FlowError::Shape {
-        what,
-        expected,
-        got: got.dims().to_vec(),
-    }
+    FlowError::Shape { what, expected, got: got.dims().to_vec() }
 }
 
 /// `log N(z; 0, I)` per row.
@@ -73,11 +65,7 @@ impl ConditionalFlow {
         let (params, buffers) = (VarMap::new(), VarMap::new());
         let (encoder, blocks) = {
             let mut b = ParamBuilder::new(&params, &buffers, seed, device, dtype);
-            let encoder = if cfg.cond_dim > 0 && cfg.encoder.enabled {
-                Some(Encoder::new(&mut b, cfg.cond_dim, &cfg.encoder.hidden, cfg.encoder.rep, cfg.encoder.layer_norm_eps)?)
-            } else {
-                None
-            };
+            let encoder = if cfg.cond_dim > 0 && cfg.encoder.enabled { Some(Encoder::new(&mut b, cfg.cond_dim, &cfg.encoder.hidden, cfg.encoder.rep, cfg.encoder.layer_norm_eps)?) } else { None };
             let mut blocks = Vec::with_capacity(cfg.blocks);
             for i in 0..cfg.blocks {
                 let linear = InvertibleLinear::new(&mut b, &format!("blocks.{i}.linear"), cfg.dim)?;
@@ -96,15 +84,7 @@ impl ConditionalFlow {
             }
             (encoder, blocks)
         };
-        Ok(Self {
-            cfg,
-            device: device.clone(),
-            dtype,
-            params,
-            buffers,
-            encoder,
-            blocks,
-        })
+        Ok(Self { cfg, device: device.clone(), dtype, params, buffers, encoder, blocks })
     }
 
     pub fn config(&self) -> &FlowConfig {
@@ -148,11 +128,7 @@ impl ConditionalFlow {
         match (cond, self.cfg.cond_dim) {
             (None, 0) => Ok(None),
             (Some(c), 0) => Err(shape_err("cond", "no condition (this flow is unconditional)".into(), c)),
-            (None, k) => Err(FlowError::Shape {
-                what: "cond",
-                expected: format!("[{batch}, {k}]"),
-                got: vec![],
-            }),
+            (None, k) => Err(FlowError::Shape { what: "cond", expected: format!("[{batch}, {k}]"), got: vec![] }),
             (Some(c), k) => {
                 if c.dims() != [batch, k] {
                     return Err(shape_err("cond", format!("[{batch}, {k}]"), c));
@@ -239,19 +215,13 @@ impl ConditionalFlow {
     /// `[batch, dim]` standard-normal noise from the caller's seeded RNG.
     pub fn noise(&self, rng: &mut impl Rng, batch: usize) -> Result<Tensor> {
         let v: Vec<f32> = (0..batch * self.cfg.dim).map(|_| rng.sample(StandardNormal)).collect();
-        Ok(Tensor::from_vec(v, (batch, self.cfg.dim), &Device::Cpu)?
-            .to_dtype(self.dtype)?
-            .to_device(&self.device)?)
+        Ok(Tensor::from_vec(v, (batch, self.cfg.dim), &Device::Cpu)?.to_dtype(self.dtype)?.to_device(&self.device)?)
     }
 
     /// The training loss `−mean log p(x + σε | y)` with the config's noise σ (TarFlow trick).
     pub fn nll_loss(&self, x: &Tensor, cond: Option<&Tensor>, rng: &mut impl Rng) -> Result<Tensor> {
         let b = self.check_x("x", x)?;
-        let x = if self.cfg.noise_std > 0.0 {
-            (x + (self.noise(rng, b)? * self.cfg.noise_std)?)?
-        } else {
-            x.clone()
-        };
+        let x = if self.cfg.noise_std > 0.0 { (x + (self.noise(rng, b)? * self.cfg.noise_std)?)? } else { x.clone() };
         Ok(self.log_prob(&x, cond)?.mean_all()?.neg()?)
     }
 
@@ -263,11 +233,7 @@ impl ConditionalFlow {
         let xv = Var::from_tensor(&x.detach())?;
         let lp = self.log_prob_rep(xv.as_tensor(), rep.as_ref())?.sum_all()?;
         let grads = lp.backward()?;
-        Ok(grads
-            .get(xv.as_tensor())
-            .cloned()
-            .unwrap_or(xv.as_tensor().zeros_like()?)
-            .detach())
+        Ok(grads.get(xv.as_tensor()).cloned().unwrap_or(xv.as_tensor().zeros_like()?).detach())
     }
 
     /// One Tweedie step `x ← x + σ²·∇ₓ log p(x|y)` with σ = `noise_std` (paper §1, TarFlow).
@@ -302,10 +268,7 @@ impl ConditionalFlow {
         std::fs::create_dir_all(dir).map_err(|e| FlowError::io(dir, e))?;
         let weights = dir.join(WEIGHTS_FILE);
         let tmp = dir.join(format!(".{WEIGHTS_FILE}.tmp"));
-        candle_core::safetensors::save(&self.named_tensors(), &tmp).map_err(|e| FlowError::Checkpoint {
-            path: tmp.clone(),
-            reason: e.to_string(),
-        })?;
+        candle_core::safetensors::save(&self.named_tensors(), &tmp).map_err(|e| FlowError::Checkpoint { path: tmp.clone(), reason: e.to_string() })?;
         std::fs::rename(&tmp, &weights).map_err(|e| FlowError::io(&weights, e))?;
         write_atomic(&dir.join(CONFIG_FILE), self.cfg.to_toml_string().as_bytes())
     }
@@ -336,24 +299,15 @@ impl ConditionalFlow {
 
     /// Overwrites every tensor from a safetensors file; names and shapes must match exactly.
     pub fn load_weights(&self, path: &Path) -> Result<()> {
-        let ckpt_err = |reason: String| FlowError::Checkpoint {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let ckpt_err = |reason: String| FlowError::Checkpoint { path: path.to_path_buf(), reason };
         let loaded = candle_core::safetensors::load(path, &self.device).map_err(|e| ckpt_err(e.to_string()))?;
         let mut expected = 0;
         for map in [&self.params, &self.buffers] {
             for (name, var) in map.data().lock().unwrap().iter() {
                 expected += 1;
-                let t = loaded
-                    .get(name)
-                    .ok_or_else(|| ckpt_err(format!("missing tensor `{name}`")))?;
+                let t = loaded.get(name).ok_or_else(|| ckpt_err(format!("missing tensor `{name}`")))?;
                 if t.dims() != var.dims() {
-                    return Err(ckpt_err(format!(
-                        "tensor `{name}` has shape {:?}, the config expects {:?}",
-                        t.dims(),
-                        var.dims()
-                    )));
+                    return Err(ckpt_err(format!("tensor `{name}` has shape {:?}, the config expects {:?}", t.dims(), var.dims())));
                 }
                 var.set(&t.to_dtype(self.dtype)?)?;
             }

@@ -21,19 +21,11 @@ pub(crate) struct ParamBuilder<'a> {
 
 impl<'a> ParamBuilder<'a> {
     pub fn new(params: &'a VarMap, buffers: &'a VarMap, seed: u64, device: &Device, dtype: DType) -> Self {
-        Self {
-            params,
-            buffers,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            device: device.clone(),
-            dtype,
-        }
+        Self { params, buffers, rng: ChaCha8Rng::seed_from_u64(seed), device: device.clone(), dtype }
     }
 
     fn make(&self, shape: &[usize], values: Vec<f64>) -> Result<Var> {
-        let t = Tensor::from_vec(values, shape, &Device::Cpu)?
-            .to_dtype(self.dtype)?
-            .to_device(&self.device)?;
+        let t = Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(self.dtype)?.to_device(&self.device)?;
         Ok(Var::from_tensor(&t)?)
     }
 

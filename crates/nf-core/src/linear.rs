@@ -32,28 +32,16 @@ impl InvertibleLinear {
     pub(crate) fn new(b: &mut ParamBuilder, name: &str, d: usize) -> Result<Self> {
         let w0 = b.orthogonal(d);
         let (p, l, u) = plu(&w0);
-        let strict = |m: &nalgebra::DMatrix<f64>, lower: bool| {
-            nalgebra::DMatrix::from_fn(d, d, |i, j| if (lower && i > j) || (!lower && i < j) { m[(i, j)] } else { 0.0 })
-        };
+        let strict = |m: &nalgebra::DMatrix<f64>, lower: bool| nalgebra::DMatrix::from_fn(d, d, |i, j| if (lower && i > j) || (!lower && i < j) { m[(i, j)] } else { 0.0 });
         let perm = b.buffer(&format!("{name}.perm"), &[d, d], row_major(&p))?;
         let lower = b.param(&format!("{name}.lower"), &[d, d], row_major(&strict(&l, true)))?;
         let upper = b.param(&format!("{name}.upper"), &[d, d], row_major(&strict(&u, false)))?;
         let diag = b.param(&format!("{name}.diag"), &[d], u.diagonal().iter().copied().collect())?;
-        let mask = |lower: bool| -> Vec<f64> {
-            (0..d * d).map(|k| ((lower && k / d > k % d) || (!lower && k / d < k % d)) as u8 as f64).collect()
-        };
+        let mask = |lower: bool| -> Vec<f64> { (0..d * d).map(|k| ((lower && k / d > k % d) || (!lower && k / d < k % d)) as u8 as f64).collect() };
         // The masks and identity are only used in the f64 d×d arithmetic below, so keep them f64.
         let dev = &b.device;
         let constant = |v: Vec<f64>| -> Result<Tensor> { Ok(Tensor::from_vec(v, (d, d), &Device::Cpu)?.to_device(dev)?) };
-        Ok(Self {
-            perm,
-            lower,
-            upper,
-            diag,
-            lower_mask: constant(mask(true))?,
-            upper_mask: constant(mask(false))?,
-            eye: Tensor::eye(d, DType::F64, dev)?,
-        })
+        Ok(Self { perm, lower, upper, diag, lower_mask: constant(mask(true))?, upper_mask: constant(mask(false))?, eye: Tensor::eye(d, DType::F64, dev)? })
     }
 
     // The d×d products and inverses are formed in f64 and rounded once to the parameter dtype:
@@ -124,7 +112,13 @@ mod tests {
             let v: Vec<f64> = (0..n * n)
                 .map(|k| {
                     let (i, j) = (k / n, k % n);
-                    if i == j { 1.5 + (k % 3) as f64 * 0.3 } else if i > j { ((k * 37 % 11) as f64 - 5.0) / 5.0 } else { 0.0 }
+                    if i == j {
+                        1.5 + (k % 3) as f64 * 0.3
+                    } else if i > j {
+                        ((k * 37 % 11) as f64 - 5.0) / 5.0
+                    } else {
+                        0.0
+                    }
                 })
                 .collect();
             let a = Tensor::from_vec(v, (n, n), &Device::Cpu).unwrap();

@@ -34,10 +34,7 @@ impl Dense {
             DenseInit::LecunNormal => (b.lecun_normal(out * fan_in, fan_in), vec![0.0; out]),
             DenseInit::Zeros => (vec![0.0; out * fan_in], vec![0.0; out]),
         };
-        Ok(Self {
-            weight: b.param(&format!("{name}.weight"), &[out, fan_in], w)?,
-            bias: b.param(&format!("{name}.bias"), &[out], bias)?,
-        })
+        Ok(Self { weight: b.param(&format!("{name}.weight"), &[out, fan_in], w)?, bias: b.param(&format!("{name}.bias"), &[out], bias)? })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -55,18 +52,13 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     pub(crate) fn new(b: &mut ParamBuilder, name: &str, dim: usize, eps: f64) -> Result<Self> {
-        Ok(Self {
-            weight: b.param(&format!("{name}.weight"), &[dim], vec![1.0; dim])?,
-            bias: b.param(&format!("{name}.bias"), &[dim], vec![0.0; dim])?,
-            eps,
-        })
+        Ok(Self { weight: b.param(&format!("{name}.weight"), &[dim], vec![1.0; dim])?, bias: b.param(&format!("{name}.bias"), &[dim], vec![0.0; dim])?, eps })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         crate::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 }
-
 
 /// `Linear → LeakyReLU → LayerNorm → Linear → LeakyReLU → LayerNorm → Linear(zero)`: the S or T
 /// net of a coupling (flax `MetaBlock`), LayerNorm after each activation as in the paper.
@@ -82,16 +74,7 @@ pub struct CouplingNet {
 
 impl CouplingNet {
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        b: &mut ParamBuilder,
-        name: &str,
-        input: usize,
-        first: usize,
-        hidden: usize,
-        out: usize,
-        slope: f64,
-        eps: f64,
-    ) -> Result<Self> {
+    pub(crate) fn new(b: &mut ParamBuilder, name: &str, input: usize, first: usize, hidden: usize, out: usize, slope: f64, eps: f64) -> Result<Self> {
         Ok(Self {
             l1: Dense::new(b, &format!("{name}.0"), input, first, DenseInit::TorchUniform)?,
             n1: LayerNorm::new(b, &format!("{name}.norm0"), first, eps)?,

@@ -338,18 +338,28 @@ impl CustomOp2 for GeluGradOp {
             CpuStorage::F32(_) => {
                 let (x, g) = (slices!(s1, l1, F32), slices!(s2, l2, F32));
                 let (c, k) = (SQRT_2_OVER_PI, GELU_CUBIC);
-                CpuStorage::F32(x.iter().zip(g).map(|(&x, &g)| {
-                    let t = fast_tanh(c * (x + k * x * x * x));
-                    g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3.0 * k * x * x))
-                }).collect())
+                CpuStorage::F32(
+                    x.iter()
+                        .zip(g)
+                        .map(|(&x, &g)| {
+                            let t = fast_tanh(c * (x + k * x * x * x));
+                            g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3.0 * k * x * x))
+                        })
+                        .collect(),
+                )
             }
             CpuStorage::F64(_) => {
                 let (x, g) = (slices!(s1, l1, F64), slices!(s2, l2, F64));
                 let (c, k) = ((2.0 / std::f64::consts::PI).sqrt(), 0.044_715f64);
-                CpuStorage::F64(x.iter().zip(g).map(|(&x, &g)| {
-                    let t = (c * (x + k * x * x * x)).tanh();
-                    g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3.0 * k * x * x))
-                }).collect())
+                CpuStorage::F64(
+                    x.iter()
+                        .zip(g)
+                        .map(|(&x, &g)| {
+                            let t = (c * (x + k * x * x * x)).tanh();
+                            g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3.0 * k * x * x))
+                        })
+                        .collect(),
+                )
             }
             _ => candle_core::bail!("nf-gelu: unsupported dtype"),
         };

@@ -20,12 +20,7 @@ pub struct WarmupCosine {
 impl Default for WarmupCosine {
     /// NF-GCBC: 3e-4, 500 warm-up steps, 1M steps, floor 1e-6.
     fn default() -> Self {
-        Self {
-            peak: 3e-4,
-            warmup: 500,
-            total: 1_000_000,
-            floor: 1e-6,
-        }
+        Self { peak: 3e-4, warmup: 500, total: 1_000_000, floor: 1e-6 }
     }
 }
 

@@ -89,27 +89,11 @@ impl Toy2d {
     }
 }
 
-
 /// Trains `flow` (unconditional, dim 2) on `toy` by maximum likelihood, calling `on_step(step,
 /// loss)` after each update. Batches come from `rng`, so a seed fixes the whole run.
-pub fn fit(
-    flow: &crate::ConditionalFlow,
-    toy: Toy2d,
-    trainer: &mut crate::optim::Trainer,
-    steps: usize,
-    batch: usize,
-    rng: &mut impl Rng,
-    mut on_step: impl FnMut(usize, f64),
-) -> crate::Result<()> {
+pub fn fit(flow: &crate::ConditionalFlow, toy: Toy2d, trainer: &mut crate::optim::Trainer, steps: usize, batch: usize, rng: &mut impl Rng, mut on_step: impl FnMut(usize, f64)) -> crate::Result<()> {
     if flow.config().dim != 2 || flow.config().cond_dim != 0 {
-        return Err(crate::FlowError::Config {
-            field: "dim",
-            reason: format!(
-                "toy fitting needs an unconditional 2-D flow, got dim {} cond_dim {}",
-                flow.config().dim,
-                flow.config().cond_dim
-            ),
-        });
+        return Err(crate::FlowError::Config { field: "dim", reason: format!("toy fitting needs an unconditional 2-D flow, got dim {} cond_dim {}", flow.config().dim, flow.config().cond_dim) });
     }
     for step in 0..steps {
         let x = samples_tensor(toy, rng, batch, flow.dtype(), flow.device())?;
@@ -120,32 +104,20 @@ pub fn fit(
     Ok(())
 }
 
-pub fn samples_tensor(
-    toy: Toy2d,
-    rng: &mut impl Rng,
-    n: usize,
-    dtype: candle_core::DType,
-    device: &candle_core::Device,
-) -> crate::Result<candle_core::Tensor> {
+pub fn samples_tensor(toy: Toy2d, rng: &mut impl Rng, n: usize, dtype: candle_core::DType, device: &candle_core::Device) -> crate::Result<candle_core::Tensor> {
     let v: Vec<f64> = (0..n).flat_map(|_| toy.sample(rng)).collect();
-    Ok(candle_core::Tensor::from_vec(v, (n, 2), &candle_core::Device::Cpu)?
-        .to_dtype(dtype)?
-        .to_device(device)?)
+    Ok(candle_core::Tensor::from_vec(v, (n, 2), &candle_core::Device::Cpu)?.to_dtype(dtype)?.to_device(device)?)
 }
 
 /// `log p` of a 2-D flow at the centres of an `n × n` grid over `[lo, hi]²`, row by row
 /// (x fastest within a row of constant y); returns `(x, y, log_prob)` triples.
 pub fn density_grid(flow: &crate::ConditionalFlow, n: usize, lo: f64, hi: f64) -> crate::Result<Vec<[f64; 3]>> {
     let h = (hi - lo) / n as f64;
-    let pts: Vec<[f64; 2]> = (0..n * n)
-        .map(|k| [lo + ((k % n) as f64 + 0.5) * h, lo + ((k / n) as f64 + 0.5) * h])
-        .collect();
+    let pts: Vec<[f64; 2]> = (0..n * n).map(|k| [lo + ((k % n) as f64 + 0.5) * h, lo + ((k / n) as f64 + 0.5) * h]).collect();
     let mut out = Vec::with_capacity(n * n);
     for chunk in pts.chunks(4096) {
         let flat: Vec<f64> = chunk.iter().flatten().copied().collect();
-        let x = candle_core::Tensor::from_vec(flat, (chunk.len(), 2), &candle_core::Device::Cpu)?
-            .to_dtype(flow.dtype())?
-            .to_device(flow.device())?;
+        let x = candle_core::Tensor::from_vec(flat, (chunk.len(), 2), &candle_core::Device::Cpu)?.to_dtype(flow.dtype())?.to_device(flow.device())?;
         let lp: Vec<f64> = flow.log_prob(&x, None)?.to_dtype(candle_core::DType::F64)?.to_vec1()?;
         out.extend(chunk.iter().zip(lp).map(|(p, l)| [p[0], p[1], l]));
     }

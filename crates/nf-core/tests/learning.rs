@@ -14,13 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[test]
 fn eight_gaussians_nll_near_entropy_and_density_integrates_to_one() {
-    let cfg = FlowConfig {
-        blocks: 8,
-        channels: 64,
-        noise_std: 0.0,
-        denoise: false,
-        ..FlowConfig::gcbc(2, 0)
-    };
+    let cfg = FlowConfig { blocks: 8, channels: 64, noise_std: 0.0, denoise: false, ..FlowConfig::gcbc(2, 0) };
     let flow = ConditionalFlow::new(cfg, 0, &Device::Cpu).unwrap();
     let steps = 2500;
     let schedule = WarmupCosine { peak: 2e-3, warmup: 100, total: steps, floor: 1e-5 };
@@ -63,14 +57,7 @@ fn conditional_flow_beats_best_gaussian_on_condition_dependent_mixture() {
         let y = Tensor::from_vec(ys, (n, 1), &Device::Cpu).unwrap().to_dtype(DType::F32).unwrap();
         (x, y)
     };
-    let cfg = FlowConfig {
-        blocks: 6,
-        channels: 64,
-        noise_std: 0.0,
-        denoise: false,
-        encoder: EncoderConfig { hidden: vec![64, 64], rep: 16, ..EncoderConfig::default() },
-        ..FlowConfig::gcbc(2, 1)
-    };
+    let cfg = FlowConfig { blocks: 6, channels: 64, noise_std: 0.0, denoise: false, encoder: EncoderConfig { hidden: vec![64, 64], rep: 16, ..EncoderConfig::default() }, ..FlowConfig::gcbc(2, 1) };
     let flow = ConditionalFlow::new(cfg, 1, &Device::Cpu).unwrap();
     let steps = 1500;
     let schedule = WarmupCosine { peak: 2e-3, warmup: 100, total: steps, floor: 1e-5 };

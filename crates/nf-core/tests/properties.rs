@@ -10,17 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 fn small_config(dim: usize, cond_dim: usize, encoder: bool) -> FlowConfig {
-    FlowConfig {
-        blocks: 4,
-        channels: 24,
-        encoder: EncoderConfig {
-            enabled: encoder,
-            hidden: vec![32, 32],
-            rep: 8,
-            ..EncoderConfig::default()
-        },
-        ..FlowConfig::gcbc(dim, cond_dim)
-    }
+    FlowConfig { blocks: 4, channels: 24, encoder: EncoderConfig { enabled: encoder, hidden: vec![32, 32], rep: 8, ..EncoderConfig::default() }, ..FlowConfig::gcbc(dim, cond_dim) }
 }
 
 /// Adds `N(0, scale²)` to every trainable tensor so no coupling is the identity any more.
@@ -151,9 +141,7 @@ fn gradients_reach_every_parameter_through_log_prob_and_sample() {
     let through_sample = flow.sample(Some(&c), &noise).unwrap().sin().unwrap().sum_all().unwrap();
     // NF-RLBC's shape of loss: a function of a sample and the log-density of data, one graph.
     let noise2 = flow.noise(&mut rng, 32).unwrap();
-    let combined = (flow.sample(Some(&c), &noise2).unwrap().sqr().unwrap().mean_all().unwrap()
-        - flow.log_prob(&x, Some(&c)).unwrap().mean_all().unwrap())
-    .unwrap();
+    let combined = (flow.sample(Some(&c), &noise2).unwrap().sqr().unwrap().mean_all().unwrap() - flow.log_prob(&x, Some(&c)).unwrap().mean_all().unwrap()).unwrap();
     for (what, loss) in [("log_prob", through_log_prob), ("sample", through_sample), ("sample + log_prob", combined)] {
         let grads = loss.backward().unwrap();
         let names = flow.params().data().lock().unwrap().clone();

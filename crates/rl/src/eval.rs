@@ -9,7 +9,7 @@
 //! and final coverage; the counting tasks: goals, blocks or sub-tasks done). For goal-conditioned
 //! tasks the score is the success as 0 or 1, so the best score is the success rate.
 
-use envs::{make, VecEnv};
+use envs::{Task, VecEnv};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -44,10 +44,9 @@ pub struct EvalReport {
 }
 
 /// Runs the protocol for `agent` on `task` with `episodes` episodes per evaluation task.
-pub fn evaluate(agent: &dyn Agent, task: &str, episodes: usize, seed: u64) -> Result<EvalReport> {
-    let probe = make(task)?;
-    let meta = envs::meta(task)?;
-    let task_ids: Vec<usize> = match meta.singletask {
+pub fn evaluate(agent: &dyn Agent, task: &Task, episodes: usize, seed: u64) -> Result<EvalReport> {
+    let probe = task.make()?;
+    let task_ids: Vec<usize> = match task.meta.singletask {
         Some(k) => vec![k],
         None => (1..=probe.tasks().len()).collect(),
     };

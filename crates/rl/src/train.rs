@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use envs::{Batch, Dataset, GcSampler, TransitionSampler};
+use envs::{Batch, Dataset, GcSampler, Task, TransitionSampler};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -153,13 +153,13 @@ impl MetricsCsv {
 
 /// Trains `agent` on `task` from `data`, writing into `dir` (created if needed). If
 /// `dir/last.safetensors` exists the run resumes from it.
-pub fn train(agent: &mut dyn Agent, task: &str, data: Dataset, cfg: &TrainConfig, dir: &Path, progress: &mut dyn FnMut(Progress<'_>)) -> Result<TrainSummary> {
+pub fn train(agent: &mut dyn Agent, task: &Task, data: Dataset, cfg: &TrainConfig, dir: &Path, progress: &mut dyn FnMut(Progress<'_>)) -> Result<TrainSummary> {
     std::fs::create_dir_all(dir).map_err(|e| RlError::io(dir, e))?;
     let sampler = match agent.data_spec() {
         DataSpec::GoalConditioned(gc) => Sampler::Goal(GcSampler::new(data, gc)?),
         DataSpec::Transitions => {
             // The imitation tasks have no rewards; only BC, which ignores them, runs there.
-            let (r, m) = if envs::is_imitation(task) { (vec![0.0; data.len()], vec![1.0; data.len()]) } else { envs::singletask_rewards(task, &data)? };
+            let (r, m) = if task.is_imitation() { (vec![0.0; data.len()], vec![1.0; data.len()]) } else { envs::singletask_rewards(task.name(), &data)? };
             Sampler::Plain(TransitionSampler::new(data)?.with_rewards(r, m)?)
         }
         DataSpec::Chunks { obs_history, action_chunk, .. } => Sampler::Chunks(TransitionSampler::new(data)?, obs_history, action_chunk),

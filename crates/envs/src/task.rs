@@ -1,0 +1,103 @@
+//! A task name resolved once, at the runner's entry, into what every later layer needs to know
+//! about it: its metadata, its kind, its dimensions and its top score. Layers below the runner
+//! take a [`Task`] and never parse a name again.
+
+use crate::env::GoalEnv;
+use crate::error::Result;
+use crate::registry::{make, meta, TaskMeta};
+
+/// What data a task trains on and how it is scored; decides which agents can run it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskKind {
+    /// A demonstration dataset without goals or rewards, scored by `Info::score` (VQ-BeT's
+    /// suite: `pusht`, `multigoal4`, `blockpush2`, `kitchen2d`).
+    Imitation,
+    /// A goal-conditioned dataset with OGBench's 5 evaluation tasks (`pointmaze-…-navigate`, …).
+    GoalConditioned,
+    /// OGBench's singletask variant of a goal-conditioned dataset: one fixed task and its
+    /// relabelled rewards (`…-singletask-taskN`).
+    Singletask,
+    /// An online maze without a dataset: the agent collects its own data (JaxGCRL's mazes).
+    Online,
+}
+
+impl TaskKind {
+    /// Whether the task has an offline dataset to train on.
+    pub fn has_dataset(self) -> bool {
+        self != TaskKind::Online
+    }
+}
+
+/// A resolved task: built by [`Task::resolve`] from a name, then passed down.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    pub meta: TaskMeta,
+    pub kind: TaskKind,
+    /// Width of one observation (and of one goal, for goal-conditioned tasks).
+    pub obs_dim: usize,
+    /// Width of one action; actions live in `[-1, 1]^act_dim`.
+    pub act_dim: usize,
+    /// The largest score an episode can reach (`GoalEnv::top_score`: 1 for success, 4 for
+    /// kitchen2d's sub-tasks, …); tables scale imitation scores by it.
+    pub top_score: f32,
+    /// Steps before an evaluation episode is cut.
+    pub max_episode_steps: usize,
+}
+
+impl Task {
+    /// Resolves `name`, or fails with an error that lists the known names.
+    pub fn resolve(name: &str) -> Result<Task> {
+        let meta = meta(name)?;
+        let env = make(name)?;
+        let kind = if meta.dataset.is_none() {
+            TaskKind::Online
+        } else if meta.singletask.is_some() {
+            TaskKind::Singletask
+        } else if crate::registry::is_imitation(name) {
+            TaskKind::Imitation
+        } else {
+            TaskKind::GoalConditioned
+        };
+        Ok(Task { kind, obs_dim: env.observation_spec().dim(), act_dim: env.action_spec().dim(), top_score: env.top_score(), max_episode_steps: env.max_episode_steps(), meta })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.meta.name
+    }
+
+    /// A fresh environment of this task.
+    pub fn make(&self) -> Result<Box<dyn GoalEnv>> {
+        make(&self.meta.name)
+    }
+
+    pub fn is_imitation(&self) -> bool {
+        self.kind == TaskKind::Imitation
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_task_resolves_to_its_kind_and_dims() {
+        for name in crate::registry::task_names() {
+            let t = Task::resolve(&name).unwrap();
+            let env = t.make().unwrap();
+            assert_eq!((t.obs_dim, t.act_dim), (env.observation_spec().dim(), env.action_spec().dim()), "{name}");
+            let want = if name.ends_with("-online") {
+                TaskKind::Online
+            } else if name.contains("-singletask-") {
+                TaskKind::Singletask
+            } else if ["pusht", "multigoal4", "blockpush2", "kitchen2d"].contains(&name.as_str()) {
+                TaskKind::Imitation
+            } else {
+                TaskKind::GoalConditioned
+            };
+            assert_eq!(t.kind, want, "{name}");
+        }
+        let err = Task::resolve("antmaze-large-navigate").unwrap_err().to_string();
+        assert!(err.contains("pointmaze-large-navigate"), "{err}");
+    }
+}
