@@ -253,3 +253,129 @@ pub(crate) fn check_row(task: &str, ds: &Dataset, row: usize, need: usize) -> Re
 pub(crate) fn path(ds: &Dataset, rows: (usize, usize), cols: [usize; 2]) -> Shape {
     Shape::Polyline((rows.0..rows.1).map(|t| [ds.qpos_row(t)[cols[0]], ds.qpos_row(t)[cols[1]]]).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{GoalEnv, Split};
+
+    /// What every family's pictures must satisfy: after `reset_to_task(1, 0)` the scene's moving
+    /// discs lie in its box, `count` finds the family's parts, a few steps at the top of the
+    /// action box change the moving layer, and the dataset's first row draws (a row past the end
+    /// is an error). Returns the env after the steps and the first scene.
+    fn check_family(name: &str, count: impl Fn(&Scene) -> usize, expected: usize) -> (Box<dyn GoalEnv>, Scene) {
+        let mut env = crate::make(name).unwrap();
+        env.reset_to_task(1, 0).unwrap();
+        let before = env.scene();
+        assert_eq!(count(&before), expected, "{name}: wrong number of parts in {before:#?}");
+        for item in before.items.iter().filter(|i| i.layer == Layer::State) {
+            if let Shape::Disc { centre, .. } = item.shape {
+                assert!(before.contains(centre), "{name}: disc at {centre:?} outside {:?}..{:?}", before.lo, before.hi);
+            }
+        }
+        let action = env.action_spec().high.clone();
+        for _ in 0..5 {
+            env.step(&action).unwrap();
+        }
+        let after = env.scene();
+        let moving = |s: &Scene| s.layer(Layer::State).cloned().collect::<Vec<_>>();
+        assert_ne!(moving(&before), moving(&after), "{name}: the scene did not change in 5 steps");
+        assert_eq!(count(&after), expected, "{name}: parts appeared or vanished while stepping");
+        let meta = crate::meta(name).unwrap();
+        let ds = crate::generate_with(meta.dataset.as_deref().unwrap(), 0, Split::Train, 1, meta.recipe.unwrap().episode_len).unwrap();
+        let row = env.scene_of_row(&ds, 0).unwrap();
+        assert_eq!(count(&row), expected, "{name}: a dataset row draws a different set of parts");
+        assert!(env.scene_of_row(&ds, ds.len()).is_err(), "{name}: drew a row past the end");
+        (env, before)
+    }
+
+    fn discs(s: &Scene, colour: Colour) -> usize {
+        s.filled_with(colour).iter().filter(|i| matches!(i.shape, Shape::Disc { .. })).count()
+    }
+
+    #[test]
+    fn maze_scene_has_walls_one_agent_and_the_goal() {
+        let (env, s) = check_family("pointmaze-large-navigate", |s| discs(s, Colour::Agent), 1);
+        assert!(s.layer(Layer::Fixed).count() > 20, "walls missing");
+        let goal: Vec<_> = s.layer(Layer::Goal).collect();
+        assert_eq!(goal.len(), 1);
+        assert!(s.contains(goal[0].shape.anchor()));
+        // The disc is where the observation says the agent is.
+        let mut env = env;
+        let obs = env.reset_to_task(2, 3).unwrap();
+        assert_eq!(env.scene().filled_with(Colour::Agent)[0].shape.anchor(), [obs[0], obs[1]]);
+    }
+
+    #[test]
+    fn online_maze_scene_shows_its_goal_set() {
+        let mut env = crate::make("pointmaze-umaze-online").unwrap();
+        env.reset_to_task(1, 0).unwrap();
+        // The easy task's goal set (every G cell) plus the episode's goal.
+        assert!(env.scene().layer(Layer::Goal).count() >= 2);
+    }
+
+    #[test]
+    fn soccer_scene_has_agent_ball_and_goal() {
+        let (_, s) = check_family("pointsoccer-arena-navigate", |s| discs(s, Colour::Agent) + discs(s, Colour::WHITE), 2);
+        assert_eq!(s.layer(Layer::Goal).count(), 1);
+    }
+
+    #[test]
+    fn puzzle_scene_lights_the_buttons_that_are_on() {
+        let lit = |s: &Scene| s.filled_with(crate::puzzle::LIT).len();
+        let buttons = |s: &Scene| s.layer(Layer::State).filter(|i| matches!(i.shape, Shape::Rect { .. })).count();
+        let (env, s) = check_family("kinpuzzle-3x3-play", buttons, 9);
+        let tasks = crate::puzzle::puzzle_tasks(3, 3);
+        assert_eq!(lit(&s), tasks[0].0.iter().filter(|&&b| b == 1).count());
+        let goal = env.goal_scene().unwrap();
+        assert_eq!((buttons(&goal), lit(&goal)), (9, tasks[0].1.iter().filter(|&&b| b == 1).count()));
+    }
+
+    #[test]
+    fn cube_scene_has_one_square_per_cube_and_the_gripper() {
+        let cubes = |s: &Scene| (0..4).map(|k| s.filled_with(Colour::Category(k)).len()).sum();
+        let (env, s) = check_family("kincube-double-play", cubes, 2);
+        // The effector's cross: two segments.
+        assert_eq!(s.layer(Layer::State).filter(|i| matches!(i.shape, Shape::Polyline(_))).count(), 2);
+        assert_eq!(cubes(&env.goal_scene().unwrap()), 2);
+    }
+
+    #[test]
+    fn kinscene_scene_has_cube_buttons_drawer_and_window() {
+        let parts = |s: &Scene| s.filled_with(Colour::Category(0)).len() + s.items.iter().filter(|i| matches!(&i.shape, Shape::Text { .. })).count();
+        // One cube, and the labels of the two buttons and the two handles.
+        let (env, s) = check_family("kinscene-play", parts, 5);
+        let texts: Vec<String> = s.items.iter().filter_map(|i| if let Shape::Text { text, .. } = &i.shape { Some(text.clone()) } else { None }).collect();
+        assert!(texts.iter().any(|t| t.starts_with("drawer")) && texts.iter().any(|t| t.starts_with("window")), "{texts:?}");
+        let goal = env.goal_scene().unwrap();
+        assert!(goal.items.iter().any(|i| matches!(&i.shape, Shape::Text { text, .. } if text == "drawer -0.16")), "task1's goal opens the drawer");
+    }
+
+    #[test]
+    fn pusht_scene_has_the_goal_the_tee_and_the_agent() {
+        let parts = |s: &Scene| s.layer(Layer::State).filter(|i| matches!(i.shape, Shape::Polygon(_) | Shape::Disc { .. })).count();
+        let (_, s) = check_family("pusht", parts, 3);
+        assert_eq!(s.layer(Layer::Goal).count(), 2, "the goal T's two boxes");
+    }
+
+    #[test]
+    fn multigoal_scene_has_four_goals_and_the_body() {
+        let parts = |s: &Scene| (0..4).map(|k| s.filled_with(Colour::Category(k)).len()).sum::<usize>() + discs(s, Colour::Rgb(40, 40, 40));
+        let (_, s) = check_family("multigoal4", parts, 5);
+        assert_eq!(s.status, "0/4 goals");
+    }
+
+    #[test]
+    fn blockpush_scene_has_two_blocks_and_the_pusher() {
+        let parts = |s: &Scene| s.filled_with(Colour::Category(0)).len() + s.filled_with(Colour::Category(1)).len() + discs(s, Colour::Rgb(60, 60, 60));
+        let (_, s) = check_family("blockpush2", parts, 3);
+        assert_eq!(s.status, "0/2 blocks in targets");
+    }
+
+    #[test]
+    fn kitchen_scene_has_every_appliance_and_the_effector() {
+        // Two doors (line + handle), two pads, two knobs, the kettle, the effector.
+        let parts = |s: &Scene| s.layer(Layer::State).filter(|i| i.paint.fill.is_some()).count();
+        check_family("kitchen2d", parts, 8);
+    }
+}
