@@ -230,6 +230,25 @@ pub(crate) fn record_play<S: PlaySim>(sim: &mut S, ds: &mut crate::dataset::Data
     }
 }
 
+/// The table seen from above, as the arm tasks draw it (x down, y to the right, the robot at the
+/// top): OGBench's effector workspace with a margin for buttons and cubes at its edge.
+pub(crate) fn table_scene() -> crate::shapes::Scene {
+    use crate::shapes::{Colour, Paint, Scene, Shape, View};
+    let (lo, hi) = (WORKSPACE_LO, WORKSPACE_HI);
+    let mut s = Scene::new([lo[0] - 0.02, lo[1] - 0.02], [hi[0] + 0.02, hi[1] + 0.02], View::XDownYRight);
+    s.fixed(Shape::rect([lo[0] - 0.02, lo[1] - 0.02], [hi[0] + 0.02, hi[1] + 0.02]), Paint::fill(Colour::Floor));
+    s
+}
+
+/// The effector seen from above: a cross, larger when higher, red while the gripper is closed.
+pub(crate) fn draw_effector(s: &mut crate::shapes::Scene, pos: [f32; 3], closed: bool) {
+    use crate::shapes::{Colour, Paint, Shape};
+    let colour = if closed { Colour::Rgb(200, 30, 30) } else { Colour::Ink };
+    for arm in Shape::cross([pos[0], pos[1]], 0.012 + 0.05 * pos[2]) {
+        s.state(arm, Paint::line(colour, 3.0));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,7 @@ use crate::env::{check_reset, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Tr
 use crate::error::Result;
 use crate::pointmaze::POINT_STEP;
 use crate::registry::DatasetRecipe;
+use crate::shapes::{check_row, path, Colour, Draw, Item, Layer, Paint, Scene, Shape, View};
 use crate::vec2::{add, norm, scale, sub};
 
 /// The table is `[0, TABLE]²`.
@@ -303,6 +304,49 @@ impl GoalEnv for BlockPushEnv {
     fn boxed_clone(&self) -> Box<dyn GoalEnv> {
         Box::new(self.clone())
     }
+}
+
+impl Draw for BlockPushEnv {
+    /// The table, the target zones, the blocks' and the pusher's start regions (overview only),
+    /// the blocks (red block 0, blue block 1) and the pusher.
+    fn scene(&self) -> Scene {
+        blockpush_scene(self.pusher, self.blocks)
+    }
+    fn scene_of_row(&self, ds: &Dataset, row: usize) -> Result<Scene> {
+        check_row(&self.name, ds, row, 6)?;
+        let q = ds.qpos_row(row);
+        Ok(blockpush_scene([q[0], q[1]], [[q[2], q[3]], [q[4], q[5]]]))
+    }
+    /// The pusher's path (faint grey) and each block's path in the block's colour.
+    fn demo_shapes(&self, ds: &Dataset, rows: (usize, usize), _demo: usize) -> Vec<Item> {
+        let mut out = vec![Item { shape: path(ds, rows, [0, 1]), paint: Paint::line(Colour::Trail, 1.0).opacity(0.3), layer: Layer::Note }];
+        for i in 0..2 {
+            out.push(Item { shape: path(ds, rows, [2 + 2 * i, 3 + 2 * i]), paint: Paint::line(Colour::Category(i), 2.0).opacity(0.7), layer: Layer::Note });
+        }
+        out
+    }
+}
+
+fn blockpush_scene(pusher: [f32; 2], blocks: [[f32; 2]; 2]) -> Scene {
+    let mut s = Scene::new([0.0; 2], [TABLE; 2], View::XRightYUp);
+    s.fixed(Shape::rect([0.0; 2], [TABLE; 2]), Paint::outlined(Colour::Rgb(235, 225, 205), Colour::Wall, 3.0));
+    let target = Colour::Rgb(255, 190, 60);
+    for (k, t) in TARGETS.iter().enumerate() {
+        s.fixed(Shape::square(*t, TARGET_HALF), Paint::outlined(target, target, 2.0).opacity(0.6));
+        s.fixed(Shape::text([t[0] - TARGET_HALF, t[1] + TARGET_HALF + 0.9], format!("target {k}"), 13.0), Paint::line(Colour::Ink, 1.0));
+    }
+    for (i, c) in BLOCK_SPOTS.iter().enumerate() {
+        s.note(Shape::square(*c, BLOCK_JITTER + BLOCK_HALF), Paint::line(Colour::Category(i), 1.0));
+    }
+    let (p, j, r) = (PUSHER_START, PUSHER_JITTER, PUSHER_RADIUS);
+    s.note(Shape::rect([p[0] - j[0] - r, p[1] - j[1] - r], [p[0] + j[0] + r, p[1] + j[1] + r]), Paint::line(Colour::Rgb(60, 60, 60), 1.0));
+    for (i, b) in blocks.iter().enumerate() {
+        s.state(Shape::square(*b, BLOCK_HALF), Paint::outlined(Colour::Category(i), Colour::Ink, 1.0));
+    }
+    s.state(Shape::disc(pusher, PUSHER_RADIUS), Paint::fill(Colour::Rgb(60, 60, 60)));
+    s.status = format!("{}/2 blocks in targets", score_of(blocks));
+    s.legend = "outlines: start regions; lines: block paths in demos (grey: pusher); any block to any target".into();
+    s
 }
 
 /// Which solution a demonstration follows: the block pushed first (0 left, 1 right) and the

@@ -55,6 +55,7 @@ use crate::dataset::Dataset;
 use crate::env::{check_reset, pick_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
 use crate::registry::DatasetRecipe;
+use crate::shapes::{Colour, Draw, Paint, Scene, Shape};
 
 pub use crate::arm::plan_action;
 
@@ -564,6 +565,41 @@ impl GoalEnv for CubeEnv {
     }
     fn boxed_clone(&self) -> Box<dyn GoalEnv> {
         Box::new(self.clone())
+    }
+}
+
+impl Draw for CubeEnv {
+    /// The cubes (one colour each; a stacked cube raised towards the top of the picture by half
+    /// its height and outlined thicker) and the effector (red while the gripper is closed).
+    fn scene(&self) -> Scene {
+        let mut s = crate::arm::table_scene();
+        draw_cubes(&mut s, self.sim.cubes.iter().map(|c| (c.pos, c.yaw)));
+        crate::arm::draw_effector(&mut s, self.sim.pos, self.sim.grip >= GRIP_THRESHOLD);
+        s
+    }
+    /// The cubes at their targets.
+    fn goal_scene(&self) -> Option<Scene> {
+        let mut s = crate::arm::table_scene();
+        draw_cubes(&mut s, self.goals.iter().map(|&g| (g, 0.0)));
+        Some(s)
+    }
+    fn scene_of_row(&self, ds: &Dataset, row: usize) -> Result<Scene> {
+        let n = self.num_cubes();
+        crate::shapes::check_row(&self.name, ds, row, 5 + 4 * n)?;
+        let q = ds.qpos_row(row);
+        let mut s = crate::arm::table_scene();
+        draw_cubes(&mut s, (0..n).map(|i| ([q[5 + 4 * i], q[6 + 4 * i], q[7 + 4 * i]], q[8 + 4 * i])));
+        crate::arm::draw_effector(&mut s, [q[0], q[1], q[2]], q[4] >= GRIP_THRESHOLD);
+        Ok(s)
+    }
+}
+
+/// Cube `i` in [`Colour::Category`] `i`, seen from above (module docs: the kincube scene).
+pub(crate) fn draw_cubes(s: &mut Scene, cubes: impl Iterator<Item = ([f32; 3], f32)>) {
+    for (i, (p, yaw)) in cubes.enumerate() {
+        let lift = p[2] - TABLE_Z;
+        let stacked = lift > CUBE_HALF;
+        s.state(Shape::oriented_box([p[0] - 0.5 * lift, p[1]], [CUBE_HALF; 2], yaw), Paint::outlined(Colour::Category(i), Colour::Ink, if stacked { 3.0 } else { 1.0 }));
     }
 }
 

@@ -1,6 +1,7 @@
 //! The gymnasium-shaped environment API shared by every native task.
 
 use crate::error::{EnvError, Result};
+use crate::shapes::Draw;
 
 /// An axis-aligned box: the observation or action space of a task.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,7 +121,10 @@ pub trait Env: Send {
 /// evaluation protocol and one [`crate::VecEnv`] serve every task: they have no goal (an empty
 /// [`GoalEnv::goal`]), one evaluation task (random initial states, as VQ-BeT evaluates), and a
 /// score larger than 1 where the task counts sub-goals.
-pub trait GoalEnv: Env {
+///
+/// Every task also draws itself ([`Draw`], a supertrait): `env.scene()` is its current state as
+/// plain shapes.
+pub trait GoalEnv: Env + Draw {
     /// The goal observation (same layout as observations), valid after `reset`; empty for the
     /// imitation tasks, which have no goal.
     fn goal(&self) -> &[f32];

@@ -62,6 +62,7 @@ use crate::dataset::Dataset;
 use crate::env::{check_reset, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
 use crate::registry::DatasetRecipe;
+use crate::shapes::{check_row, path, Colour, Draw, Item, Layer, Paint, Scene, Shape, View};
 use crate::vec2::{add, dist, dot, norm, scale, sub, unit_or};
 
 pub const WIDTH: f32 = 4.0;
@@ -489,6 +490,106 @@ impl GoalEnv for KitchenEnv {
     fn boxed_clone(&self) -> Box<dyn GoalEnv> {
         Box::new(self.clone())
     }
+}
+
+impl Draw for KitchenEnv {
+    /// The kitchen from above: walls, counter, rails, burner pads, the interior the expert
+    /// travels through, every appliance's goal state ghosted, the moving parts in the current
+    /// state (one colour per sub-task; pads fill as their knobs turn; a black ring once past
+    /// relay kitchen's completion threshold), the effector, and (overview only) the names.
+    fn scene(&self) -> Scene {
+        kitchen_scene(&self.state)
+    }
+    fn scene_of_row(&self, ds: &Dataset, row: usize) -> Result<Scene> {
+        check_row(&self.name, ds, row, OBS_DIM)?;
+        Ok(kitchen_scene(&KitchenState::from_row(&ds.qpos_row(row)[..OBS_DIM])?))
+    }
+    /// The effector's path, coloured by the sub-task the demo completes first.
+    fn demo_shapes(&self, ds: &Dataset, rows: (usize, usize), _demo: usize) -> Vec<Item> {
+        let state = |t: usize| KitchenState::from_row(&ds.qpos_row(t)[..OBS_DIM]).ok();
+        let start = state(rows.0);
+        let first = (rows.0..rows.1).find_map(|t| {
+            let s = state(t)?;
+            SubTask::ALL.into_iter().find(|&k| s.at_goal(k) && !start.is_some_and(|s0| s0.at_goal(k)))
+        });
+        let colour = first.map_or(Colour::Trail, sub_task_colour);
+        vec![Item { shape: path(ds, rows, [0, 1]), paint: Paint::line(colour, 1.0).opacity(0.6), layer: Layer::Note }]
+    }
+}
+
+/// One colour per sub-task, in [`SubTask::ALL`] order.
+pub fn sub_task_colour(t: SubTask) -> Colour {
+    const RGB: [(u8, u8, u8); 7] = [(228, 26, 28), (55, 126, 184), (255, 127, 0), (166, 86, 40), (200, 170, 0), (77, 175, 74), (152, 78, 163)];
+    let (r, g, b) = RGB[t.index()];
+    Colour::Rgb(r, g, b)
+}
+
+fn kitchen_scene(st: &KitchenState) -> Scene {
+    let c = sub_task_colour;
+    let mut s = Scene::new([0.0; 2], [WIDTH, HEIGHT], View::XRightYUp);
+    s.fixed(Shape::rect([0.0; 2], [WIDTH, HEIGHT]), Paint::outlined(Colour::Rgb(250, 248, 242), Colour::Ink, 2.0));
+    s.fixed(Shape::rect([KETTLE_LO[0] - KETTLE_RADIUS, KETTLE_LO[1] - KETTLE_RADIUS], [KETTLE_HI[0] + KETTLE_RADIUS, KETTLE_HI[1] + KETTLE_RADIUS]), Paint::fill(Colour::Rgb(225, 215, 195)));
+    s.fixed(Shape::rect(INTERIOR_LO, INTERIOR_HI), Paint::line(Colour::Rgb(200, 200, 200), 1.0));
+    for rail in [SLIDE, LIGHT] {
+        s.fixed(Shape::segment(rail.ends[0], rail.ends[1]), Paint::line(Colour::Rgb(120, 120, 120), 3.0));
+    }
+    for (pad, t) in [(BOTTOM_BURNER_PAD, SubTask::BottomBurner), (TOP_BURNER_PAD, SubTask::TopBurner)] {
+        s.fixed(Shape::disc(pad, PAD_RADIUS), Paint::fill(c(t)).opacity(0.15));
+        s.fixed(Shape::disc(pad, PAD_RADIUS), Paint::line(c(t), 1.0));
+    }
+    for door in [MICROWAVE_DOOR, HINGE_CABINET_DOOR] {
+        s.fixed(Shape::disc(door.hinge, 0.03), Paint::fill(Colour::Ink));
+    }
+    // The goal states, ghosted.
+    let ghost = |t: SubTask| Paint::line(c(t), 2.0).opacity(0.35);
+    s.fixed(Shape::segment(MICROWAVE_DOOR.hinge, MICROWAVE_DOOR.handle(1.0)), ghost(SubTask::Microwave));
+    s.fixed(Shape::segment(HINGE_CABINET_DOOR.hinge, HINGE_CABINET_DOOR.handle(1.0)), ghost(SubTask::HingeCabinet));
+    s.fixed(Shape::disc(SLIDE.at(1.0), KNOB_RADIUS), ghost(SubTask::SlideCabinet));
+    s.fixed(Shape::disc(LIGHT.at(1.0), KNOB_RADIUS), ghost(SubTask::LightSwitch));
+    s.fixed(Shape::disc(KETTLE_TARGET, KETTLE_RADIUS), ghost(SubTask::Kettle));
+    // The moving parts.
+    for (door, v, t) in [(MICROWAVE_DOOR, st.microwave, SubTask::Microwave), (HINGE_CABINET_DOOR, st.hinge, SubTask::HingeCabinet)] {
+        s.state(Shape::segment(door.hinge, door.handle(v)), Paint::line(c(t), 5.0));
+        s.state(Shape::disc(door.handle(v), 0.04), Paint::fill(c(t)));
+    }
+    for (pad, v, t) in [(BOTTOM_BURNER_PAD, st.bottom_burner, SubTask::BottomBurner), (TOP_BURNER_PAD, st.top_burner, SubTask::TopBurner)] {
+        s.state(Shape::disc(pad, PAD_RADIUS * v.clamp(0.0, 1.0).sqrt()), Paint::fill(c(t)));
+    }
+    s.state(Shape::disc(SLIDE.at(st.slide), KNOB_RADIUS), Paint::fill(c(SubTask::SlideCabinet)));
+    s.state(Shape::disc(LIGHT.at(st.light), KNOB_RADIUS), Paint::fill(c(SubTask::LightSwitch)));
+    s.state(Shape::disc(st.kettle, KETTLE_RADIUS), Paint::fill(c(SubTask::Kettle)));
+    let marks = [
+        (SubTask::Microwave, MICROWAVE_DOOR.handle(st.microwave), 0.06),
+        (SubTask::HingeCabinet, HINGE_CABINET_DOOR.handle(st.hinge), 0.06),
+        (SubTask::SlideCabinet, SLIDE.at(st.slide), KNOB_RADIUS),
+        (SubTask::LightSwitch, LIGHT.at(st.light), KNOB_RADIUS),
+        (SubTask::Kettle, st.kettle, KETTLE_RADIUS),
+        (SubTask::BottomBurner, BOTTOM_BURNER_PAD, PAD_RADIUS),
+        (SubTask::TopBurner, TOP_BURNER_PAD, PAD_RADIUS),
+    ];
+    let mut done = 0;
+    for (t, at, r) in marks {
+        if st.at_goal(t) {
+            s.state(Shape::disc(at, r + 0.015), Paint::line(Colour::Ink, 2.0));
+            done += 1;
+        }
+    }
+    s.state(Shape::disc(st.effector, EFFECTOR_RADIUS), Paint::fill(Colour::Rgb(30, 30, 30)));
+    let labels = [
+        (SubTask::Microwave, [0.95, 0.1]),
+        (SubTask::Kettle, [2.45, 0.72]),
+        (SubTask::BottomBurner, [3.1, 0.2]),
+        (SubTask::TopBurner, [3.15, 1.12]),
+        (SubTask::LightSwitch, [3.3, 2.05]),
+        (SubTask::SlideCabinet, [2.35, 2.66]),
+        (SubTask::HingeCabinet, [0.95, 2.78]),
+    ];
+    for (t, p) in labels {
+        s.note(Shape::text(p, t.name(), 13.0), Paint::line(c(t), 1.0));
+    }
+    s.status = format!("{done} of 7 sub-tasks done");
+    s.legend = "faint: goal states; paths: the effector in demos, coloured by the first sub-task done".into();
+    s
 }
 
 /// How a demo's order of sub-tasks is drawn.

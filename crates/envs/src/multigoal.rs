@@ -40,6 +40,7 @@ use crate::env::{check_reset, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Tr
 use crate::error::Result;
 use crate::pointmaze::{ACCEL_DECAY, ACCEL_GAIN};
 use crate::registry::DatasetRecipe;
+use crate::shapes::{check_row, path, Colour, Draw, Item, Layer, Paint, Scene, Shape, View};
 
 /// The four goals, in the order of the visited flags in `qpos`.
 pub const GOALS: [[f32; 2]; 4] = [[0.0, 0.0], [16.0, 0.0], [0.0, 16.0], [16.0, 16.0]];
@@ -219,6 +220,43 @@ impl GoalEnv for MultiGoalEnv {
     fn boxed_clone(&self) -> Box<dyn GoalEnv> {
         Box::new(self.clone())
     }
+}
+
+impl Draw for MultiGoalEnv {
+    /// The arena, the start square, the four goal discs (filled once visited), the body and its
+    /// velocity (scaled ×20).
+    fn scene(&self) -> Scene {
+        multigoal_scene(self.pos, self.vel, self.visited)
+    }
+    fn scene_of_row(&self, ds: &Dataset, row: usize) -> Result<Scene> {
+        check_row(&self.name, ds, row, Self::QPOS_DIM)?;
+        let (q, o) = (ds.qpos_row(row), ds.observation(row));
+        Ok(multigoal_scene([q[0], q[1]], [o[2], o[3]], [q[2] > 0.5, q[3] > 0.5, q[4] > 0.5, q[5] > 0.5]))
+    }
+    /// The body's path, coloured by the goal the demo visits first, and its start (a dot).
+    fn demo_shapes(&self, ds: &Dataset, rows: (usize, usize), _demo: usize) -> Vec<Item> {
+        let first = (rows.0..rows.1).find_map(|t| ds.qpos_row(t)[2..6].iter().position(|&f| f > 0.5)).unwrap_or(0);
+        let q = ds.qpos_row(rows.0);
+        vec![
+            Item { shape: path(ds, rows, [0, 1]), paint: Paint::line(Colour::Category(first), 1.0).opacity(0.6), layer: Layer::Note },
+            Item { shape: Shape::disc([q[0], q[1]], 0.12), paint: Paint::fill(Colour::Ink), layer: Layer::Note },
+        ]
+    }
+}
+
+fn multigoal_scene(pos: [f32; 2], vel: [f32; 2], visited: [bool; 4]) -> Scene {
+    let mut s = Scene::new([ARENA_LO; 2], [ARENA_HI; 2], View::XRightYUp);
+    s.fixed(Shape::rect([ARENA_LO; 2], [ARENA_HI; 2]), Paint::outlined(Colour::Rgb(245, 242, 235), Colour::Wall, 3.0));
+    s.fixed(Shape::rect([START_LO; 2], [START_HI; 2]), Paint::fill(Colour::Rgb(200, 200, 200)));
+    for (k, g) in GOALS.iter().enumerate() {
+        s.state(Shape::disc(*g, GOAL_RADIUS), Paint::fill(Colour::Category(k)).opacity(if visited[k] { 0.6 } else { 0.12 }));
+        s.fixed(Shape::disc(*g, GOAL_RADIUS), Paint::line(Colour::Category(k), 2.0));
+    }
+    s.state(Shape::segment(pos, [pos[0] + 20.0 * vel[0], pos[1] + 20.0 * vel[1]]), Paint::line(Colour::Ink, 2.0));
+    s.state(Shape::disc(pos, 0.5), Paint::fill(Colour::Rgb(40, 40, 40)));
+    s.status = format!("{}/4 goals", visited.iter().filter(|&&v| v).count());
+    s.legend = "grey: start U[7,9]²; discs: goals (reach 1.5); paths coloured by the first goal visited".into();
+    s
 }
 
 /// Which solution a demonstration follows: the order in which the expert visits [`GOALS`]

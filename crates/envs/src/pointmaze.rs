@@ -5,9 +5,11 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::dataset::Dataset;
 use crate::env::{check_reset, pick_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::Result;
-use crate::maze::{ogbench_tasks, Convention, Layout, Maze, TELEPORT_IN, TELEPORT_OUT, TELEPORT_RADIUS};
+use crate::maze::{ogbench_tasks, Convention, Layout, Maze, MAZE_UNIT, TELEPORT_IN, TELEPORT_OUT, TELEPORT_RADIUS};
+use crate::shapes::{check_row, episode_start, path, Colour, Draw, Item, Layer, Paint, Scene, Shape, View};
 
 /// OGBench's `PointEnv`: `qpos += 0.2·clip(a)`, the physics steps only resolve contacts.
 pub const POINT_STEP: f32 = 0.2;
@@ -204,6 +206,61 @@ impl MazeEnv {
             }
         }
     }
+}
+
+impl Draw for MazeEnv {
+    /// Walls, the agent (a disc) and the goal (a square; an online maze also shows the cells its
+    /// goals are drawn from).
+    fn scene(&self) -> Scene {
+        let mut s = maze_scene(&self.maze);
+        if let Mode::Online { easy, hard } = &self.mode {
+            let cells = if self.task == Some(2) { hard } else { easy };
+            for &ij in cells {
+                s.goal(Shape::disc(self.maze.ij_to_xy(ij), 0.6), Paint::fill(Colour::Goal).opacity(0.5));
+            }
+        }
+        s.goal(Shape::square(self.goal_xy, 0.8), Paint::fill(Colour::Goal));
+        s.state(Shape::disc(self.pos, 0.6), Paint::fill(Colour::Agent));
+        s.legend = "discs: agent starts; squares: goals; grey: dataset paths".into();
+        s
+    }
+    /// The agent at the row's position and its path since the episode began.
+    fn scene_of_row(&self, ds: &Dataset, row: usize) -> Result<Scene> {
+        check_row(&self.name, ds, row, 2)?;
+        let mut s = maze_scene(&self.maze);
+        s.state(path(ds, (episode_start(ds, row), row + 1), [0, 1]), Paint::line(Colour::Agent, 2.0).opacity(0.5));
+        s.state(Shape::disc([ds.qpos_row(row)[0], ds.qpos_row(row)[1]], 0.6), Paint::fill(Colour::Agent));
+        Ok(s)
+    }
+    fn demo_shapes(&self, ds: &Dataset, rows: (usize, usize), _demo: usize) -> Vec<Item> {
+        vec![Item { shape: path(ds, rows, [0, 1]), paint: Paint::line(Colour::Trail, 1.0).opacity(0.25), layer: Layer::Note }]
+    }
+}
+
+/// A maze's walls (one square per wall cell) and teleporters, in the view that keeps the map's
+/// orientation (row 0 on top, as the maps are written): OGBench's y runs down the rows, JaxGCRL's x.
+pub(crate) fn maze_scene(maze: &Maze) -> Scene {
+    let (lo, hi) = maze.bounds();
+    let view = match maze.convention {
+        Convention::Ogbench => View::XRightYDown,
+        Convention::JaxGcrl => View::XDownYRight,
+    };
+    let mut s = Scene::new(lo, hi, view);
+    for i in 0..maze.rows() {
+        for j in 0..maze.cols() {
+            if maze.is_wall(i as isize, j as isize) {
+                s.fixed(Shape::square(maze.ij_to_xy((i, j)), MAZE_UNIT / 2.0), Paint::fill(Colour::Wall));
+            }
+        }
+    }
+    if maze.layout == Layout::Teleport {
+        for (cells, colour) in [(&TELEPORT_IN[..], Colour::Rgb(250, 200, 60)), (&TELEPORT_OUT[..], Colour::Rgb(120, 200, 250))] {
+            for &ij in cells {
+                s.fixed(Shape::disc(maze.ij_to_xy(ij), TELEPORT_RADIUS), Paint::fill(colour).opacity(0.6));
+            }
+        }
+    }
+    s
 }
 
 fn noisy(rng: &mut ChaCha8Rng, xy: [f32; 2], noise: f32) -> [f32; 2] {

@@ -49,6 +49,7 @@ use crate::dataset::Dataset;
 use crate::env::{check_reset, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::Result;
 use crate::registry::DatasetRecipe;
+use crate::shapes::{check_row, path, Colour, Draw, Item, Layer, Paint, Scene, Shape, View};
 use crate::vec2::{add, cross, dot, norm, scale, sub};
 
 /// Side of the square workspace and of the action box.
@@ -506,6 +507,59 @@ impl GoalEnv for PushTEnv {
     fn boxed_clone(&self) -> Box<dyn GoalEnv> {
         Box::new(self.clone())
     }
+}
+
+impl Draw for PushTEnv {
+    /// As diffusion_policy renders it (y down): the walls, the goal pose (light green), the T
+    /// (slate) and the agent (blue).
+    fn scene(&self) -> Scene {
+        pusht_scene(self.agent(), self.block_pose(), None)
+    }
+    /// The row's state and its action (the red cross: where the agent is pulled to).
+    fn scene_of_row(&self, ds: &Dataset, row: usize) -> Result<Scene> {
+        check_row(&self.name, ds, row, 5)?;
+        let (q, a) = (ds.qpos_row(row), ds.action(row));
+        Ok(pusht_scene([q[0], q[1]], [q[2], q[3], q[4]], Some([a[0], a[1]])))
+    }
+    /// In the demo's colour: its initial T (outline), its final T (faint), the agent's path
+    /// (thin), the T origin's path (thick) and the agent's start (a dot).
+    fn demo_shapes(&self, ds: &Dataset, rows: (usize, usize), demo: usize) -> Vec<Item> {
+        let colour = Colour::Category(demo);
+        let (q0, q1) = (ds.qpos_row(rows.0), ds.qpos_row(rows.1 - 1));
+        let note = |shape, paint| Item { shape, paint, layer: Layer::Note };
+        let mut out: Vec<Item> = (0..T_BOXES.len()).map(|k| note(Shape::Polygon(box_corners([q1[2], q1[3], q1[4]], k).to_vec()), Paint::fill(colour).opacity(0.15))).collect();
+        let mut ring = outline([q0[2], q0[3], q0[4]]).to_vec();
+        ring.push(ring[0]);
+        out.push(note(Shape::Polyline(ring), Paint::line(colour, 2.0)));
+        out.push(note(path(ds, rows, [0, 1]), Paint::line(colour, 1.0).opacity(0.7)));
+        out.push(note(path(ds, rows, [2, 3]), Paint::line(colour, 3.0)));
+        out.push(note(Shape::disc([q0[0], q0[1]], 6.0), Paint::fill(colour)));
+        out
+    }
+}
+
+fn pusht_scene(agent: [f32; 2], block: [f32; 3], action: Option<[f32; 2]>) -> Scene {
+    let mut s = Scene::new([0.0; 2], [WORKSPACE; 2], View::XRightYDown);
+    let wall = Paint::fill(Colour::Rgb(211, 211, 211));
+    for r in [[0.0, 0.0, WALL_LO, WORKSPACE], [WALL_HI, 0.0, WORKSPACE, WORKSPACE], [0.0, 0.0, WORKSPACE, WALL_LO], [0.0, WALL_HI, WORKSPACE, WORKSPACE]] {
+        s.fixed(Shape::rect([r[0], r[1]], [r[2], r[3]]), wall);
+    }
+    // The goal pose is the goal layer (an overview draws it over an initial T), drawn first here.
+    for k in 0..T_BOXES.len() {
+        s.goal(Shape::Polygon(box_corners(GOAL_POSE, k).to_vec()), Paint::fill(Colour::Rgb(144, 238, 144)));
+    }
+    for k in 0..T_BOXES.len() {
+        s.state(Shape::Polygon(box_corners(block, k).to_vec()), Paint::fill(Colour::Rgb(119, 136, 153)));
+    }
+    s.state(Shape::disc(agent, AGENT_RADIUS), Paint::fill(Colour::Rgb(65, 105, 225)));
+    if let Some(a) = action {
+        for arm in Shape::cross(a, 8.0) {
+            s.state(arm, Paint::line(Colour::Rgb(255, 0, 0), 2.0));
+        }
+    }
+    s.status = format!("coverage {:.2}", coverage(block));
+    s.legend = "green: goal pose; outlines: initial T of each demo; lines: agent path (thin) and T path (thick)".into();
+    s
 }
 
 /// Which solution the scripted expert chose for a demo: what it fixes first, and which way it

@@ -29,6 +29,7 @@ use crate::dataset::Dataset;
 use crate::env::{check_reset, pick_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
 use crate::registry::DatasetRecipe;
+use crate::shapes::{check_row, Colour, Draw, Paint, Scene, Shape};
 
 pub use crate::arm::{ACTION_SCALE, ARM_SAMPLE_HI, ARM_SAMPLE_LO, CONTROL_DT, NOISE_SMOOTHING, SEGMENT_STEPS, WORKSPACE_HI, WORKSPACE_LO};
 /// x of the grid centre (OGBench's observation centre too); the grid spacing.
@@ -432,6 +433,41 @@ impl GoalEnv for PuzzleEnv {
         Box::new(self.clone())
     }
 }
+
+impl Draw for PuzzleEnv {
+    /// The buttons (yellow lit, dark unlit) and the effector.
+    fn scene(&self) -> Scene {
+        let p = self.sim.pose();
+        puzzle_scene(self.rows, self.cols, self.sim.states.iter().map(|&b| b == 1), Some([p[0], p[1], p[2]]))
+    }
+    /// The buttons in their goal states.
+    fn goal_scene(&self) -> Option<Scene> {
+        Some(puzzle_scene(self.rows, self.cols, self.goal_states.iter().map(|&b| b == 1), None))
+    }
+    fn scene_of_row(&self, ds: &Dataset, row: usize) -> Result<Scene> {
+        check_row(&self.name, ds, row, 3)?;
+        if ds.button_dim != self.rows * self.cols {
+            return Err(EnvError::Invalid(format!("{}: the dataset has {} buttons per row, the grid {}", self.name, ds.button_dim, self.rows * self.cols)));
+        }
+        let q = ds.qpos_row(row);
+        Ok(puzzle_scene(self.rows, self.cols, ds.buttons_row(row).iter().map(|&b| b == 1), Some([q[0], q[1], q[2]])))
+    }
+}
+
+fn puzzle_scene(rows: usize, cols: usize, lit: impl Iterator<Item = bool>, effector: Option<[f32; 3]>) -> Scene {
+    let mut s = crate::arm::table_scene();
+    for (k, on) in lit.enumerate() {
+        let colour = if on { LIT } else { Colour::Rgb(60, 60, 80) };
+        s.state(Shape::square(button_xy(rows, cols, k / cols, k % cols), BUTTON_HALF_WIDTH), Paint::fill(colour));
+    }
+    if let Some(p) = effector {
+        crate::arm::draw_effector(&mut s, p, false);
+    }
+    s
+}
+
+/// A lit button's colour in pictures.
+pub const LIT: Colour = Colour::Rgb(250, 200, 40);
 
 /// OGBench's `ButtonPlanOracle` (`gripper_always_closed=True`) in control steps: keyframes
 /// initial → 6 cm above the button top → 2.5 cm below the top → 6 cm above → a random final pose,

@@ -62,6 +62,7 @@ use crate::env::{check_reset, pick_task, BoxSpec, Env, Episode, GoalEnv, Info, T
 use crate::error::{EnvError, Result};
 use crate::puzzle::{button_depth, button_plan, press_edge, BUTTON_HALF_WIDTH, BUTTON_TOP_Z, BUTTON_TRAVEL, DEPTH_OBS_SCALE};
 use crate::registry::DatasetRecipe;
+use crate::shapes::{self as sh, Draw};
 
 pub use crate::arm::plan_action;
 
@@ -612,6 +613,59 @@ impl GoalEnv for SceneEnv {
     fn boxed_clone(&self) -> Box<dyn GoalEnv> {
         Box::new(self.clone())
     }
+}
+
+impl Draw for SceneEnv {
+    /// The table from above (x down, y right, as the cube tasks): the cabinet (translucent) over
+    /// the drawer tray at its position, the window frame, the lock buttons (red = 0, locked;
+    /// white = 1, unlocked, OGBench's colours), the handles (red while locked) with their
+    /// positions, the cube and the effector.
+    fn scene(&self) -> sh::Scene {
+        let c = self.scene.cube();
+        let cfg = SceneConfig { cube: c.pos, buttons: self.scene.buttons, drawer: self.scene.drawer(), window: self.scene.window };
+        kinscene_picture(&cfg, Some((self.scene.sim.pos, self.scene.sim.grip >= crate::cube::GRIP_THRESHOLD)))
+    }
+    /// The goal configuration.
+    fn goal_scene(&self) -> Option<sh::Scene> {
+        Some(kinscene_picture(&self.goal, None))
+    }
+    fn scene_of_row(&self, ds: &Dataset, row: usize) -> Result<sh::Scene> {
+        sh::check_row(&self.name, ds, row, QPOS_DIM)?;
+        if ds.button_dim != 2 {
+            return Err(EnvError::Invalid(format!("{}: the dataset has {} buttons per row, the scene 2", self.name, ds.button_dim)));
+        }
+        let (q, b) = (ds.qpos_row(row), ds.buttons_row(row));
+        let cfg = SceneConfig { cube: [q[5], q[6], q[7]], buttons: [b[0] as u8, b[1] as u8], drawer: q[9], window: q[10] };
+        Ok(kinscene_picture(&cfg, Some(([q[0], q[1], q[2]], q[4] >= crate::cube::GRIP_THRESHOLD))))
+    }
+}
+
+fn kinscene_picture(cfg: &SceneConfig, effector: Option<([f32; 3], bool)>) -> sh::Scene {
+    use sh::{Colour, Paint, Shape};
+    let mut s = sh::Scene::new([0.18, -0.56], [0.67, 0.36], sh::View::XDownYRight);
+    s.fixed(Shape::rect(s.lo, s.hi), Paint::fill(Colour::Floor));
+    let rect = |b: &Solid| Shape::rect([b.lo[0], b.lo[1]], [b.hi[0], b.hi[1]]);
+    let solid = solids(cfg.drawer);
+    s.state(rect(&solid[0]), Paint::fill(Colour::Rgb(120, 120, 130)).opacity(0.45));
+    let tray = drawer_interior(cfg.drawer);
+    s.state(rect(&solid[6]), Paint::fill(Colour::Rgb(150, 100, 60)));
+    s.state(Shape::rect([tray[0], tray[1]], [tray[2], tray[3]]), Paint::fill(Colour::Rgb(205, 170, 120)));
+    s.fixed(rect(&solid[5]), Paint::fill(Colour::Rgb(90, 130, 170)));
+    let locked = Colour::Rgb(220, 40, 40);
+    for (b, xy) in BUTTON_XY.iter().enumerate() {
+        s.state(Shape::square(*xy, BUTTON_HALF_WIDTH), Paint::outlined(if cfg.buttons[b] == 0 { locked } else { Colour::WHITE }, Colour::Ink, 1.0));
+        s.state(Shape::text([xy[0] - 0.02, xy[1] - 0.025], format!("b{b}"), 12.0), Paint::line(Colour::Ink, 1.0));
+    }
+    // Handles: the drawer's (locked by b0) and the window's (locked by b1).
+    for (lock, hd, label) in [(0, drawer_handle(cfg.drawer), format!("drawer {:.2}", cfg.drawer)), (1, window_handle(cfg.window), format!("window {:.2}", cfg.window))] {
+        s.state(Shape::disc([hd[0], hd[1]], 0.018), Paint::fill(if cfg.buttons[lock] == 0 { locked } else { Colour::Rgb(40, 40, 40) }));
+        s.state(Shape::text([hd[0] - 0.02, hd[1] + 0.025], label, 11.0), Paint::line(Colour::Ink, 1.0));
+    }
+    crate::cube::draw_cubes(&mut s, std::iter::once((cfg.cube, 0.0)));
+    if let Some((p, closed)) = effector {
+        crate::arm::draw_effector(&mut s, p, closed);
+    }
+    s
 }
 
 /// OGBench's `set_new_target` for data collection (weights in the module docs); a drawer or

@@ -57,6 +57,7 @@ use crate::expert::MazeExpert;
 use crate::maze::{Convention, Layout, Maze, SoccerTask, AGENT_RADIUS, MAZE_UNIT, SOCCER_ARENA_TASKS};
 use crate::pointmaze::POINT_STEP;
 use crate::registry::{DataKind, DatasetRecipe};
+use crate::shapes::{check_row, episode_start, path, Colour, Draw, Item, Layer, Paint, Scene, Shape};
 use crate::vec2::{add, dist, dot, norm, scale, sub, unit_or};
 
 /// Radius of the ball (OGBench's is 0.25; see the module docs).
@@ -457,6 +458,36 @@ impl GoalEnv for SoccerEnv {
     fn boxed_clone(&self) -> Box<dyn GoalEnv> {
         Box::new(self.clone())
     }
+}
+
+impl Draw for SoccerEnv {
+    /// The arena's walls, the agent (a disc), the ball (a white disc with the agent's colour as
+    /// rim) and the goal (a square).
+    fn scene(&self) -> Scene {
+        let mut s = soccer_scene(self.agent, self.ball);
+        // Under the agent and the ball, so a start on the goal cell stays visible.
+        s.items.insert(s.items.len() - 2, Item { shape: Shape::square(self.goal_xy, 0.8), paint: Paint::fill(Colour::Goal), layer: Layer::Goal });
+        s.legend = "discs: agent starts; rings: ball starts; squares: goals; grey: ball paths".into();
+        s
+    }
+    /// Agent and ball at the row's positions, and the ball's path since the episode began.
+    fn scene_of_row(&self, ds: &Dataset, row: usize) -> Result<Scene> {
+        check_row(&self.name, ds, row, 4)?;
+        let q = ds.qpos_row(row);
+        let mut s = soccer_scene([q[0], q[1]], [q[2], q[3]]);
+        s.items.insert(s.items.len() - 2, Item { shape: path(ds, (episode_start(ds, row), row + 1), [2, 3]), paint: Paint::line(Colour::Trail, 2.0).opacity(0.5), layer: Layer::State });
+        Ok(s)
+    }
+    fn demo_shapes(&self, ds: &Dataset, rows: (usize, usize), _demo: usize) -> Vec<Item> {
+        vec![Item { shape: path(ds, rows, [2, 3]), paint: Paint::line(Colour::Trail, 1.0).opacity(0.25), layer: Layer::Note }]
+    }
+}
+
+fn soccer_scene(agent: [f32; 2], ball: [f32; 2]) -> Scene {
+    let mut s = crate::pointmaze::maze_scene(&Maze::new(Layout::Arena, Convention::Ogbench));
+    s.state(Shape::disc(agent, AGENT_RADIUS), Paint::fill(Colour::Agent));
+    s.state(Shape::disc(ball, BALL_RADIUS), Paint::outlined(Colour::WHITE, Colour::Agent, 3.0));
+    s
 }
 
 /// The scripted soccer expert of `generate_antsoccer.py`, with a point-agent dribbler: walk to
