@@ -49,7 +49,7 @@ pub fn kind(name: &str) -> Result<Kind> {
 /// - `nf-bc`: any base task with a dataset.
 pub fn check_task(name: &str, task: &str) -> Result<()> {
     let meta = envs::meta(task)?;
-    let imitation = envs::is_imitation(task);
+    let imitation = envs::Task::resolve(task).is_ok_and(|t| t.is_imitation());
     match kind(name)? {
         Kind::GoalConditioned if imitation => bail!("{name} is goal-conditioned; {task} is an imitation task without goals (run nf-bc or bc on it)"),
         Kind::GoalConditioned if meta.singletask.is_some() => bail!("{name} is goal-conditioned; give it a goal-conditioned task, not the singletask variant {task}"),

@@ -50,7 +50,7 @@ impl Final {
     /// imitation tasks the study's score (mean over episodes of the score at the episode's end:
     /// PushT's final coverage 0–1, or the count of goals, blocks or sub-tasks).
     fn metric(&self, task: &str) -> f64 {
-        if envs::is_imitation(task) {
+        if envs::Task::resolve(task).is_ok_and(|t| t.is_imitation()) {
             self.score_final.unwrap_or(self.success)
         } else {
             100.0 * self.success
@@ -83,7 +83,7 @@ fn curve(dir: &Path, task: &str) -> Option<Vec<(f64, f64)>> {
     let text = std::fs::read_to_string(dir.join(rl::METRICS_FILE)).ok()?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next()?.split(',').collect();
-    let (column, top) = if envs::is_imitation(task) { ("eval/score_final", envs::make(task).ok()?.top_score() as f64) } else { ("eval/success", 1.0) };
+    let (column, top) = if envs::Task::resolve(task).is_ok_and(|t| t.is_imitation()) { ("eval/score_final", envs::make(task).ok()?.top_score() as f64) } else { ("eval/success", 1.0) };
     let (si, ei) = (header.iter().position(|h| *h == "step")?, header.iter().position(|h| *h == column)?);
     Some(
         lines
@@ -164,7 +164,7 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
         // Imitation settings show VQ-BeT scores (PushT coverage 0–1, counts 0–4) and need more
         // digits; their mean row is in % of each task's top score, so tasks on different scales
         // can be averaged.
-        let imitation = tasks.iter().all(|t| envs::is_imitation(t));
+        let imitation = tasks.iter().all(|t| envs::Task::resolve(t).is_ok_and(|t| t.is_imitation()));
         let caption = if imitation {
             "Score at the final evaluation, as the study reports it (mean over episodes of the score at each episode's end: PushT's final coverage 0–1; multigoal4, blockpush2, kitchen2d: goals, blocks, sub-tasks done), mean ± std over seeds; best in bold. The mean row is in % of each task's top score. `SUITE-runs.csv` also has each episode's best score (PushT's max coverage)."
         } else {
@@ -327,7 +327,7 @@ where
         .y_label_area_size(45)
         .build_cartesian_2d(0.0..xmax, 0.0..100.0)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let y = if envs::is_imitation(task) { "score (% of top score)" } else { "success (%)" };
+    let y = if envs::Task::resolve(task).is_ok_and(|t| t.is_imitation()) { "score (% of top score)" } else { "success (%)" };
     chart.configure_mesh().x_desc("gradient steps").y_desc(y).draw().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     for (k, s) in series {
         let c = COLOURS[k % COLOURS.len()];

@@ -20,7 +20,7 @@ fn tiny(lambda: f64) -> nf_algos::NfRlbcConfig {
 
 fn sampler() -> TransitionSampler {
     let ds = envs::generate_with(TASK, 0, Split::Train, 100, 1001).unwrap();
-    let (r, m) = envs::singletask_rewards(TASK, &ds).unwrap();
+    let (r, m) = envs::singletask_rewards(&envs::Task::resolve(TASK).unwrap(), &ds).unwrap();
     TransitionSampler::new(ds).unwrap().with_rewards(r, m).unwrap()
 }
 

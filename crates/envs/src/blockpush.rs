@@ -45,8 +45,9 @@ use rand_distr::StandardNormal;
 use crate::dataset::Dataset;
 use crate::env::{check_reset, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::Result;
+use crate::family::{BaseKind, BaseTask, Family, StandsIn};
 use crate::pointmaze::POINT_STEP;
-use crate::registry::DatasetRecipe;
+use crate::recipe::{DataKind, DatasetRecipe};
 use crate::shapes::{check_row, path, Colour, Draw, Item, Layer, Paint, Scene, Shape, View};
 use crate::vec2::{add, norm, scale, sub};
 
@@ -573,3 +574,15 @@ pub fn demo_episode(recipe: DatasetRecipe, cap: usize, seed: u64) -> Result<(Dat
     }
     Ok((ds, expert.mode))
 }
+
+/// Demos end when both blocks are in targets (127–240 rows); noise 0.2, a manipulation-sized
+/// noise (OGBench's cube oracle uses 0.1) that still leaves 200/200 demos.
+const DEMOS: DatasetRecipe = DatasetRecipe { kind: DataKind::Demos, episodes: 200, episode_len: MAX_EPISODE_STEPS, noise: 0.2 };
+
+/// The blockpush2 family's row: one imitation task.
+pub static FAMILY: Family = Family {
+    tasks: &[BaseTask { name: "blockpush2", stands_in_for: StandsIn::Study("UR3 BlockPush (VQ-BeT; human demos, ours scripted)"), kind: BaseKind::Imitation(DEMOS), params: () }],
+    make: |_, name, _| Box::new(BlockPushEnv::new(name)),
+    episode: |_, recipe, len, seed| demo_episode(recipe, len, seed).map(|(demo, _)| demo),
+    singletask_rewards: None,
+};

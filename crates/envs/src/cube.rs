@@ -54,7 +54,9 @@ use crate::arm::{
 use crate::dataset::Dataset;
 use crate::env::{check_reset, pick_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
-use crate::registry::DatasetRecipe;
+use crate::family::{BaseKind, BaseTask, Family, Relabelled, StandsIn};
+use crate::recipe::{DatasetRecipe, MANIPULATION_PLAY};
+use crate::relabel::per_row;
 use crate::shapes::{Colour, Draw, Paint, Scene, Shape};
 
 pub use crate::arm::plan_action;
@@ -640,13 +642,12 @@ pub fn pick_place_plan(rng: &mut ChaCha8Rng, eff: [f32; 5], cube: CubePose, targ
     plan
 }
 
-/// The number of cubes of a `kincube-*` base task.
+/// The number of cubes of a `kincube-*` task or of its singletask variant (pictures need it).
 pub fn cube_count(task: &str) -> Result<usize> {
-    match task.split('-').nth(1) {
-        Some("single") => Ok(1),
-        Some("double") => Ok(2),
-        _ => Err(EnvError::Invalid(format!("{task}: not a kincube task (expected kincube-single-play or kincube-double-play)"))),
-    }
+    crate::family::split_singletask(task)
+        .and_then(|(base, _)| FAMILY.find(base))
+        .map(|t| t.params)
+        .ok_or_else(|| EnvError::Invalid(format!("{task}: not a kincube task (expected kincube-single-play or kincube-double-play)")))
 }
 
 /// Uniform cube poses on the table, rejection-sampled so that no two overlap.
@@ -707,9 +708,11 @@ impl PlaySim for Sim {
 /// cubes) and is re-planned whenever its plan runs out. Rows follow `play_episode` of kinpuzzle:
 /// `qpos` as in the module docs, `qvel` = its finite difference into the row over
 /// [`crate::arm::CONTROL_DT`] (zeros on row 0; yaws wrapped), `terminals` = 1 on the last row.
-/// Deterministic in `seed`. `task` is the base name (`kincube-double-play`).
-pub fn play_episode(task: &str, recipe: DatasetRecipe, len: usize, seed: u64) -> Result<Dataset> {
-    let n = cube_count(task)?;
+/// Deterministic in `seed`. `n` is one of OGBench's cube counts (1, 2).
+pub fn play_episode(n: usize, recipe: DatasetRecipe, len: usize, seed: u64) -> Result<Dataset> {
+    if cube_tasks(n).is_empty() {
+        return Err(EnvError::Invalid(format!("kincube has no task set for {n} cubes (OGBench's evaluation tasks exist for 1 and 2)")));
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let p_stack = if n >= 2 { rng.random_range(0.0..=P_STACK_MAX_DOUBLE) } else { 0.0 };
     let mut sim = Sim::new(n);
@@ -728,6 +731,27 @@ pub fn play_episode(task: &str, recipe: DatasetRecipe, len: usize, seed: u64) ->
     };
     record_play(&mut sim, &mut ds, len, &mut rng, new_plan);
     Ok(ds)
+}
+
+/// The cube family's row: pick-and-place with `params` cubes.
+pub static FAMILY: Family<usize> = Family {
+    tasks: &[
+        BaseTask { name: "kincube-single-play", stands_in_for: StandsIn::Study("cube-single-play"), kind: BaseKind::GoalConditioned(MANIPULATION_PLAY), params: 1 },
+        BaseTask { name: "kincube-double-play", stands_in_for: StandsIn::Study("cube-double-play"), kind: BaseKind::GoalConditioned(MANIPULATION_PLAY), params: 2 },
+    ],
+    make: |t, name, singletask| Box::new(CubeEnv::new(name, t.params, singletask)),
+    episode: |t, recipe, len, seed| play_episode(t.params, recipe, len, seed),
+    singletask_rewards: Some(cube_singletask_rewards),
+};
+
+/// Each row's cube positions against task `k`'s goals.
+fn cube_singletask_rewards(t: &BaseTask<usize>, task: &str, k: usize, ds: &Dataset) -> Result<Relabelled> {
+    let cubes = t.params;
+    let goals = &cube_tasks(cubes)[k - 1].goal;
+    if ds.qpos_dim < 5 + 4 * cubes {
+        return Err(EnvError::Invalid(format!("{task}: dataset qpos has {} columns, {cubes} cubes need {}", ds.qpos_dim, 5 + 4 * cubes)));
+    }
+    Ok(per_row(ds, |r| singletask_reward(ds.qpos_row(r), goals)))
 }
 
 #[cfg(test)]

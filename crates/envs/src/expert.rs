@@ -4,8 +4,7 @@
 use rand::Rng;
 use rand_distr::StandardNormal;
 
-use crate::maze::Maze;
-use crate::pointmaze::{Dynamics, ACCEL_DECAY, ACCEL_GAIN};
+use crate::maze::{Dynamics, Maze, ACCEL_DECAY, ACCEL_GAIN};
 
 /// The BFS-waypoint expert for one goal. Construct it per goal: BFS runs once here.
 #[derive(Clone, Debug)]

@@ -1,11 +1,26 @@
 //! Maze geometry shared by every maze task: OGBench's maps (copied verbatim from
-//! `ogbench/locomaze/maze.py`), JaxGCRL's three online mazes, cell↔position maps, BFS distances
-//! and the disc-versus-wall contact that stands in for MuJoCo's.
+//! `ogbench/locomaze/maze.py`), JaxGCRL's three online mazes, cell↔position maps, BFS distances,
+//! the disc-versus-wall contact that stands in for MuJoCo's, and the point agent's dynamics.
 
 /// Side of one maze cell (OGBench's and JaxGCRL's `maze_unit` / `maze_size_scaling`).
 pub const MAZE_UNIT: f32 = 4.0;
 /// Radius of the point agent's collision sphere (OGBench `point.xml`).
 pub const AGENT_RADIUS: f32 = 0.7;
+/// OGBench's `PointEnv`: `qpos += 0.2·clip(a)`, the physics steps only resolve contacts.
+pub const POINT_STEP: f32 = 0.2;
+/// accelmaze: `v ← ACCEL_DECAY·v + ACCEL_GAIN·clip(a)`, `x ← x + v`. The terminal speed is
+/// `ACCEL_GAIN / (1 − ACCEL_DECAY) = 0.1` per axis, half the point agent's, and a velocity
+/// change takes ~5 steps to settle, so the agent must brake before corners. Episodes are 2000
+/// steps, as humanoidmaze-medium's are. Wall contact removes the velocity into the wall.
+pub const ACCEL_DECAY: f32 = 0.8;
+pub const ACCEL_GAIN: f32 = 0.02;
+
+/// How the agent moves: OGBench's point agent, or accelmaze's double integrator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dynamics {
+    Point,
+    Accel,
+}
 
 /// Which repository's coordinate convention a map uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

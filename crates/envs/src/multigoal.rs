@@ -38,8 +38,9 @@ use rand_distr::StandardNormal;
 use crate::dataset::Dataset;
 use crate::env::{check_reset, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::Result;
+use crate::family::{BaseKind, BaseTask, Family, StandsIn};
 use crate::pointmaze::{ACCEL_DECAY, ACCEL_GAIN};
-use crate::registry::DatasetRecipe;
+use crate::recipe::{DataKind, DatasetRecipe};
 use crate::shapes::{check_row, path, Colour, Draw, Item, Layer, Paint, Scene, Shape, View};
 
 /// The four goals, in the order of the visited flags in `qpos`.
@@ -344,3 +345,15 @@ pub fn demo_episode(recipe: DatasetRecipe, cap: usize, seed: u64) -> Result<(Dat
     }
     Ok((ds, expert.mode))
 }
+
+/// Demos end when all 4 corners are visited (620–672 rows); the cap is the evaluation limit.
+/// Noise 0.5 as the maze recipes (the momentum filters most of it).
+const DEMOS: DatasetRecipe = DatasetRecipe { kind: DataKind::Demos, episodes: 200, episode_len: MAX_EPISODE_STEPS, noise: 0.5 };
+
+/// The multigoal4 family's row: one imitation task.
+pub static FAMILY: Family = Family {
+    tasks: &[BaseTask { name: "multigoal4", stands_in_for: StandsIn::Study("Multimodal Ant (VQ-BeT; human demos, ours scripted)"), kind: BaseKind::Imitation(DEMOS), params: () }],
+    make: |_, name, _| Box::new(MultiGoalEnv::new(name)),
+    episode: |_, recipe, len, seed| demo_episode(recipe, len, seed).map(|(demo, _)| demo),
+    singletask_rewards: None,
+};

@@ -7,29 +7,22 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::dataset::Dataset;
 use crate::env::{check_reset, pick_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
-use crate::error::Result;
+use crate::error::{EnvError, Result};
+use crate::expert::MazeExpert;
+use crate::family::{BaseKind, BaseTask, Family, Relabelled, StandsIn};
+use crate::recipe::{DataKind, DatasetRecipe, NAVIGATE, STITCH};
+use crate::relabel::reach_rewards;
+// The agent's dynamics live with the maze geometry so that the expert, which plans with them,
+// needs no import of this file (which lists the expert's episodes in its family row).
 use crate::maze::{ogbench_tasks, Convention, Layout, Maze, MAZE_UNIT, TELEPORT_IN, TELEPORT_OUT, TELEPORT_RADIUS};
+pub use crate::maze::{Dynamics, ACCEL_DECAY, ACCEL_GAIN, POINT_STEP};
 use crate::shapes::{check_row, episode_start, path, Colour, Draw, Item, Layer, Paint, Scene, Shape, View};
 
-/// OGBench's `PointEnv`: `qpos += 0.2·clip(a)`, the physics steps only resolve contacts.
-pub const POINT_STEP: f32 = 0.2;
-/// accelmaze: `v ← ACCEL_DECAY·v + ACCEL_GAIN·clip(a)`, `x ← x + v`. The terminal speed is
-/// `ACCEL_GAIN / (1 − ACCEL_DECAY) = 0.1` per axis, half the point agent's, and a velocity
-/// change takes ~5 steps to settle, so the agent must brake before corners. Episodes are 2000
-/// steps, as humanoidmaze-medium's are. Wall contact removes the velocity into the wall.
-pub const ACCEL_DECAY: f32 = 0.8;
-pub const ACCEL_GAIN: f32 = 0.02;
 /// OGBench's goal tolerance for the point agent.
 pub const GOAL_TOL: f32 = 1.0;
 /// JaxGCRL's success radius and its looser `success_easy` radius.
 pub const ONLINE_TOL: f32 = 0.5;
 pub const ONLINE_TOL_EASY: f32 = 2.0;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dynamics {
-    Point,
-    Accel,
-}
 
 /// How episodes begin and what counts as success.
 #[derive(Clone, Debug)]
@@ -352,4 +345,131 @@ impl GoalEnv for MazeEnv {
     fn boxed_clone(&self) -> Box<dyn GoalEnv> {
         Box::new(self.clone())
     }
+}
+
+/// Which maze a base task runs.
+#[derive(Clone, Copy, Debug)]
+pub enum MazeSpec {
+    /// An OGBench map with the point or the accelerating agent.
+    Ogbench(Layout, Dynamics),
+    /// A JaxGCRL online maze and the cells of its `hard` goal set (`ant_maze.py`).
+    Online(Layout, &'static [(usize, usize)]),
+}
+
+/// Navigate episodes of 2000 steps: accelmaze's (it stands in for humanoidmaze, whose episodes
+/// are 2000 steps) and, half as many, the giant maze's (`commands.sh`).
+const NAVIGATE_LONG: DatasetRecipe = DatasetRecipe { episode_len: 2001, ..NAVIGATE };
+const NAVIGATE_GIANT: DatasetRecipe = DatasetRecipe { episodes: 500, ..NAVIGATE_LONG };
+
+const fn ogbench(name: &'static str, stands_in_for: StandsIn, recipe: DatasetRecipe, layout: Layout, dynamics: Dynamics) -> BaseTask<MazeSpec> {
+    BaseTask { name, stands_in_for, kind: BaseKind::GoalConditioned(recipe), params: MazeSpec::Ogbench(layout, dynamics) }
+}
+
+/// JaxGCRL's online mazes: U_MAZE, BIG_MAZE (= OGBench medium) and HARDEST_MAZE (= OGBench
+/// large) in JaxGCRL's (4i, 4j) convention. Every free cell but the start R=(1,1) is a G cell;
+/// the `hard` goals are those of the paper's `ant_maze.py`.
+const fn online(name: &'static str, row: &'static str, layout: Layout, hard: &'static [(usize, usize)]) -> BaseTask<MazeSpec> {
+    BaseTask { name, stands_in_for: StandsIn::Study(row), kind: BaseKind::Online, params: MazeSpec::Online(layout, hard) }
+}
+
+/// The maze family's row: OGBench's point mazes, accelmaze, and JaxGCRL's online mazes.
+pub static FAMILY: Family<MazeSpec> = Family {
+    tasks: &[
+        ogbench("pointmaze-medium-navigate", StandsIn::Ogbench("pointmaze-medium-navigate"), NAVIGATE, Layout::Medium, Dynamics::Point),
+        ogbench("pointmaze-medium-stitch", StandsIn::Study("antmaze-medium-stitch"), STITCH, Layout::Medium, Dynamics::Point),
+        ogbench("pointmaze-large-navigate", StandsIn::Study("antmaze-large-navigate"), NAVIGATE, Layout::Large, Dynamics::Point),
+        ogbench("pointmaze-large-stitch", StandsIn::Ogbench("pointmaze-large-stitch"), STITCH, Layout::Large, Dynamics::Point),
+        ogbench("pointmaze-giant-navigate", StandsIn::Ogbench("pointmaze-giant-navigate"), NAVIGATE_GIANT, Layout::Giant, Dynamics::Point),
+        ogbench("pointmaze-giant-stitch", StandsIn::Ogbench("pointmaze-giant-stitch"), STITCH, Layout::Giant, Dynamics::Point),
+        ogbench("pointmaze-teleport-navigate", StandsIn::Ogbench("pointmaze-teleport-navigate"), NAVIGATE, Layout::Teleport, Dynamics::Point),
+        ogbench("pointmaze-teleport-stitch", StandsIn::Ogbench("pointmaze-teleport-stitch"), STITCH, Layout::Teleport, Dynamics::Point),
+        ogbench("accelmaze-medium-navigate", StandsIn::Study("humanoidmaze-medium-navigate"), NAVIGATE_LONG, Layout::Medium, Dynamics::Accel),
+        online("pointmaze-umaze-online", "ant_u_maze (JaxGCRL)", Layout::UMaze, &[(3, 1)]),
+        online("pointmaze-bigmaze-online", "ant_big_maze (JaxGCRL)", Layout::Medium, &[(1, 5), (1, 6), (2, 6), (6, 3), (6, 5), (6, 6)]),
+        online("pointmaze-hardestmaze-online", "ant_hardest_maze (JaxGCRL)", Layout::Large, &[(3, 8), (5, 4), (7, 10)]),
+    ],
+    make: |t, name, singletask| Box::new(maze_env(t.params, name, singletask)),
+    episode: |t, recipe, len, seed| Ok(maze_episode(maze_env(t.params, t.name, None), recipe, len, seed)),
+    singletask_rewards: Some(maze_singletask_rewards),
+};
+
+/// The concrete maze of `spec` (pictures and experts need the map, which the trait object hides).
+pub fn maze_env(spec: MazeSpec, name: &str, singletask: Option<usize>) -> MazeEnv {
+    match spec {
+        MazeSpec::Ogbench(layout, dynamics) => MazeEnv::new(name, layout, dynamics, Mode::Ogbench { singletask }),
+        MazeSpec::Online(layout, hard) => {
+            let maze = Maze::new(layout, Convention::JaxGcrl);
+            let easy: Vec<(usize, usize)> = maze.free_cells().into_iter().filter(|&c| c != (1, 1)).collect();
+            MazeEnv::new(name, layout, Dynamics::Point, Mode::Online { easy, hard: hard.to_vec() })
+        }
+    }
+}
+
+/// OGBench's locomotion relabelling: the agent (`qpos[0..2]`) within the goal tolerance of
+/// task `k`'s noiseless goal.
+fn maze_singletask_rewards(t: &BaseTask<MazeSpec>, task: &str, k: usize, ds: &Dataset) -> Result<Relabelled> {
+    let env = maze_env(t.params, task, Some(k));
+    let (_, goal_cell) = env.task_cells(k).expect("OGBench maze tasks have cells");
+    let g = env.maze().ij_to_xy(goal_cell);
+    if ds.qpos_dim < 2 {
+        return Err(EnvError::Invalid(format!("{task}: dataset qpos has {} columns, need the agent's x, y", ds.qpos_dim)));
+    }
+    Ok(reach_rewards(ds, 0, g, env.goal_tol()))
+}
+
+/// One navigate or stitch episode (`generate_locomaze.py`):
+/// - start in a uniformly drawn free cell, ±1 noise;
+/// - navigate: goals are vertex cells, resampled each time the agent gets within 1.0;
+///   stitch: one goal exactly 4 BFS cells from the start (the start itself if none is);
+/// - action = BFS-waypoint expert + N(0, noise²), clipped.
+fn maze_episode(mut env: MazeEnv, recipe: DatasetRecipe, len: usize, seed: u64) -> Dataset {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    env.reseed(rng.random());
+    let maze = env.maze().clone();
+    let dynamics = env.dynamics();
+    let all = maze.free_cells();
+    let vertex = maze.vertex_cells();
+    let jitter = |rng: &mut ChaCha8Rng, xy: [f32; 2]| [xy[0] + rng.random_range(-1.0f32..=1.0), xy[1] + rng.random_range(-1.0f32..=1.0)];
+
+    let init = all[rng.random_range(0..all.len())];
+    let goal_cell = match recipe.kind {
+        DataKind::Stitch => {
+            let d = maze.bfs(init);
+            let four: Vec<_> = all.iter().copied().filter(|c| d[c.0 * maze.cols() + c.1] == 4).collect();
+            if four.is_empty() {
+                init
+            } else {
+                four[rng.random_range(0..four.len())]
+            }
+        }
+        _ => vertex[rng.random_range(0..vertex.len())],
+    };
+    let init_xy = jitter(&mut rng, maze.ij_to_xy(init));
+    env.set_state(init_xy, [0.0; 2]);
+    let mut expert = MazeExpert::new(&maze, jitter(&mut rng, maze.ij_to_xy(goal_cell)));
+
+    let obs_dim = env.observation_spec().dim();
+    let mut ds = Dataset::new(obs_dim, 2, 2, 2, 0);
+    ds.reserve(len);
+    let mut obs = vec![0.0f32; obs_dim];
+    for t in 0..len {
+        env.observe(&mut obs);
+        let (p, v) = (env.pos(), env.vel());
+        let a = expert.noisy_action(&maze, dynamics, p, v, recipe.noise, &mut rng);
+        ds.observations.extend_from_slice(&obs);
+        ds.actions.extend_from_slice(&a);
+        ds.terminals.push(if t + 1 == len { 1.0 } else { 0.0 });
+        ds.qpos.extend_from_slice(&p);
+        ds.qvel.extend_from_slice(&v);
+        env.advance(a);
+        if recipe.kind == DataKind::Navigate {
+            let g = expert.goal_xy();
+            let q = env.pos();
+            if ((q[0] - g[0]).powi(2) + (q[1] - g[1]).powi(2)).sqrt() <= GOAL_TOL {
+                let c = vertex[rng.random_range(0..vertex.len())];
+                expert = MazeExpert::new(&maze, jitter(&mut rng, maze.ij_to_xy(c)));
+            }
+        }
+    }
+    ds
 }

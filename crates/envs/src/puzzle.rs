@@ -28,7 +28,9 @@ use crate::arm::{add_plan_noise, effector_obs_bounds, interpolate_keyframes, jit
 use crate::dataset::Dataset;
 use crate::env::{check_reset, pick_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
-use crate::registry::DatasetRecipe;
+use crate::family::{BaseKind, BaseTask, Family, Relabelled, StandsIn};
+use crate::recipe::{DatasetRecipe, MANIPULATION_PLAY};
+use crate::relabel::per_row;
 use crate::shapes::{check_row, Colour, Draw, Paint, Scene, Shape};
 
 pub use crate::arm::{ACTION_SCALE, ARM_SAMPLE_HI, ARM_SAMPLE_LO, CONTROL_DT, NOISE_SMOOTHING, SEGMENT_STEPS, WORKSPACE_HI, WORKSPACE_LO};
@@ -496,17 +498,6 @@ pub(crate) fn button_plan(rng: &mut ChaCha8Rng, cur: [f32; 4], button: [f32; 2],
     plan
 }
 
-fn grid_size(task: &str) -> Result<(usize, usize)> {
-    let bad = || EnvError::Invalid(format!("{task}: not a kinpuzzle task (expected kinpuzzle-RxC-play)"));
-    let size = task.split('-').nth(1).ok_or_else(bad)?;
-    let (r, c) = size.split_once('x').ok_or_else(bad)?;
-    let (r, c): (usize, usize) = (r.parse().map_err(|_| bad())?, c.parse().map_err(|_| bad())?);
-    if puzzle_tasks(r, c).is_empty() {
-        return Err(bad());
-    }
-    Ok((r, c))
-}
-
 /// The play loop's view of the puzzle: `qpos = [x, y, z, yaw, gripper]`, the gripper constantly
 /// closed.
 impl PlaySim for Sim {
@@ -538,9 +529,11 @@ impl PlaySim for Sim {
 /// runs out. Rows follow `maze_episode`'s conventions: `qpos = [x, y, z, yaw, gripper]`, `qvel`
 /// = the finite difference of `qpos` into the row over [`CONTROL_DT`] (zeros on row 0; yaw
 /// wrapped), `button_states` = the buttons at the row, `terminals` = 1 on the last row.
-/// Deterministic in `seed`. `task` is the base name (`kinpuzzle-3x3-play`).
-pub fn play_episode(task: &str, recipe: DatasetRecipe, len: usize, seed: u64) -> Result<Dataset> {
-    let (rows, cols) = grid_size(task)?;
+/// Deterministic in `seed`. `rows × cols` is one of OGBench's grids (3x3, 4x4).
+pub fn play_episode(rows: usize, cols: usize, recipe: DatasetRecipe, len: usize, seed: u64) -> Result<Dataset> {
+    if puzzle_tasks(rows, cols).is_empty() {
+        return Err(EnvError::Invalid(format!("kinpuzzle has no {rows}x{cols} grid (OGBench's evaluation tasks exist for 3x3 and 4x4)")));
+    }
     let n = rows * cols;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut sim = Sim::new(rows, cols);
@@ -557,6 +550,26 @@ pub fn play_episode(task: &str, recipe: DatasetRecipe, len: usize, seed: u64) ->
     };
     record_play(&mut sim, &mut ds, len, &mut rng, new_plan);
     Ok(ds)
+}
+
+/// The puzzle family's row: Lights-Out grids of `(rows, cols)` buttons.
+pub static FAMILY: Family<(usize, usize)> = Family {
+    tasks: &[
+        BaseTask { name: "kinpuzzle-3x3-play", stands_in_for: StandsIn::Study("puzzle-3x3-play"), kind: BaseKind::GoalConditioned(MANIPULATION_PLAY), params: (3, 3) },
+        BaseTask { name: "kinpuzzle-4x4-play", stands_in_for: StandsIn::Ogbench("puzzle-4x4-play"), kind: BaseKind::GoalConditioned(MANIPULATION_PLAY), params: (4, 4) },
+    ],
+    make: |t, name, singletask| Box::new(PuzzleEnv::new(name, t.params.0, t.params.1, singletask)),
+    episode: |t, recipe, len, seed| play_episode(t.params.0, t.params.1, recipe, len, seed),
+    singletask_rewards: Some(puzzle_singletask_rewards),
+};
+
+/// Each row's `button_states` against task `k`'s goal grid.
+fn puzzle_singletask_rewards(t: &BaseTask<(usize, usize)>, task: &str, k: usize, ds: &Dataset) -> Result<Relabelled> {
+    let goal = &puzzle_tasks(t.params.0, t.params.1)[k - 1].1;
+    if ds.button_dim != goal.len() {
+        return Err(EnvError::Invalid(format!("{task}: dataset has {} button states per row, the task has {} buttons", ds.button_dim, goal.len())));
+    }
+    Ok(per_row(ds, |r| singletask_reward(ds.buttons_row(r), goal)))
 }
 
 #[cfg(test)]

@@ -60,8 +60,10 @@ use crate::cube::{cubes_overlap, pick_place_plan, rects_overlap, CubePose, Fixtu
 use crate::dataset::Dataset;
 use crate::env::{check_reset, pick_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
+use crate::family::{BaseKind, BaseTask, Family, Relabelled, StandsIn};
 use crate::puzzle::{button_depth, button_plan, press_edge, BUTTON_HALF_WIDTH, BUTTON_TOP_Z, BUTTON_TRAVEL, DEPTH_OBS_SCALE};
-use crate::registry::DatasetRecipe;
+use crate::recipe::{DatasetRecipe, MANIPULATION_PLAY};
+use crate::relabel::per_row;
 use crate::shapes::{self as sh, Draw};
 
 pub use crate::arm::plan_action;
@@ -739,11 +741,8 @@ impl PlaySim for Scene {
 /// planned from the state where it starts. Rows follow kincube's `play_episode`: `qpos` as in
 /// the module docs, `qvel` its finite difference into the row over [`crate::arm::CONTROL_DT`] (zeros on row
 /// 0; yaws wrapped), `button_states` the buttons at the row, `terminals` = 1 on the last row.
-/// Deterministic in `seed`. `task` is the base name (`kinscene-play`).
-pub fn play_episode(task: &str, recipe: DatasetRecipe, len: usize, seed: u64) -> Result<Dataset> {
-    if task != "kinscene-play" {
-        return Err(EnvError::Invalid(format!("{task}: not a kinscene task (expected kinscene-play)")));
-    }
+/// Deterministic in `seed`.
+pub fn play_episode(recipe: DatasetRecipe, len: usize, seed: u64) -> Result<Dataset> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut scene = Scene::new();
     let (pos, yaw) = sample_pose_within(&mut rng, ARM_SAMPLE_LO, ARM_SAMPLE_HI);
@@ -768,6 +767,23 @@ pub fn play_episode(task: &str, recipe: DatasetRecipe, len: usize, seed: u64) ->
     };
     record_play(&mut scene, &mut ds, len, &mut rng, next_plan);
     Ok(ds)
+}
+
+/// The scene family's row.
+pub static FAMILY: Family = Family {
+    tasks: &[BaseTask { name: "kinscene-play", stands_in_for: StandsIn::Study("scene-play"), kind: BaseKind::GoalConditioned(MANIPULATION_PLAY), params: () }],
+    make: |_, name, singletask| Box::new(SceneEnv::new(name, singletask)),
+    episode: |_, recipe, len, seed| play_episode(recipe, len, seed),
+    singletask_rewards: Some(scene_singletask_rewards),
+};
+
+/// Each row's cube, drawer and window (`qpos`) and buttons against task `k`'s goal.
+fn scene_singletask_rewards(_: &BaseTask, task: &str, k: usize, ds: &Dataset) -> Result<Relabelled> {
+    let goal = scene_tasks()[k - 1].goal;
+    if ds.qpos_dim < QPOS_DIM || ds.button_dim != 2 {
+        return Err(EnvError::Invalid(format!("{task}: dataset has {} qpos columns and {} button states per row, the scene needs {} and 2", ds.qpos_dim, ds.button_dim, QPOS_DIM)));
+    }
+    Ok(per_row(ds, |r| singletask_reward(ds.qpos_row(r), ds.buttons_row(r), &goal)))
 }
 
 #[cfg(test)]

@@ -52,11 +52,13 @@ use rand_distr::StandardNormal;
 
 use crate::dataset::Dataset;
 use crate::env::{check_reset, pick_task, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
-use crate::error::Result;
+use crate::error::{EnvError, Result};
 use crate::expert::MazeExpert;
+use crate::family::{BaseKind, BaseTask, Family, Relabelled, StandsIn};
 use crate::maze::{Convention, Layout, Maze, SoccerTask, AGENT_RADIUS, MAZE_UNIT, SOCCER_ARENA_TASKS};
 use crate::pointmaze::POINT_STEP;
-use crate::registry::{DataKind, DatasetRecipe};
+use crate::recipe::{DataKind, DatasetRecipe, NAVIGATE, STITCH};
+use crate::relabel::reach_rewards;
 use crate::shapes::{check_row, episode_start, path, Colour, Draw, Item, Layer, Paint, Scene, Shape};
 use crate::vec2::{add, dist, dot, norm, scale, sub, unit_or};
 
@@ -698,4 +700,26 @@ pub fn soccer_episode(template: &SoccerEnv, recipe: DatasetRecipe, len: usize, s
         }
     }
     ds
+}
+
+/// The soccer family's row: the arena with OGBench's locomotion recipes.
+pub static FAMILY: Family = Family {
+    tasks: &[
+        BaseTask { name: "pointsoccer-arena-navigate", stands_in_for: StandsIn::Study("antsoccer-arena-navigate"), kind: BaseKind::GoalConditioned(NAVIGATE), params: () },
+        BaseTask { name: "pointsoccer-arena-stitch", stands_in_for: StandsIn::Study("antsoccer-arena-stitch"), kind: BaseKind::GoalConditioned(STITCH), params: () },
+    ],
+    make: |_, name, singletask| Box::new(SoccerEnv::new(name, singletask)),
+    episode: |t, recipe, len, seed| Ok(soccer_episode(&SoccerEnv::new(t.name, None), recipe, len, seed)),
+    singletask_rewards: Some(soccer_singletask_rewards),
+};
+
+/// The ball's position (qpos columns 2, 3) within [`SOCCER_GOAL_TOL`] of task `k`'s noiseless
+/// goal.
+fn soccer_singletask_rewards(_: &BaseTask, task: &str, k: usize, ds: &Dataset) -> Result<Relabelled> {
+    let (_, _, goal_cell) = soccer_task_cells(k).expect("soccer tasks have cells");
+    let g = SoccerEnv::new(task, Some(k)).maze().ij_to_xy(goal_cell);
+    if ds.qpos_dim < 4 {
+        return Err(EnvError::Invalid(format!("{task}: dataset qpos has {} columns, need the agent's and the ball's x, y", ds.qpos_dim)));
+    }
+    Ok(reach_rewards(ds, 2, g, SOCCER_GOAL_TOL))
 }

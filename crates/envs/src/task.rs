@@ -2,9 +2,11 @@
 //! about it: its metadata, its kind, its dimensions and its top score. Layers below the runner
 //! take a [`Task`] and never parse a name again.
 
+use crate::dataset::Dataset;
 use crate::env::GoalEnv;
-use crate::error::Result;
-use crate::registry::{make, meta, TaskMeta};
+use crate::error::{EnvError, Result};
+use crate::family::{BaseKind, Relabelled};
+use crate::registry::{resolve, Entry, TaskMeta};
 
 /// What data a task trains on and how it is scored; decides which agents can run it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -43,23 +45,30 @@ pub struct Task {
     pub top_score: f32,
     /// Steps before an evaluation episode is cut.
     pub max_episode_steps: usize,
+    /// Where the name sits in the task table, so that nothing looks it up again.
+    entry: Entry,
 }
 
 impl Task {
     /// Resolves `name`, or fails with an error that lists the known names.
     pub fn resolve(name: &str) -> Result<Task> {
-        let meta = meta(name)?;
-        let env = make(name)?;
-        let kind = if meta.dataset.is_none() {
-            TaskKind::Online
-        } else if meta.singletask.is_some() {
-            TaskKind::Singletask
-        } else if crate::registry::is_imitation(name) {
-            TaskKind::Imitation
-        } else {
-            TaskKind::GoalConditioned
+        let entry = resolve(name)?;
+        let kind = match (entry.base().kind, entry.singletask()) {
+            (BaseKind::Imitation(_), _) => TaskKind::Imitation,
+            (BaseKind::GoalConditioned(_), None) => TaskKind::GoalConditioned,
+            (BaseKind::GoalConditioned(_), Some(_)) => TaskKind::Singletask,
+            (BaseKind::Online, _) => TaskKind::Online,
         };
-        Ok(Task { kind, obs_dim: env.observation_spec().dim(), act_dim: env.action_spec().dim(), top_score: env.top_score(), max_episode_steps: env.max_episode_steps(), meta })
+        let env = entry.make(name);
+        Ok(Task {
+            kind,
+            obs_dim: env.observation_spec().dim(),
+            act_dim: env.action_spec().dim(),
+            top_score: env.top_score(),
+            max_episode_steps: env.max_episode_steps(),
+            meta: entry.meta(name),
+            entry,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -68,12 +77,21 @@ impl Task {
 
     /// A fresh environment of this task.
     pub fn make(&self) -> Result<Box<dyn GoalEnv>> {
-        make(&self.meta.name)
+        Ok(self.entry.make(&self.meta.name))
     }
 
     pub fn is_imitation(&self) -> bool {
         self.kind == TaskKind::Imitation
     }
+}
+
+/// `(rewards, masks)`, one per row of `ds` (the base task's dataset), for a singletask
+/// variant: its family's relabelling (see [`crate::relabel`]) against the variant's goal.
+pub fn singletask_rewards(task: &Task, ds: &Dataset) -> Result<Relabelled> {
+    let name = task.name();
+    let not_singletask = || EnvError::Invalid(format!("{name} is not a singletask variant (expected a name ending in -singletask-task1 … -task5)"));
+    let k = task.entry.singletask().ok_or_else(not_singletask)?;
+    task.entry.singletask_rewards(name, k, ds).expect("a goal-conditioned family relabels its singletask variants (the registry's tests check every row)")
 }
 
 #[cfg(test)]

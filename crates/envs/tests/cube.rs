@@ -370,7 +370,7 @@ fn play_datasets_are_deterministic_consistent_and_relabel_like_the_env() {
         // Singletask relabelling from qpos equals the env's own rule on the same positions.
         for k in 1..=5 {
             let task = format!("{name}-singletask-task{k}");
-            let (r, m) = singletask_rewards(&task, &ds).unwrap();
+            let (r, m) = singletask_rewards(&envs::Task::resolve(&task).unwrap(), &ds).unwrap();
             let goals = &cube_tasks(n)[k - 1].goal;
             for t in 0..ds.len() {
                 let q = ds.qpos_row(t);
@@ -408,5 +408,5 @@ fn bad_actions_task_indices_and_names_are_errors() {
             Ok(_) => panic!("{bad} was accepted"),
         }
     }
-    assert!(envs::cube::play_episode("kincube-triple-play", meta("kincube-single-play").unwrap().recipe.unwrap(), 10, 0).is_err());
+    assert!(envs::cube::play_episode(3, meta("kincube-single-play").unwrap().recipe.unwrap(), 10, 0).is_err());
 }

@@ -265,7 +265,7 @@ fn time_limit_truncates_at_280() {
 #[test]
 fn contract_of_an_imitation_task() {
     let mut env = make(NAME).unwrap();
-    assert!(envs::is_imitation(NAME));
+    assert!(envs::Task::resolve(NAME).unwrap().is_imitation());
     assert!(envs::base_tasks().contains(&NAME.to_string()));
     assert!(!envs::task_names().iter().any(|n| n.starts_with("kitchen2d-singletask")));
     assert!(meta(NAME).unwrap().stands_in_for.contains("Franka Kitchen"));

@@ -218,7 +218,7 @@ fn singletask_relabelling_matches_the_environment_success_rule() {
     let ds = envs::generate_with("pointmaze-medium-navigate", 3, envs::Split::Train, 20, 1001).unwrap();
     for k in 1..=5 {
         let task = format!("pointmaze-medium-navigate-singletask-task{k}");
-        let (rewards, masks) = envs::singletask_rewards(&task, &ds).unwrap();
+        let (rewards, masks) = envs::singletask_rewards(&envs::Task::resolve(&task).unwrap(), &ds).unwrap();
         assert_eq!(rewards.len(), ds.len());
         let mut env = envs::registry::make_maze(&task).unwrap();
         env.reset(0).unwrap();
@@ -236,11 +236,11 @@ fn singletask_relabelling_matches_the_environment_success_rule() {
     // Puzzle: #matched − #buttons against the task's goal, row by row.
     let ds = envs::generate_with("kinpuzzle-3x3-play", 1, envs::Split::Train, 2, 1001).unwrap();
     let goal = &envs::puzzle::puzzle_tasks(3, 3)[3].1;
-    let (rewards, masks) = envs::singletask_rewards("kinpuzzle-3x3-play-singletask-task4", &ds).unwrap();
+    let (rewards, masks) = envs::singletask_rewards(&envs::Task::resolve("kinpuzzle-3x3-play-singletask-task4").unwrap(), &ds).unwrap();
     for t in 0..ds.len() {
         let matched = ds.buttons_row(t).iter().zip(goal).filter(|(a, b)| **a == **b as i64).count();
         assert_eq!(rewards[t], matched as f32 - 9.0);
         assert_eq!(masks[t], if matched == 9 { 0.0 } else { 1.0 });
     }
-    assert!(envs::singletask_rewards("pointmaze-medium-navigate", &ds).is_err());
+    assert!(envs::singletask_rewards(&envs::Task::resolve("pointmaze-medium-navigate").unwrap(), &ds).is_err());
 }

@@ -226,7 +226,7 @@ fn bad_input_names_the_problem() {
     let msg = make("multigoal5").err().unwrap().to_string();
     assert!(msg.contains("multigoal5") && msg.contains(NAME), "{msg}");
     assert!(make(&format!("{NAME}-singletask-task1")).is_err());
-    assert!(envs::is_imitation(NAME));
+    assert!(envs::Task::resolve(NAME).unwrap().is_imitation());
     assert!(envs::base_tasks().contains(&NAME.to_string()));
     assert!(meta(NAME).unwrap().stands_in_for.contains("Multimodal Ant"));
 }

@@ -296,7 +296,7 @@ fn the_task_follows_the_imitation_contract() {
     let o2 = env.reset_to_task(1, 11).unwrap();
     assert_eq!(o1, o2, "reset(seed) and reset_to_task(1, seed) differ");
     assert_ne!(env.reset(12).unwrap(), o1);
-    assert!(envs::is_imitation(NAME));
+    assert!(envs::Task::resolve(NAME).unwrap().is_imitation());
     assert!(envs::task_names().iter().all(|n| !n.starts_with("pusht-")), "pusht has no singletask variants");
     assert!(meta(NAME).unwrap().stands_in_for.contains("PushT"));
     // Initial states: the agent is clear of the T and the T within the original's ranges.

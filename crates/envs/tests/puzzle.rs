@@ -305,7 +305,7 @@ fn play_episode_shapes_determinism_toggles_and_consistency() {
     for (task, r) in [("kinpuzzle-3x3-play", 3usize), ("kinpuzzle-4x4-play", 4)] {
         let n = r * r;
         let len = 1001;
-        let ds = play_episode(task, recipe, len, 11).unwrap();
+        let ds = play_episode(r, r, recipe, len, 11).unwrap();
         assert_eq!((ds.obs_dim, ds.act_dim, ds.qpos_dim, ds.qvel_dim, ds.button_dim), (5 + 3 * n, 5, 5, 5, n));
         assert_eq!(ds.len(), len);
         assert_eq!(ds.observations.len(), len * ds.obs_dim);
@@ -317,8 +317,8 @@ fn play_episode_shapes_determinism_toggles_and_consistency() {
         assert!(ds.actions.iter().all(|a| (-1.0..=1.0).contains(a)));
         assert!(ds.observations.iter().chain(&ds.qpos).chain(&ds.qvel).all(|v| v.is_finite()));
 
-        assert_eq!(ds, play_episode(task, recipe, len, 11).unwrap(), "{task}: not deterministic");
-        let other = play_episode(task, recipe, len, 12).unwrap();
+        assert_eq!(ds, play_episode(r, r, recipe, len, 11).unwrap(), "{task}: not deterministic");
+        let other = play_episode(r, r, recipe, len, 12).unwrap();
         assert_ne!(ds.observations, other.observations);
         assert_ne!(ds.actions, other.actions);
 
@@ -358,7 +358,7 @@ fn play_episode_shapes_determinism_toggles_and_consistency() {
         assert!(toggles >= 10, "{task}: only {toggles} presses in {len} rows");
         assert!(lit_changes.len() >= 4, "{task}: presses hit only buttons {lit_changes:?}");
     }
-    assert!(play_episode("kinpuzzle-5x5-play", recipe, 10, 0).is_err());
+    assert!(play_episode(5, 5, recipe, 10, 0).is_err());
 }
 
 #[test]

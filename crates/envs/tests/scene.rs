@@ -316,9 +316,8 @@ fn task_list_specs_goal_observation_and_errors() {
             Ok(_) => panic!("{bad} was accepted"),
         }
     }
-    assert!(envs::scene::play_episode("kinscene-noisy", r, 10, 0).is_err());
-    assert!(singletask_rewards("kinscene-play", &envs::Dataset::new(OBS_DIM, 5, QPOS_DIM, QPOS_DIM, 2)).is_err());
-    assert!(singletask_rewards("kinscene-play-singletask-task1", &envs::Dataset::new(12, 5, 9, 9, 0)).is_err());
+    assert!(singletask_rewards(&envs::Task::resolve("kinscene-play").unwrap(), &envs::Dataset::new(OBS_DIM, 5, QPOS_DIM, QPOS_DIM, 2)).is_err());
+    assert!(singletask_rewards(&envs::Task::resolve("kinscene-play-singletask-task1").unwrap(), &envs::Dataset::new(12, 5, 9, 9, 0)).is_err());
 }
 
 #[test]
@@ -356,7 +355,7 @@ fn play_dataset_is_deterministic_and_relabels_like_the_env() {
     // Singletask relabelling equals the env's rule, recomputed independently here.
     for k in 1..=5 {
         let task = format!("{name}-singletask-task{k}");
-        let (r, m) = singletask_rewards(&task, &ds).unwrap();
+        let (r, m) = singletask_rewards(&envs::Task::resolve(&task).unwrap(), &ds).unwrap();
         let g = scene_tasks()[k - 1].goal;
         for t in 0..ds.len() {
             let (q, b) = (ds.qpos_row(t), ds.buttons_row(t));
@@ -389,7 +388,7 @@ fn singletask_env_rewards_equal_the_relabelling_rule() {
         ds.qpos.extend(env.qpos());
         ds.button_states.extend(env.buttons().map(|b| b as i64));
         ds.terminals.push(1.0);
-        let (r, m) = singletask_rewards(&format!("kinscene-play-singletask-task{k}"), &ds).unwrap();
+        let (r, m) = singletask_rewards(&envs::Task::resolve(&format!("kinscene-play-singletask-task{k}")).unwrap(), &ds).unwrap();
         assert_eq!((r[0], m[0]), (0.0, 0.0));
     }
 }

@@ -201,7 +201,7 @@ fn singletask_rewards_agree_with_the_env_success_rule() {
     let mut total_hits = 0;
     for k in 1..=5 {
         let task = format!("{NAV}-singletask-task{k}");
-        let (rewards, masks) = envs::singletask_rewards(&task, &ds).unwrap();
+        let (rewards, masks) = envs::singletask_rewards(&envs::Task::resolve(&task).unwrap(), &ds).unwrap();
         assert_eq!(rewards.len(), ds.len());
         let mut env = make_soccer(&task).unwrap();
         env.reset(0).unwrap();
@@ -264,5 +264,5 @@ fn bad_input_names_the_problem() {
     assert!(make(&format!("{NAV}-singletask-task6")).is_err());
     assert!(matches!(env.reset_to_task(6, 0), Err(EnvError::TaskIndex { index: 6, count: 5, .. })));
     assert!(envs::registry::make_maze(NAV).is_err());
-    assert!(envs::singletask_rewards(NAV, &envs::Dataset::new(6, 2, 4, 4, 0)).is_err());
+    assert!(envs::singletask_rewards(&envs::Task::resolve(NAV).unwrap(), &envs::Dataset::new(6, 2, 4, 4, 0)).is_err());
 }

@@ -159,7 +159,7 @@ pub fn train(agent: &mut dyn Agent, task: &Task, data: Dataset, cfg: &TrainConfi
         DataSpec::GoalConditioned(gc) => Sampler::Goal(GcSampler::new(data, gc)?),
         DataSpec::Transitions => {
             // The imitation tasks have no rewards; only BC, which ignores them, runs there.
-            let (r, m) = if task.is_imitation() { (vec![0.0; data.len()], vec![1.0; data.len()]) } else { envs::singletask_rewards(task.name(), &data)? };
+            let (r, m) = if task.is_imitation() { (vec![0.0; data.len()], vec![1.0; data.len()]) } else { envs::singletask_rewards(task, &data)? };
             Sampler::Plain(TransitionSampler::new(data)?.with_rewards(r, m)?)
         }
         DataSpec::Chunks { obs_history, action_chunk, .. } => Sampler::Chunks(TransitionSampler::new(data)?, obs_history, action_chunk),
