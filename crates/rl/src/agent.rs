@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use candle_core::Tensor;
-use envs::{Batch, GoalConfig};
+use envs::{Batch, GoalConfig, TaskKind};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Result, RlError};
@@ -23,6 +23,23 @@ pub enum DataSpec {
     /// batches hold `obs_history` stacked observations and `action_chunk` future actions; the
     /// evaluation protocol executes the first `execute` actions of each predicted chunk.
     Chunks { obs_history: usize, action_chunk: usize, execute: usize },
+}
+
+impl DataSpec {
+    /// The task kinds whose data this spec can be drawn from, the default answer to "which
+    /// tasks does this agent run" (an [`crate::AgentConfig`] may widen it):
+    /// - goal-conditioned batches need goals and a goal-conditioned dataset: not the singletask
+    ///   variants (their one fixed task is not a goal the policy is given), not the imitation
+    ///   tasks (no goals);
+    /// - transitions need OGBench's relabelled rewards, which only the singletask variants have;
+    /// - chunks need only observations and actions: any base task with a dataset.
+    pub fn task_kinds(&self) -> Vec<TaskKind> {
+        match self {
+            DataSpec::GoalConditioned(_) => vec![TaskKind::GoalConditioned],
+            DataSpec::Transitions => vec![TaskKind::Singletask],
+            DataSpec::Chunks { .. } => vec![TaskKind::Imitation, TaskKind::GoalConditioned],
+        }
+    }
 }
 
 /// A trainable, checkpointable policy. Agents never touch the filesystem or the clock: the
