@@ -19,6 +19,7 @@ pub const AGENTS: &[&dyn Registered] = &[
     &Entry::<baselines::BcConfig>::NEW,
     &Entry::<baselines::RebracConfig>::NEW,
     &Entry::<baselines::FqlConfig>::NEW,
+    &Entry::<baselines::random::RandomConfig>::NEW,
 ];
 
 /// The floor: every table shows it, and every other agent's wins are also counted against it.
