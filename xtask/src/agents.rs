@@ -306,6 +306,40 @@ mod tests {
         assert_eq!(of("nf-rlbc"), ["bc", "rebrac", "fql", FLOOR]);
         assert_eq!(of("nf-bc"), ["bc", FLOOR]);
         assert_eq!(of("gcbc"), [FLOOR]);
+        assert!(all.contains(&FLOOR), "the floor every table shows is registered");
+        assert!(pairs.iter().all(|(a, _)| *a != FLOOR), "the floor is compared against nothing");
+    }
+
+    /// The README's agent table is the registry's, row for row.
+    #[test]
+    fn the_readme_shows_the_registry() {
+        let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+        let table = markdown_table().unwrap();
+        assert!(readme.contains(&table), "README.md's agent table differs from the registry; paste `cargo xtask agents`:\n{table}");
+        assert_eq!(readme.matches("| agent | runs (task kinds) |").count(), 1);
+    }
+
+    /// The floor: uniform actions in the box, the same numbers for the same seed, every task
+    /// kind with a dataset, and a run of one evaluation whatever the budget.
+    #[test]
+    fn random_is_a_cheap_uniform_floor() {
+        let cfg = configure(FLOOR, None).unwrap();
+        for kind in [TaskKind::GoalConditioned, TaskKind::Singletask, TaskKind::Imitation] {
+            assert!(cfg.task_kinds().contains(&kind), "{kind:?}");
+        }
+        let train = TrainConfig { steps: 5000, eval_every: 1000, ..Default::default() };
+        let (agent, text, fitted) = make_agent(FLOOR, None, &Task::resolve("blockpush2").unwrap(), 0, &train, &Device::Cpu).unwrap();
+        assert_eq!((fitted.steps, fitted.eval_every, fitted.batch_size), (1, 1, train.batch_size));
+        assert_eq!(text.trim(), "");
+        let act = |seed| agent.act(&[0.0; 12], None, 500, &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed)).unwrap();
+        let a = act(3);
+        assert_eq!(a.len(), 1000);
+        assert!(a.iter().all(|x| (-1.0..=1.0).contains(x)));
+        let mean = a.iter().sum::<f32>() / a.len() as f32;
+        let var = a.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / a.len() as f32;
+        assert!(mean.abs() < 0.06 && (var - 1.0 / 3.0).abs() < 0.03, "uniform on [-1, 1]: mean {mean}, var {var}");
+        assert_eq!(a, act(3));
+        assert_ne!(a, act(4));
     }
 
     /// Every type implementing `Agent` in nf-algos or baselines is in the registry (so a new

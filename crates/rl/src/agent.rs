@@ -114,44 +114,6 @@ pub fn rows_tensor(parts: &[(&[f32], usize)], n: usize, device: &candle_core::De
     Ok(Tensor::from_vec(buf, (n, width), device)?)
 }
 
-/// Uniformly random actions in `[-1, 1]`: the floor every trained policy must clear.
-pub struct RandomAgent {
-    act_dim: usize,
-    goal_conditioned: bool,
-}
-
-impl RandomAgent {
-    pub fn new(act_dim: usize, goal_conditioned: bool) -> Self {
-        Self { act_dim, goal_conditioned }
-    }
-}
-
-impl Agent for RandomAgent {
-    fn name(&self) -> &str {
-        "random"
-    }
-    fn data_spec(&self) -> DataSpec {
-        if self.goal_conditioned {
-            DataSpec::GoalConditioned(GoalConfig::default())
-        } else {
-            DataSpec::Transitions
-        }
-    }
-    fn update(&mut self, _batch: &Batch, _rng: &mut ChaCha8Rng) -> Result<Metrics> {
-        Ok(Vec::new())
-    }
-    fn act(&self, _obs: &[f32], _goals: Option<&[f32]>, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
-        use rand::Rng;
-        Ok((0..n * self.act_dim).map(|_| rng.random_range(-1.0f32..=1.0)).collect())
-    }
-    fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        Ok(Vec::new())
-    }
-    fn load_state(&mut self, _state: &HashMap<String, Tensor>) -> Result<()> {
-        Ok(())
-    }
-}
-
 /// `Q_i(s, a)` of both critics of a twin-critic agent (TD3 lineage), each squeezed to `[n]`.
 pub fn twin_q(nets: &[nf_core::Mlp; 2], s: &Tensor, a: &Tensor) -> Result<[Tensor; 2]> {
     let x = Tensor::cat(&[s, a], candle_core::D::Minus1)?;
