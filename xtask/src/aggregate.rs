@@ -58,9 +58,6 @@ impl Final {
     }
 }
 
-/// NF agent → the baselines its wins are counted against (the paper's comparisons).
-const PAIRS: [(&str, &[&str]); 3] = [("nf-gcbc", &["gcbc", "fm-gcbc"]), ("nf-rlbc", &["bc", "rebrac", "fql"]), ("nf-bc", &["bc"])];
-
 fn mean_std(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
@@ -217,7 +214,7 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
         let _ = writeln!(md, "| **mean over tasks** | | {} |", agg.join(" | "));
         // Wins: an NF agent beats a baseline on a task when its mean success is higher.
         let mut wins = String::new();
-        for (nf, bases) in PAIRS {
+        for (nf, bases) in crate::agents::table_pairs() {
             if !agents.iter().any(|a| a == nf) {
                 continue;
             }

@@ -71,6 +71,9 @@ enum Task {
     },
     /// List every registered task and what it stands in for.
     Tasks,
+    /// Print the agent registry as the README's Markdown table: each agent, the task kinds it
+    /// runs, the agents its wins are counted against, and its source file.
+    Agents,
     /// Run a suite (`benchmarks/NAME.toml`): every (setting, task, agent, seed), skipping
     /// finished runs and resuming killed ones, then write the tables and plots.
     Bench(bench::BenchArgs),
@@ -126,6 +129,10 @@ fn main() -> Result<()> {
             plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).map_err(|_| anyhow::anyhow!("registering the DejaVu font"))?;
             let s = suite::load(&suite::resolve(&suite), &results, std::path::Path::new("data"))?;
             println!("{}", aggregate::aggregate(&s, &results)?);
+            Ok(())
+        }
+        Task::Agents => {
+            print!("{}", agents::markdown_table()?);
             Ok(())
         }
         Task::Tasks => {

@@ -27,7 +27,7 @@ use rl::TrainConfig;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::agents::{check_config, kind};
+use crate::agents::{check_task, configure, find};
 use crate::train::RunSpec;
 
 #[derive(Debug, Deserialize)]
@@ -113,11 +113,12 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
         if exp.steps == 0 || exp.eval_every == 0 {
             bail!("{}: experiment `{}`: steps and eval_every must be positive", path.display(), exp.setting);
         }
+        let tasks = exp.tasks.iter().map(|t| envs::Task::resolve(t.get_ref()).with_context(|| at(t.span()))).collect::<Result<Vec<_>>>()?;
         for a in &exp.agents {
-            kind(a.get_ref()).with_context(|| at(a.span()))?;
-            check_config(a.get_ref(), exp.agent.get(a.get_ref())).with_context(|| format!("{}: [experiment.agent.{}]", path.display(), a.get_ref()))?;
-            for t in &exp.tasks {
-                crate::agents::check_task(a.get_ref(), t.get_ref()).with_context(|| format!("{}: agent `{}` cannot run task `{}`", at(t.span()), a.get_ref(), t.get_ref()))?;
+            find(a.get_ref()).with_context(|| at(a.span()))?;
+            let cfg = configure(a.get_ref(), exp.agent.get(a.get_ref())).with_context(|| format!("{}: [experiment.agent.{}]", path.display(), a.get_ref()))?;
+            for (t, task) in exp.tasks.iter().zip(&tasks) {
+                check_task(&cfg, task).with_context(|| format!("{}: agent `{}` cannot run task `{}`", at(t.span()), a.get_ref(), t.get_ref()))?;
             }
         }
         for (task, per_agent) in &exp.task {
@@ -127,7 +128,9 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
             for (agent, over) in per_agent {
                 let mut merged = exp.agent.get(agent).cloned().unwrap_or_default();
                 merged.extend(over.clone());
-                check_config(agent, Some(&merged)).with_context(|| format!("{}: [experiment.task.{task}.{agent}]", path.display()))?;
+                let cfg = configure(agent, Some(&merged)).with_context(|| format!("{}: [experiment.task.{task}.{agent}]", path.display()))?;
+                let resolved = &tasks[exp.tasks.iter().position(|t| t.get_ref() == task).expect("checked above")];
+                check_task(&cfg, resolved).with_context(|| format!("{}: [experiment.task.{task}.{agent}]", path.display()))?;
             }
         }
         for t in &exp.tasks {
@@ -139,6 +142,7 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
                 for &seed in &file.suite.seeds {
                     let train =
                         TrainConfig { steps: exp.steps, batch_size: file.suite.batch_size, eval_every: exp.eval_every, eval_episodes: exp.eval_episodes.unwrap_or(file.suite.eval_episodes), seed };
+                    train.validate().with_context(|| format!("{}: experiment `{}`", path.display(), exp.setting))?;
                     let out = results.join("runs").join(&name).join(&exp.setting).join(t.get_ref()).join(a.get_ref()).join(format!("seed{seed}"));
                     runs.push(SuiteRun {
                         setting: exp.setting.clone(),
@@ -183,6 +187,9 @@ mod tests {
             ("key", GOOD.replace("steps = 100", "stepz = 100"), "stepz", None),
             ("agent-key", GOOD.replace("hidden = [32]", "hiden = [32]"), "hiden", None),
             ("mismatch", GOOD.replace("\"nf-gcbc\", \"gcbc\"", "\"nf-rlbc\""), "cannot run", Some(7)),
+            ("nan", GOOD.replace("hidden = [32]", "hidden = [32]\nlr = nan"), "`lr` = NaN", None),
+            ("range", GOOD.replace("lr = 0.001", "lr = -0.001"), "[experiment.task.pointmaze-medium-navigate.gcbc]", None),
+            ("batch", GOOD.replace("eval_episodes = 5", "eval_episodes = 5\nbatch_size = 0"), "`batch_size`", None),
         ];
         for (name, text, needle, line) in cases {
             let err = format!("{:#}", load(&write(name, &text), Path::new("R"), Path::new("D")).unwrap_err());

@@ -10,8 +10,8 @@ use rl::{DataSpec, TrainConfig};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Agent name (see `crate::agents::AGENTS`).
-    #[arg(long)]
+    /// Agent name (`cargo xtask agents` lists them with what they run).
+    #[arg(long, value_parser = crate::agents::possible_values())]
     agent: String,
     /// Task name (`cargo xtask tasks` lists them).
     #[arg(long)]
@@ -84,9 +84,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(s) = args.batch_size {
         cfg.batch_size = s;
     }
-    if cfg.eval_every == 0 || cfg.steps == 0 || cfg.batch_size == 0 || cfg.eval_episodes == 0 {
-        bail!("steps, eval_every, eval_episodes and batch_size must be positive (got {cfg:?})");
-    }
+    cfg.validate()?;
     let agent_table = match file.get("agent") {
         None => None,
         Some(toml::Value::Table(t)) => Some(t.clone()),
@@ -162,10 +160,10 @@ fn execute_inner(spec: &RunSpec, show_progress: bool) -> Result<rl::TrainSummary
     write_atomic(&out.join(STATUS_FILE), "running\n")?;
     let task = envs::Task::resolve(&spec.task)?;
     let meta = &task.meta;
-    crate::agents::check_task(&spec.agent, &spec.task)?;
-    let (obs_dim, act_dim) = (task.obs_dim, task.act_dim);
+    let obs_dim = task.obs_dim;
     let device = parse_device(&spec.device)?;
-    let (mut agent, agent_toml) = crate::agents::make_agent(&spec.agent, spec.agent_table.as_ref(), obs_dim, act_dim, spec.seed, cfg.steps, &device)?;
+    let (mut agent, agent_toml, fitted) = crate::agents::make_agent(&spec.agent, spec.agent_table.as_ref(), &task, spec.seed, cfg, &device)?;
+    let cfg = &fitted;
     let resolved = format!(
         "# resolved by `cargo xtask`; a resumed run must match it\nagent_name = {:?}\ntask = {:?}\nseed = {}\n\n[train]\n{}\n[agent]\n{}",
         spec.agent,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use envs::{Batch, Split};
 use rand_chacha::ChaCha8Rng;
-use rl::{evaluate, Agent, DataSpec, Metrics, RandomAgent, RlError, TrainConfig};
+use rl::{evaluate, Agent, DataSpec, Metrics, RlError, TrainConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -39,7 +39,7 @@ fn train(agent: &mut dyn Agent, steps: u64, eval_every: u64, dir: &Path) -> rl::
 
 #[test]
 fn nf_gcbc_gcbc_and_fm_gcbc_beat_a_random_policy_on_pointmaze_medium() {
-    let random = evaluate(&RandomAgent::new(2, true), &envs::Task::resolve(TASK).unwrap(), 20, 7).unwrap();
+    let random = evaluate(&baselines::random::Random::new(2), &envs::Task::resolve(TASK).unwrap(), 20, 7).unwrap();
     let dev = Device::Cpu;
     let mut nf = nf_algos::NfGcbc::new(small_nf_gcbc(1500), 2, 2, 0, &dev).unwrap();
     let nf_s = train(&mut nf, 1500, 1500, &tmp("nf"));
@@ -148,7 +148,7 @@ fn a_nan_loss_stops_the_run_naming_step_term_and_checkpoint() {
 #[test]
 fn nf_bc_beats_a_random_policy_on_blockpush2() {
     const IL_TASK: &str = "blockpush2";
-    let random = evaluate(&RandomAgent::new(2, false), &envs::Task::resolve(IL_TASK).unwrap(), 20, 7).unwrap();
+    let random = evaluate(&baselines::random::Random::new(2), &envs::Task::resolve(IL_TASK).unwrap(), 20, 7).unwrap();
     let cfg = nf_algos::NfBcConfig {
         blocks: 4,
         channels: 64,

@@ -6,17 +6,19 @@ use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
-use envs::Batch;
+use envs::{Batch, TaskKind};
 use nf_core::{Activation, AdamW, Mlp};
 use rand_chacha::ChaCha8Rng;
-use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, DataSpec, Metrics, Result};
+use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Metrics, Result};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BcConfig {
-    /// Actor hidden widths (FQL: 4 × 512).
+    /// Actor hidden widths (FQL `bc.py` `actor_hidden_dims`: 4 × 512).
     pub hidden: Vec<usize>,
+    /// LayerNorm after each hidden activation (FQL `actor_layer_norm`: off; on here because raw
+    /// maze coordinates reach ±30 and the small-budget runs were unstable without it).
     pub layer_norm: bool,
     /// Adam learning rate (FQL: 3e-4).
     pub lr: f64,
@@ -74,5 +76,28 @@ impl Agent for Bc {
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         load_varmap(&self.vars, state, "")?;
         self.opt.load_state("opt", state).map_err(Into::into)
+    }
+}
+
+impl AgentConfig for BcConfig {
+    const NAME: &'static str = "bc";
+    const SOURCE: &'static str = file!();
+    type Agent = Bc;
+
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::Transitions
+    }
+    /// Transitions run the singletask variants; BC ignores the rewards, so it also runs the
+    /// imitation tasks (which have none), as their unimodal baseline.
+    fn task_kinds(&self) -> Vec<TaskKind> {
+        vec![TaskKind::Singletask, TaskKind::Imitation]
+    }
+    fn validate(&self) -> Result<()> {
+        let f = Fields::of(Self::NAME);
+        f.widths("hidden", &self.hidden)?;
+        f.positive("lr", self.lr)
+    }
+    fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Bc> {
+        Bc::new(self.clone(), obs_dim, act_dim, seed, device)
     }
 }

@@ -15,15 +15,18 @@ use nf_core::{Activation, AdamW, Mlp};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use rl::{check_finite, load_varmap, rows_tensor, scalar, sorted_vars, varmap_state, Agent, DataSpec, Metrics, Result, RlError};
+use rl::{check_finite, load_varmap, rows_tensor, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Metrics, Result, RlError};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FmGcbcConfig {
-    /// Velocity-field hidden widths (FQL: 4 × 512).
+    /// Velocity-field hidden widths (FQL `actor_hidden_dims`: 4 × 512).
     pub hidden: Vec<usize>,
+    /// LayerNorm after each hidden activation (FQL `actor_layer_norm`: off; on here, as for
+    /// GCBC, because raw maze coordinates reach ±30).
     pub layer_norm: bool,
+    /// Adam learning rate (FQL: 3e-4).
     pub lr: f64,
     /// Euler steps at action time (FQL: 10).
     pub flow_steps: usize,
@@ -108,5 +111,25 @@ impl Agent for FmGcbc {
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         load_varmap(&self.vars, state, "")?;
         Ok(self.opt.load_state("opt", state)?)
+    }
+}
+
+impl AgentConfig for FmGcbcConfig {
+    const NAME: &'static str = "fm-gcbc";
+    const SOURCE: &'static str = file!();
+    type Agent = FmGcbc;
+
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::GoalConditioned(self.goals)
+    }
+    fn validate(&self) -> Result<()> {
+        let f = Fields::of(Self::NAME);
+        f.widths("hidden", &self.hidden)?;
+        f.positive("lr", self.lr)?;
+        f.range("flow_steps", self.flow_steps, 1..)?;
+        self.goals.validate().map_err(|e| f.error("goals", e))
+    }
+    fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<FmGcbc> {
+        FmGcbc::new(self.clone(), obs_dim, act_dim, seed, device)
     }
 }

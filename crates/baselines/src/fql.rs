@@ -19,7 +19,7 @@ use nf_core::{Activation, AdamW, Mlp};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, DataSpec, Metrics, Result};
+use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Metrics, Result};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,14 +32,21 @@ pub enum FqlQAgg {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FqlConfig {
+    /// Hidden widths of the BC flow and the one-step policy (FQL `actor_hidden_dims`: 4 × 512).
     pub actor_hidden: Vec<usize>,
+    /// Critic hidden widths, each with LayerNorm (FQL `value_hidden_dims`: 4 × 512).
     pub critic_hidden: Vec<usize>,
+    /// Adam learning rate (FQL: 3e-4).
     pub lr: f64,
+    /// Discount γ (FQL: 0.99).
     pub discount: f64,
+    /// Polyak rate of the target critics (FQL: 0.005).
     pub tau: f64,
-    /// Distillation weight α.
+    /// Distillation weight α (per task in FQL App. E; 10, its antmaze value, by default).
     pub alpha: f64,
+    /// Euler steps of the BC flow's ODE (FQL `flow_steps`: 10).
     pub flow_steps: usize,
+    /// Aggregation of the two target critics (FQL `q_agg`: mean).
     pub q_agg: FqlQAgg,
     /// Divide the Q term by `sg(mean |Q|)` (FQL's `normalize_q_loss`, off by default).
     pub normalize_q_loss: bool,
@@ -185,5 +192,28 @@ impl Agent for Fql {
         self.actor_opt.load_state("opt_actor", state)?;
         self.critic_opt.load_state("opt_critic", state)?;
         Ok(())
+    }
+}
+
+impl AgentConfig for FqlConfig {
+    const NAME: &'static str = "fql";
+    const SOURCE: &'static str = file!();
+    type Agent = Fql;
+
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::Transitions
+    }
+    fn validate(&self) -> Result<()> {
+        let f = Fields::of(Self::NAME);
+        f.widths("actor_hidden", &self.actor_hidden)?;
+        f.widths("critic_hidden", &self.critic_hidden)?;
+        f.positive("lr", self.lr)?;
+        f.range("discount", self.discount, 0.0..1.0)?;
+        f.range("tau", self.tau, 0.0..=1.0)?;
+        f.non_negative("alpha", self.alpha)?;
+        f.range("flow_steps", self.flow_steps, 1..)
+    }
+    fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Fql> {
+        Fql::new(self.clone(), obs_dim, act_dim, seed, device)
     }
 }

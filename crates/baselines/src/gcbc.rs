@@ -13,7 +13,7 @@ use candle_nn::VarMap;
 use envs::{Batch, GoalConfig};
 use nf_core::{Activation, AdamW, Mlp};
 use rand_chacha::ChaCha8Rng;
-use rl::{check_finite, load_varmap, rows_tensor, scalar, sorted_vars, varmap_state, Agent, DataSpec, Metrics, Result, RlError};
+use rl::{check_finite, load_varmap, rows_tensor, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Metrics, Result, RlError};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,5 +87,24 @@ impl Agent for Gcbc {
         load_varmap(&self.vars, state, "")?;
         self.opt.load_state("opt", state)?;
         Ok(())
+    }
+}
+
+impl AgentConfig for GcbcConfig {
+    const NAME: &'static str = "gcbc";
+    const SOURCE: &'static str = file!();
+    type Agent = Gcbc;
+
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::GoalConditioned(self.goals)
+    }
+    fn validate(&self) -> Result<()> {
+        let f = Fields::of(Self::NAME);
+        f.widths("hidden", &self.hidden)?;
+        f.positive("lr", self.lr)?;
+        self.goals.validate().map_err(|e| f.error("goals", e))
+    }
+    fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Gcbc> {
+        Gcbc::new(self.clone(), obs_dim, act_dim, seed, device)
     }
 }

@@ -5,6 +5,7 @@ pub mod bc;
 pub mod fm_gcbc;
 pub mod fql;
 pub mod gcbc;
+pub mod random;
 pub mod rebrac;
 
 pub use bc::{Bc, BcConfig};

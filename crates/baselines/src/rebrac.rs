@@ -17,23 +17,31 @@ use nf_core::{Activation, AdamW, Mlp};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, DataSpec, Metrics, Result};
+use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Metrics, Result};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RebracConfig {
+    /// Actor hidden widths (FQL `rebrac.py` `actor_hidden_dims`: 4 × 512).
     pub actor_hidden: Vec<usize>,
+    /// Critic hidden widths, each with LayerNorm (FQL `value_hidden_dims`: 4 × 512).
     pub critic_hidden: Vec<usize>,
+    /// Adam learning rate of actor and critics (FQL: 3e-4).
     pub lr: f64,
+    /// Discount γ (FQL: 0.99).
     pub discount: f64,
+    /// Polyak rate of the target actor and critics (FQL: 0.005).
     pub tau: f64,
-    /// Actor BC weight α_a.
+    /// Actor BC weight α_a (per task in FQL App. E; 0.1 here as a starting point).
     pub alpha_actor: f64,
-    /// Critic next-action penalty α_c.
+    /// Critic next-action penalty α_c (per task in FQL App. E; 0.01 here as a starting point).
     pub alpha_critic: f64,
+    /// Std of the target-policy smoothing noise (TD3, FQL `actor_noise`: 0.2).
     pub actor_noise: f64,
+    /// Clip of that noise (TD3, FQL `actor_noise_clip`: 0.5).
     pub actor_noise_clip: f64,
+    /// Critic steps per actor step (TD3's delayed policy update, FQL `actor_freq`: 2).
     pub actor_freq: u64,
 }
 
@@ -172,5 +180,31 @@ impl Agent for Rebrac {
             self.steps = t.to_vec1::<i64>()?[0] as u64;
         }
         Ok(())
+    }
+}
+
+impl AgentConfig for RebracConfig {
+    const NAME: &'static str = "rebrac";
+    const SOURCE: &'static str = file!();
+    type Agent = Rebrac;
+
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::Transitions
+    }
+    fn validate(&self) -> Result<()> {
+        let f = Fields::of(Self::NAME);
+        f.widths("actor_hidden", &self.actor_hidden)?;
+        f.widths("critic_hidden", &self.critic_hidden)?;
+        f.positive("lr", self.lr)?;
+        f.range("discount", self.discount, 0.0..1.0)?;
+        f.range("tau", self.tau, 0.0..=1.0)?;
+        f.non_negative("alpha_actor", self.alpha_actor)?;
+        f.non_negative("alpha_critic", self.alpha_critic)?;
+        f.non_negative("actor_noise", self.actor_noise)?;
+        f.non_negative("actor_noise_clip", self.actor_noise_clip)?;
+        f.range("actor_freq", self.actor_freq, 1..)
+    }
+    fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Rebrac> {
+        Rebrac::new(self.clone(), obs_dim, act_dim, seed, device)
     }
 }

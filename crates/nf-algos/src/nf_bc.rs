@@ -13,7 +13,7 @@ use candle_core::{Device, Tensor};
 use envs::Batch;
 use nf_core::{ConditionalFlow, EncoderConfig, FlowConfig, Trainer, WarmupCosine};
 use rand_chacha::ChaCha8Rng;
-use rl::{check_finite, scalar, Agent, DataSpec, Metrics, Result, RlError};
+use rl::{check_finite, scalar, Agent, AgentConfig, DataSpec, Fields, Metrics, Result, RlError, TrainConfig, UserTable};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,18 +23,30 @@ pub struct NfBcConfig {
     pub blocks: usize,
     /// Coupling width (paper: 512).
     pub channels: usize,
+    /// Condition encoder hidden widths (torch code: 4 × 512).
     pub encoder_hidden: Vec<usize>,
     /// Encoder output width (torch code: 256).
     pub rep: usize,
+    /// Observations the policy sees, the newest last (diffusion-policy PushT: 2).
     pub obs_history: usize,
+    /// Actions predicted per call (diffusion-policy PushT: 8).
     pub action_chunk: usize,
+    /// Actions of each chunk executed before predicting again (diffusion-policy PushT: 4).
     pub execute: usize,
+    /// Train-time noise σ on the action chunk (paper: 0.1).
     pub noise_std: f64,
+    /// One denoising step at action time (paper: on).
     pub denoise: bool,
+    /// Peak AdamW learning rate (paper: 3e-4; 1e-3 for PushT).
     pub lr: f64,
+    /// AdamW weight decay (torch code: 1e-6).
     pub weight_decay: f64,
+    /// Linear warm-up steps (torch code: 500).
     pub warmup: usize,
+    /// Learning rate at the end of the cosine (torch code: 1e-6).
     pub lr_floor: f64,
+    /// Length of the cosine schedule (paper: the run length); unless set, the run's step budget
+    /// (see `fit_budget`).
     pub schedule_steps: usize,
 }
 
@@ -131,5 +143,40 @@ impl Agent for NfBc {
         self.trainer.optimizer_mut().load_state("opt", state)?;
         self.fast = Default::default();
         Ok(())
+    }
+}
+
+impl AgentConfig for NfBcConfig {
+    const NAME: &'static str = "nf-bc";
+    const SOURCE: &'static str = file!();
+    const COMPARED_AGAINST: &'static [&'static str] = &["bc"];
+    type Agent = NfBc;
+
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::Chunks { obs_history: self.obs_history, action_chunk: self.action_chunk, execute: self.execute }
+    }
+    fn validate(&self) -> Result<()> {
+        let f = Fields::of(Self::NAME);
+        f.range("blocks", self.blocks, 1..)?;
+        f.range("channels", self.channels, 1..)?;
+        f.widths("encoder_hidden", &self.encoder_hidden)?;
+        f.range("rep", self.rep, 1..)?;
+        f.range("obs_history", self.obs_history, 1..)?;
+        f.range("action_chunk", self.action_chunk, 1..)?;
+        f.range("execute", self.execute, 1..=self.action_chunk)?;
+        f.non_negative("noise_std", self.noise_std)?;
+        f.positive("lr", self.lr)?;
+        f.non_negative("weight_decay", self.weight_decay)?;
+        f.range("lr_floor", self.lr_floor, 0.0..=self.lr)?;
+        f.range("schedule_steps", self.schedule_steps, 1..)
+    }
+    /// As NF-GCBC: the cosine spans the run.
+    fn fit_budget(&mut self, train: &mut TrainConfig, user: &UserTable) {
+        if !user.contains_key("schedule_steps") {
+            self.schedule_steps = train.steps as usize;
+        }
+    }
+    fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<NfBc> {
+        NfBc::new(self.clone(), obs_dim, act_dim, seed, device)
     }
 }

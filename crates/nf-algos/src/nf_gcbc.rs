@@ -12,7 +12,7 @@ use candle_core::{Device, Tensor};
 use envs::{Batch, GoalConfig};
 use nf_core::{ConditionalFlow, EncoderConfig, FlowConfig, Trainer, WarmupCosine};
 use rand_chacha::ChaCha8Rng;
-use rl::{check_finite, rows_tensor, scalar, Agent, DataSpec, Metrics, Result, RlError};
+use rl::{check_finite, rows_tensor, scalar, Agent, AgentConfig, DataSpec, Fields, Metrics, Result, RlError, TrainConfig, UserTable};
 use serde::{Deserialize, Serialize};
 
 /// NF-GCBC's hyper-parameters; defaults are the paper code's (`flax_fcnf_gcbc.py`).
@@ -33,11 +33,16 @@ pub struct NfGcbcConfig {
     pub noise_std: f64,
     /// One denoising step at action time (paper: on).
     pub denoise: bool,
+    /// Peak AdamW learning rate (paper: 3e-4).
     pub lr: f64,
+    /// AdamW weight decay (paper code: 1e-6).
     pub weight_decay: f64,
+    /// Linear warm-up steps (paper code: 500).
     pub warmup: usize,
+    /// Learning rate at the end of the cosine (paper code: 1e-6).
     pub lr_floor: f64,
-    /// Length of the cosine schedule; the runner sets it to the run's step budget.
+    /// Length of the cosine schedule (paper: 1M, the run length); unless set, the run's step
+    /// budget (see `fit_budget`).
     pub schedule_steps: usize,
     /// Goal-sampling γ of the geometric future offset (paper Table 4: 0.97 or 0.99).
     pub gamma: f32,
@@ -142,5 +147,38 @@ impl Agent for NfGcbc {
         self.trainer.optimizer_mut().load_state("opt", state)?;
         self.fast = Default::default();
         Ok(())
+    }
+}
+
+impl AgentConfig for NfGcbcConfig {
+    const NAME: &'static str = "nf-gcbc";
+    const SOURCE: &'static str = file!();
+    const COMPARED_AGAINST: &'static [&'static str] = &["gcbc", "fm-gcbc"];
+    type Agent = NfGcbc;
+
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::GoalConditioned(GoalConfig::geometric(self.gamma))
+    }
+    fn validate(&self) -> Result<()> {
+        let f = Fields::of(Self::NAME);
+        f.range("blocks", self.blocks, 1..)?;
+        f.range("channels", self.channels, 1..)?;
+        f.widths("encoder_hidden", &self.encoder_hidden)?;
+        f.range("rep", self.rep, 1..)?;
+        f.non_negative("noise_std", self.noise_std)?;
+        f.positive("lr", self.lr)?;
+        f.non_negative("weight_decay", self.weight_decay)?;
+        f.range("lr_floor", self.lr_floor, 0.0..=self.lr)?;
+        f.range("schedule_steps", self.schedule_steps, 1..)?;
+        f.range("gamma", self.gamma, 0.0..1.0)
+    }
+    /// The paper's cosine spans the whole run, so a shorter run gets a shorter cosine.
+    fn fit_budget(&mut self, train: &mut TrainConfig, user: &UserTable) {
+        if !user.contains_key("schedule_steps") {
+            self.schedule_steps = train.steps as usize;
+        }
+    }
+    fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<NfGcbc> {
+        NfGcbc::new(self.clone(), obs_dim, act_dim, seed, device)
     }
 }

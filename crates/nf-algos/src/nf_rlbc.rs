@@ -18,7 +18,7 @@ use candle_nn::VarMap;
 use envs::Batch;
 use nf_core::{Activation, AdamW, ConditionalFlow, EncoderConfig, FlowConfig, Mlp};
 use rand_chacha::ChaCha8Rng;
-use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, DataSpec, Metrics, Result, RlError};
+use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Metrics, Result, RlError};
 use serde::{Deserialize, Serialize};
 
 /// How the TD target aggregates the two target critics.
@@ -32,10 +32,15 @@ pub enum QAgg {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NfRlbcConfig {
+    /// Flow blocks (paper code `vinf.py`: 6).
     pub blocks: usize,
+    /// Coupling MLP width (paper code: 256).
     pub channels: usize,
+    /// The flax quirk: first coupling layer `channels + rep` wide (paper code: on).
     pub widen_first_layer: bool,
+    /// Condition encoder hidden widths (paper code: 4 × 512).
     pub encoder_hidden: Vec<usize>,
+    /// Encoder output width (paper code: 64).
     pub rep: usize,
     /// Critic hidden widths (FQL `Value`: 4 × 512).
     pub critic_hidden: Vec<usize>,
@@ -49,6 +54,7 @@ pub struct NfRlbcConfig {
     pub alpha: f64,
     /// Entropy coefficient λ (paper: 0).
     pub lambda: f64,
+    /// Aggregation of the two target critics (paper: min; mean for the soccer tasks).
     pub q_agg: QAgg,
     /// Scale of the base noise at action time: 1 samples the policy, 0 takes the flow's image
     /// of the base mode (a deterministic policy, as TD3-style evaluations use).
@@ -207,5 +213,33 @@ impl Agent for NfRlbc {
         self.critic_opt.load_state("opt_critic", state)?;
         self.fast = Default::default();
         Ok(())
+    }
+}
+
+impl AgentConfig for NfRlbcConfig {
+    const NAME: &'static str = "nf-rlbc";
+    const SOURCE: &'static str = file!();
+    const COMPARED_AGAINST: &'static [&'static str] = &["bc", "rebrac", "fql"];
+    type Agent = NfRlbc;
+
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::Transitions
+    }
+    fn validate(&self) -> Result<()> {
+        let f = Fields::of(Self::NAME);
+        f.range("blocks", self.blocks, 1..)?;
+        f.range("channels", self.channels, 1..)?;
+        f.widths("encoder_hidden", &self.encoder_hidden)?;
+        f.range("rep", self.rep, 1..)?;
+        f.widths("critic_hidden", &self.critic_hidden)?;
+        f.positive("lr", self.lr)?;
+        f.range("discount", self.discount, 0.0..1.0)?;
+        f.range("tau", self.tau, 0.0..=1.0)?;
+        f.non_negative("alpha", self.alpha)?;
+        f.non_negative("lambda", self.lambda)?;
+        f.non_negative("action_temperature", self.action_temperature)
+    }
+    fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<NfRlbc> {
+        NfRlbc::new(self.clone(), obs_dim, act_dim, seed, device)
     }
 }

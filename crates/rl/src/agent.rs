@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use candle_core::Tensor;
-use envs::{Batch, GoalConfig};
+use envs::{Batch, GoalConfig, TaskKind};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Result, RlError};
@@ -23,6 +23,23 @@ pub enum DataSpec {
     /// batches hold `obs_history` stacked observations and `action_chunk` future actions; the
     /// evaluation protocol executes the first `execute` actions of each predicted chunk.
     Chunks { obs_history: usize, action_chunk: usize, execute: usize },
+}
+
+impl DataSpec {
+    /// The task kinds whose data this spec can be drawn from, the default answer to "which
+    /// tasks does this agent run" (an [`crate::AgentConfig`] may widen it):
+    /// - goal-conditioned batches need goals and a goal-conditioned dataset: not the singletask
+    ///   variants (their one fixed task is not a goal the policy is given), not the imitation
+    ///   tasks (no goals);
+    /// - transitions need OGBench's relabelled rewards, which only the singletask variants have;
+    /// - chunks need only observations and actions: any base task with a dataset.
+    pub fn task_kinds(&self) -> Vec<TaskKind> {
+        match self {
+            DataSpec::GoalConditioned(_) => vec![TaskKind::GoalConditioned],
+            DataSpec::Transitions => vec![TaskKind::Singletask],
+            DataSpec::Chunks { .. } => vec![TaskKind::Imitation, TaskKind::GoalConditioned],
+        }
+    }
 }
 
 /// A trainable, checkpointable policy. Agents never touch the filesystem or the clock: the
@@ -95,44 +112,6 @@ pub fn rows_tensor(parts: &[(&[f32], usize)], n: usize, device: &candle_core::De
         }
     }
     Ok(Tensor::from_vec(buf, (n, width), device)?)
-}
-
-/// Uniformly random actions in `[-1, 1]`: the floor every trained policy must clear.
-pub struct RandomAgent {
-    act_dim: usize,
-    goal_conditioned: bool,
-}
-
-impl RandomAgent {
-    pub fn new(act_dim: usize, goal_conditioned: bool) -> Self {
-        Self { act_dim, goal_conditioned }
-    }
-}
-
-impl Agent for RandomAgent {
-    fn name(&self) -> &str {
-        "random"
-    }
-    fn data_spec(&self) -> DataSpec {
-        if self.goal_conditioned {
-            DataSpec::GoalConditioned(GoalConfig::default())
-        } else {
-            DataSpec::Transitions
-        }
-    }
-    fn update(&mut self, _batch: &Batch, _rng: &mut ChaCha8Rng) -> Result<Metrics> {
-        Ok(Vec::new())
-    }
-    fn act(&self, _obs: &[f32], _goals: Option<&[f32]>, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
-        use rand::Rng;
-        Ok((0..n * self.act_dim).map(|_| rng.random_range(-1.0f32..=1.0)).collect())
-    }
-    fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        Ok(Vec::new())
-    }
-    fn load_state(&mut self, _state: &HashMap<String, Tensor>) -> Result<()> {
-        Ok(())
-    }
 }
 
 /// `Q_i(s, a)` of both critics of a twin-critic agent (TD3 lineage), each squeezed to `[n]`.

@@ -8,10 +8,12 @@
 pub mod agent;
 pub mod error;
 pub mod eval;
+pub mod registry;
 pub mod seeds;
 pub mod train;
 
-pub use agent::{check_finite, load_varmap, polyak, rows_tensor, scalar, sorted_vars, twin_q, unit_gaussian_nll, varmap_state, Agent, DataSpec, Metrics, RandomAgent};
+pub use agent::{check_finite, load_varmap, polyak, rows_tensor, scalar, sorted_vars, twin_q, unit_gaussian_nll, varmap_state, Agent, DataSpec, Metrics};
 pub use error::{Result, RlError};
 pub use eval::{evaluate, EvalReport, TaskResult};
+pub use registry::{check_finite_fields, AgentConfig, Configured, Entry, Fields, Registered, UserTable};
 pub use train::{load_checkpoint, train, Progress, TrainConfig, TrainSummary, BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE};
