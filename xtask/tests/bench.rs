@@ -66,16 +66,23 @@ fn a_killed_run_resumes_and_finished_runs_are_skipped() {
 #[test]
 fn a_failing_run_is_recorded_and_the_others_go_on() {
     let dir = root("fail");
-    // nf-gcbc with gamma 1.0 fails at construction; gcbc must still finish.
+    // An out-of-range value (gamma = 1.0) is refused when the suite is read, before any run.
     let s = suite(&dir, 200, "gamma = 1.0\n");
     let (results, data) = (dir.join("results"), dir.join("data"));
+    let out = xtask().args(["bench", "--suite"]).arg(&s).arg("--results").arg(&results).arg("--data").arg(&data).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("nf-gcbc") && text.contains("`gamma`"), "{text}");
+    assert!(!results.join("runs").exists(), "nothing ran");
+    // A learning rate of 1e30 is in range but blows the loss up at run time: nf-gcbc fails with a
+    // non-finite loss; gcbc must still finish.
+    let s = suite(&dir, 200, "lr = 1e30\n");
     let out = xtask().args(["bench", "--suite"]).arg(&s).arg("--results").arg(&results).arg("--data").arg(&data).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{text}");
     let base = results.join("runs/tiny/cil/pointmaze-medium-navigate");
     assert!(base.join("gcbc/seed0/final.toml").exists(), "{text}");
     let status = std::fs::read_to_string(base.join("nf-gcbc/seed0/status")).unwrap();
-    assert!(status.starts_with("failed") && status.contains("gamma"), "{status}");
+    assert!(status.starts_with("failed") && status.contains("loss term"), "{status}");
     let md = std::fs::read_to_string(results.join("tables/tiny-cil.md")).unwrap();
     assert!(md.contains("Missing runs (1)") && md.contains("nf-gcbc"), "{md}");
 }
