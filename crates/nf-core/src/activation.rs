@@ -52,11 +52,8 @@ impl Activation {
             Activation::Silu => xs.for_each(|x| *x = *x / (1.0 + (-*x).exp())),
             Activation::LeakyRelu { slope } => {
                 let k = slope as f32;
-                xs.for_each(|x| {
-                    if *x <= 0.0 {
-                        *x *= k
-                    }
-                })
+                // A select, not a branch: the signs are random, and the select vectorises.
+                xs.for_each(|x| *x = if *x > 0.0 { *x } else { *x * k })
             }
         }
     }
