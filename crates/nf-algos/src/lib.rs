@@ -1,7 +1,6 @@
 //! The paper's recipes on top of `nf-core`, each an [`rl::Agent`]: NF-BC, NF-GCBC and NF-RLBC;
 //! NF-UGS is still to come (the NF-algorithms issue).
 
-mod fast_act;
 pub mod nf_bc;
 pub mod nf_gcbc;
 pub mod nf_rlbc;

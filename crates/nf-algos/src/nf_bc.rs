@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
 use envs::Batch;
-use nf_core::{ConditionalFlow, EncoderConfig, FlowConfig, Trainer, WarmupCosine};
+use nf_core::{ConditionalFlow, Draw, EncoderConfig, FlowConfig, FlowSampler, Trainer, WarmupCosine};
 use rand_chacha::ChaCha8Rng;
 use rl::{check_finite, scalar, Agent, AgentConfig, DataSpec, Fields, Metrics, Result, RlError, TrainConfig, UserTable};
 use serde::{Deserialize, Serialize};
@@ -73,9 +73,8 @@ impl Default for NfBcConfig {
 
 pub struct NfBc {
     cfg: NfBcConfig,
-    flow: ConditionalFlow,
+    flow: FlowSampler,
     trainer: Trainer,
-    fast: crate::fast_act::FastCache,
     cond_dim: usize,
     chunk_dim: usize,
 }
@@ -97,10 +96,10 @@ impl NfBc {
             encoder: EncoderConfig { hidden: cfg.encoder_hidden.clone(), rep: cfg.rep, layer_norm_eps: 1e-5, ..EncoderConfig::default() },
             ..FlowConfig::bc(chunk_dim, cond_dim)
         };
-        let flow = ConditionalFlow::new(flow_cfg, seed, device)?;
+        let flow = FlowSampler::new(ConditionalFlow::new(flow_cfg, seed, device)?);
         let schedule = WarmupCosine { peak: cfg.lr, warmup: cfg.warmup, total: cfg.schedule_steps, floor: cfg.lr_floor };
         let trainer = Trainer::new(flow.trainable_vars(), schedule, cfg.weight_decay)?;
-        Ok(Self { cfg, flow, trainer, fast: Default::default(), cond_dim, chunk_dim })
+        Ok(Self { cfg, flow, trainer, cond_dim, chunk_dim })
     }
 }
 
@@ -124,14 +123,7 @@ impl Agent for NfBc {
     /// `obs` holds each env's stacked history (`[n, obs_history·obs_dim]`); returns `[n,
     /// action_chunk·act_dim]`.
     fn act(&self, obs: &[f32], _goals: Option<&[f32]>, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
-        if n == 1 && self.flow.device().is_cpu() && obs.len() == self.cond_dim {
-            return self.fast.act(&self.flow, self.trainer.step_count(), obs, self.cfg.denoise, rng);
-        }
-        if !self.flow.device().is_cpu() && n <= crate::fast_act::GPU_ROWS_ON_CPU && obs.len() == n * self.cond_dim {
-            return self.fast.act_rows(&self.flow, self.trainer.step_count(), obs, self.cond_dim, n, self.cfg.denoise, rng);
-        }
-        let cond = Tensor::from_slice(obs, (n, self.cond_dim), self.flow.device())?;
-        Ok(self.flow.sample_action(Some(&cond), rng, n)?.flatten_all()?.to_vec1::<f32>()?)
+        Ok(self.flow.sample_rows(self.trainer.step_count(), obs, n, Draw::sample(self.cfg.denoise), rng)?)
     }
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let mut out: Vec<(String, Tensor)> = self.flow.named_tensors().into_iter().map(|(k, v)| (format!("policy.{k}"), v)).collect();
@@ -141,7 +133,6 @@ impl Agent for NfBc {
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         self.flow.set_named_tensors(state, "policy.")?;
         self.trainer.optimizer_mut().load_state("opt", state)?;
-        self.fast = Default::default();
         Ok(())
     }
 }

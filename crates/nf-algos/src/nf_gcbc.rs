@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
 use envs::{Batch, GoalConfig};
-use nf_core::{ConditionalFlow, EncoderConfig, FlowConfig, Trainer, WarmupCosine};
+use nf_core::{ConditionalFlow, Draw, EncoderConfig, FlowConfig, FlowSampler, Trainer, WarmupCosine};
 use rand_chacha::ChaCha8Rng;
 use rl::{check_finite, rows_tensor, scalar, Agent, AgentConfig, DataSpec, Fields, Metrics, Result, RlError, TrainConfig, UserTable};
 use serde::{Deserialize, Serialize};
@@ -70,9 +70,8 @@ impl Default for NfGcbcConfig {
 
 pub struct NfGcbc {
     cfg: NfGcbcConfig,
-    flow: ConditionalFlow,
+    flow: FlowSampler,
     trainer: Trainer,
-    fast: crate::fast_act::FastCache,
     obs_dim: usize,
     act_dim: usize,
 }
@@ -91,10 +90,10 @@ impl NfGcbc {
             encoder: EncoderConfig { hidden: cfg.encoder_hidden.clone(), rep: cfg.rep, ..EncoderConfig::default() },
             ..FlowConfig::gcbc(act_dim, 2 * obs_dim)
         };
-        let flow = ConditionalFlow::new(flow_cfg, seed, device)?;
+        let flow = FlowSampler::new(ConditionalFlow::new(flow_cfg, seed, device)?);
         let schedule = WarmupCosine { peak: cfg.lr, warmup: cfg.warmup, total: cfg.schedule_steps, floor: cfg.lr_floor };
         let trainer = Trainer::new(flow.trainable_vars(), schedule, cfg.weight_decay)?;
-        Ok(Self { cfg, flow, trainer, fast: Default::default(), obs_dim, act_dim })
+        Ok(Self { cfg, flow, trainer, obs_dim, act_dim })
     }
 
     pub fn flow(&self) -> &ConditionalFlow {
@@ -121,21 +120,13 @@ impl Agent for NfGcbc {
     }
     fn act(&self, obs: &[f32], goals: Option<&[f32]>, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
         let goals = goals.ok_or_else(|| RlError::Config { agent: "nf-gcbc".into(), reason: "act() needs goals".into() })?;
-        if n == 1 && self.flow.device().is_cpu() && obs.len() == self.obs_dim && goals.len() == self.obs_dim {
-            let cond = [obs, goals].concat();
-            return self.fast.act(&self.flow, self.trainer.step_count(), &cond, self.cfg.denoise, rng);
+        let d = self.obs_dim;
+        if obs.len() != n * d || goals.len() != n * d {
+            return Err(RlError::Config { agent: "nf-gcbc".into(), reason: format!("act() needs {n} rows of {d} observation and goal values, got {} and {}", obs.len(), goals.len()) });
         }
-        if !self.flow.device().is_cpu() && n <= crate::fast_act::GPU_ROWS_ON_CPU {
-            let mut cond = Vec::with_capacity(n * 2 * self.obs_dim);
-            for r in 0..n {
-                cond.extend_from_slice(&obs[r * self.obs_dim..(r + 1) * self.obs_dim]);
-                cond.extend_from_slice(&goals[r * self.obs_dim..(r + 1) * self.obs_dim]);
-            }
-            return self.fast.act_rows(&self.flow, self.trainer.step_count(), &cond, 2 * self.obs_dim, n, self.cfg.denoise, rng);
-        }
-        let cond = rows_tensor(&[(obs, self.obs_dim), (goals, self.obs_dim)], n, self.flow.device())?;
-        let a = self.flow.sample_action(Some(&cond), rng, n)?;
-        Ok(a.flatten_all()?.to_vec1::<f32>()?)
+        // The flow's condition row is `[s, g]`.
+        let cond: Vec<f32> = obs.chunks_exact(d).zip(goals.chunks_exact(d)).flat_map(|(s, g)| s.iter().chain(g)).copied().collect();
+        Ok(self.flow.sample_rows(self.trainer.step_count(), &cond, n, Draw::sample(self.cfg.denoise), rng)?)
     }
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let mut out: Vec<(String, Tensor)> = self.flow.named_tensors().into_iter().map(|(k, v)| (format!("policy.{k}"), v)).collect();
@@ -145,7 +136,6 @@ impl Agent for NfGcbc {
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         self.flow.set_named_tensors(state, "policy.")?;
         self.trainer.optimizer_mut().load_state("opt", state)?;
-        self.fast = Default::default();
         Ok(())
     }
 }

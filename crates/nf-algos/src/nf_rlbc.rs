@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use envs::Batch;
-use nf_core::{Activation, AdamW, ConditionalFlow, EncoderConfig, FlowConfig, Mlp};
+use nf_core::{Activation, AdamW, ConditionalFlow, Draw, EncoderConfig, FlowConfig, FlowSampler, Mlp};
 use rand_chacha::ChaCha8Rng;
 use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Metrics, Result, RlError};
 use serde::{Deserialize, Serialize};
@@ -83,14 +83,13 @@ impl Default for NfRlbcConfig {
 
 pub struct NfRlbc {
     cfg: NfRlbcConfig,
-    flow: ConditionalFlow,
+    flow: FlowSampler,
     critic_vars: VarMap,
     target_vars: VarMap,
     critics: [Mlp; 2],
     targets: [Mlp; 2],
     actor_opt: AdamW,
     critic_opt: AdamW,
-    fast: crate::fast_act::FastCache,
     obs_dim: usize,
     act_dim: usize,
     device: Device,
@@ -108,7 +107,7 @@ impl NfRlbc {
             encoder: EncoderConfig { hidden: cfg.encoder_hidden.clone(), rep: cfg.rep, ..EncoderConfig::default() },
             ..FlowConfig::rlbc(act_dim, obs_dim)
         };
-        let flow = ConditionalFlow::new(flow_cfg, seed, device)?;
+        let flow = FlowSampler::new(ConditionalFlow::new(flow_cfg, seed, device)?);
         let critic_vars = VarMap::new();
         let target_vars = VarMap::new();
         let mk = |vars: &VarMap, i: usize| Mlp::new(vars, &format!("critic{i}"), obs_dim + act_dim, &cfg.critic_hidden, 1, Activation::Gelu, true, seed.wrapping_add(1 + i as u64), device);
@@ -117,7 +116,7 @@ impl NfRlbc {
         let targets = [mk(&target_vars, 0)?, mk(&target_vars, 1)?];
         let actor_opt = AdamW::adam(flow.trainable_vars(), cfg.lr)?;
         let critic_opt = AdamW::adam(sorted_vars(&critic_vars), cfg.lr)?;
-        Ok(Self { cfg, flow, critic_vars, target_vars, critics, targets, actor_opt, critic_opt, fast: Default::default(), obs_dim, act_dim, device: device.clone() })
+        Ok(Self { cfg, flow, critic_vars, target_vars, critics, targets, actor_opt, critic_opt, obs_dim, act_dim, device: device.clone() })
     }
 
     /// `min_i Q_i(s, a)` for one state-action pair (diagnostics and tests).
@@ -186,16 +185,8 @@ impl Agent for NfRlbc {
         Ok(vec![("critic_loss".into(), critic_v), ("actor_loss".into(), actor_v), ("bc_nll".into(), bc_v), ("q_pi".into(), q_v), ("log_pi".into(), scalar(&ent)?)])
     }
     fn act(&self, obs: &[f32], _goals: Option<&[f32]>, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
-        let temp = self.cfg.action_temperature;
-        if n == 1 && self.device.is_cpu() && obs.len() == self.obs_dim && temp == 1.0 {
-            return self.fast.act(&self.flow, self.actor_opt.steps(), obs, false, rng);
-        }
-        if !self.device.is_cpu() && n <= crate::fast_act::GPU_ROWS_ON_CPU && obs.len() == n * self.obs_dim && temp == 1.0 {
-            return self.fast.act_rows(&self.flow, self.actor_opt.steps(), obs, self.obs_dim, n, false, rng);
-        }
-        let s = Tensor::from_slice(obs, (n, self.obs_dim), &self.device)?;
-        let a = self.flow.sample(Some(&s), &(self.flow.noise(rng, n)? * temp)?)?;
-        Ok(a.flatten_all()?.to_vec1::<f32>()?)
+        let draw = Draw { temperature: self.cfg.action_temperature, denoise: false };
+        Ok(self.flow.sample_rows(self.actor_opt.steps(), obs, n, draw, rng)?)
     }
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let mut out: Vec<(String, Tensor)> = self.flow.named_tensors().into_iter().map(|(k, v)| (format!("actor.{k}"), v)).collect();
@@ -211,7 +202,6 @@ impl Agent for NfRlbc {
         load_varmap(&self.target_vars, state, "target.")?;
         self.actor_opt.load_state("opt_actor", state)?;
         self.critic_opt.load_state("opt_critic", state)?;
-        self.fast = Default::default();
         Ok(())
     }
 }

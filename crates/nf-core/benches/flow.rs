@@ -50,7 +50,7 @@ fn sampling(c: &mut Criterion) {
             c.bench_function(&name, |b| b.iter(|| flow.sample_action(Some(&y), &mut rng, batch).unwrap()));
         }
     }
-    // The hand-fused batch-1 path (`FastSampler`), the one a control loop should call.
+    // The hand-fused batch-1 path (`FastSampler`), which `FlowSampler::sample_rows` takes for one row on a CPU.
     for denoise in [false, true] {
         let flow = gcbc_flow(denoise);
         let mut fast = flow.fast_sampler().unwrap();

@@ -8,6 +8,7 @@
 //! vector-Jacobian product. No crate offers this: it is the flow's own backward pass.
 //! Tests check it against the candle path.
 
+use crate::activation::Activation;
 use crate::error::{FlowError, Result};
 use crate::flow::ConditionalFlow;
 use crate::nn::{CouplingNet, Dense, LayerNorm};
@@ -147,12 +148,12 @@ struct FNet {
     l2: FDense,
     n2: FLn,
     l3: FDense,
-    slope: f32,
+    act: Activation,
 }
 
 impl FNet {
     fn new(n: &CouplingNet) -> Result<Self> {
-        Ok(Self { l1: FDense::new(&n.l1, true)?, n1: FLn::new(&n.n1)?, l2: FDense::new(&n.l2, true)?, n2: FLn::new(&n.n2)?, l3: FDense::new(&n.l3, true)?, slope: n.slope as f32 })
+        Ok(Self { l1: FDense::new(&n.l1, true)?, n1: FLn::new(&n.n1)?, l2: FDense::new(&n.l2, true)?, n2: FLn::new(&n.n2)?, l3: FDense::new(&n.l3, true)?, act: n.act })
     }
 
     fn cache(&self) -> NetCache {
@@ -161,16 +162,11 @@ impl FNet {
     }
 
     fn forward(&self, input: &[f32], c: &mut NetCache, avx2: bool) {
-        let leaky = |a: &[f32], b: &mut [f32], k: f32| {
-            for (bi, &ai) in b.iter_mut().zip(a) {
-                *bi = if ai > 0.0 { ai } else { ai * k };
-            }
-        };
         matvec(&self.l1.wt, input, Some(&self.l1.b), &mut c.a1, avx2);
-        leaky(&c.a1, &mut c.b1, self.slope);
+        self.act.apply(&c.a1, &mut c.b1);
         c.r1 = self.n1.forward(&c.b1, &mut c.n1);
         matvec(&self.l2.wt, &c.n1, Some(&self.l2.b), &mut c.a2, avx2);
-        leaky(&c.a2, &mut c.b2, self.slope);
+        self.act.apply(&c.a2, &mut c.b2);
         c.r2 = self.n2.forward(&c.b2, &mut c.n2);
         matvec(&self.l3.wt, &c.n2, Some(&self.l3.b), &mut c.out, avx2);
     }
@@ -181,24 +177,15 @@ impl FNet {
         let g2 = &mut s.g2[..h2];
         matvec(&self.l3.w, g_out, None, g2, avx2);
         self.n2.backward(&c.b2, c.r2, g2);
-        leaky_backward(g2, &c.a2, self.slope);
+        self.act.backward(&c.a2, g2);
         let g1 = &mut s.g1[..h1];
         matvec(&self.l2.w, g2, None, g1, avx2);
         self.n1.backward(&c.b1, c.r1, g1);
-        leaky_backward(g1, &c.a1, self.slope);
+        self.act.backward(&c.a1, g1);
         let gi = &mut s.gi[..g_in.len()];
         matvec(&self.l1.w, g1, None, gi, avx2);
         for (a, b) in g_in.iter_mut().zip(gi.iter()) {
             *a += b;
-        }
-    }
-}
-
-/// LeakyReLU's backward pass in place: `g ← g·(a > 0 ? 1 : slope)` for pre-activations `a`.
-fn leaky_backward(g: &mut [f32], a: &[f32], slope: f32) {
-    for (g, &a) in g.iter_mut().zip(a) {
-        if a <= 0.0 {
-            *g *= slope;
         }
     }
 }
@@ -212,6 +199,13 @@ struct FBlock {
     nets: Option<(FNet, FNet)>,
 }
 
+/// The condition encoder: `[Dense → LayerNorm → act]*` then `Dense`.
+struct FEncoder {
+    layers: Vec<(FDense, FLn)>,
+    out: FDense,
+    act: Activation,
+}
+
 #[derive(Default)]
 struct Scratch {
     g1: Vec<f32>,
@@ -221,6 +215,8 @@ struct Scratch {
 
 /// A frozen copy of a [`ConditionalFlow`] for batch-1 inference on the CPU. Build it once after
 /// training (or loading) with [`ConditionalFlow::fast_sampler`]; it does not see later updates.
+/// Callers outside this crate sample through [`crate::FlowSampler`], which picks this path when
+/// it pays and keeps the copy fresh.
 pub struct FastSampler {
     dim: usize,
     cond_dim: usize,
@@ -228,7 +224,7 @@ pub struct FastSampler {
     noise_std: f32,
     denoise: bool,
     soft_clamp: Option<f32>,
-    encoder: Option<(Vec<(FDense, FLn)>, FDense)>,
+    encoder: Option<FEncoder>,
     blocks: Vec<FBlock>,
     // Buffers reused across calls (the denoising pass still allocates a few d-sized vectors).
     rep: Vec<f32>,
@@ -252,7 +248,7 @@ impl ConditionalFlow {
         let encoder = match &self.encoder {
             Some(e) => {
                 let layers = e.layers.iter().map(|(l, n)| Ok((FDense::new(l, false)?, FLn::new(n)?))).collect::<Result<Vec<_>>>()?;
-                Some((layers, FDense::new(&e.out, false)?))
+                Some(FEncoder { layers, out: FDense::new(&e.out, false)?, act: e.act })
             }
             None => None,
         };
@@ -316,7 +312,7 @@ impl FastSampler {
     }
 
     fn encode(&mut self, cond: &[f32]) {
-        let Some((layers, out)) = &self.encoder else {
+        let Some(FEncoder { layers, out, act }) = &self.encoder else {
             self.rep.copy_from_slice(cond);
             return;
         };
@@ -326,9 +322,7 @@ impl FastSampler {
             let n = dense.n_out;
             matvec(&dense.wt, &self.enc_b[..width], Some(&dense.b), &mut self.enc_a[..n], self.avx2);
             ln.forward(&self.enc_a[..n], &mut self.enc_b[..n]);
-            for v in &mut self.enc_b[..n] {
-                *v /= 1.0 + (-*v).exp(); // SiLU
-            }
+            act.apply_in_place(&mut self.enc_b[..n]);
             width = n;
         }
         matvec(&out.wt, &self.enc_b[..width], Some(&out.b), &mut self.rep, self.avx2);
@@ -444,10 +438,16 @@ impl FastSampler {
 
     /// What a policy executes: a sample, then `x + σ²·∇ₓ log p(x|y)` if the config denoises.
     pub fn sample_action(&mut self, cond: &[f32], noise: &[f32], out: &mut [f32]) -> Result<()> {
+        self.draw(cond, noise, self.denoise, out)
+    }
+
+    /// A sample, then one denoising step `x + σ²·∇ₓ log p(x|y)` if `denoise` (whatever the config
+    /// says; σ is its `noise_std`).
+    pub fn draw(&mut self, cond: &[f32], noise: &[f32], denoise: bool, out: &mut [f32]) -> Result<()> {
         self.check(cond, noise, out)?;
         self.encode(cond);
         self.inverse(noise);
-        if self.denoise {
+        if denoise {
             self.score_at_h();
             let s2 = self.noise_std * self.noise_std;
             for (h, g) in self.h.iter_mut().zip(&self.g) {

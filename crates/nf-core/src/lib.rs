@@ -14,6 +14,7 @@
 //! - `blocks.{k}.coupling.{s|t}.{0,1,2}.weight|bias` (the three Linears) and
 //!   `blocks.{k}.coupling.{s|t}.norm{0,1}.weight|bias` (the two LayerNorms)
 
+pub mod activation;
 pub mod config;
 pub mod coupling;
 pub mod error;
@@ -25,13 +26,15 @@ pub mod mlp;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod sampler;
 pub mod toy;
 
+pub use activation::Activation;
 pub use config::{EncoderConfig, FlowConfig};
 pub use coupling::AffineCoupling;
 pub use error::{FlowError, Result};
-pub use fast::FastSampler;
 pub use flow::{ConditionalFlow, FlowBlock};
 pub use linear::InvertibleLinear;
-pub use mlp::{Activation, Mlp};
+pub use mlp::Mlp;
 pub use optim::{AdamW, Trainer, WarmupCosine};
+pub use sampler::{Draw, FlowSampler};

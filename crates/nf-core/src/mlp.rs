@@ -1,22 +1,12 @@
 //! A plain MLP for the critics and baseline policies that sit beside the flow (FQL's `MLP`:
 //! `Dense → activation → LayerNorm?` per hidden layer, then a linear output).
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarMap;
-use serde::{Deserialize, Serialize};
-
+use crate::activation::Activation;
 use crate::error::Result;
 use crate::init::ParamBuilder;
 use crate::nn::{Dense, DenseInit, LayerNorm};
-
-/// Hidden-layer nonlinearity.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Activation {
-    Gelu,
-    Relu,
-    Silu,
-}
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
 
 /// `hidden.len() × [Dense → activation → LayerNorm?] → Dense(out)`. Weights are lecun-normal
 /// (flax's default), as in the reference agents; parameter names are `{name}.{i}.weight|bias`,
@@ -50,11 +40,7 @@ impl Mlp {
         let mut h = x.clone();
         for (dense, norm) in &self.layers {
             h = dense.forward(&h)?;
-            h = match self.activation {
-                Activation::Gelu => crate::ops::gelu(&h)?,
-                Activation::Relu => h.relu()?,
-                Activation::Silu => h.silu()?,
-            };
+            h = self.activation.forward(&h)?;
             if let Some(n) = norm {
                 h = n.forward(&h)?;
             }

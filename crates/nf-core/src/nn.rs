@@ -4,9 +4,9 @@
 
 use candle_core::Tensor;
 
+use crate::activation::Activation;
 use crate::error::Result;
 use crate::init::ParamBuilder;
-use crate::ops::leaky_relu;
 
 pub(crate) enum DenseInit {
     /// PyTorch's default `U(±1/√fan_in)` for weight and bias (flax code's coupling hidden layers).
@@ -69,7 +69,8 @@ pub struct CouplingNet {
     pub(crate) l2: Dense,
     pub(crate) n2: LayerNorm,
     pub(crate) l3: Dense,
-    pub(crate) slope: f64,
+    /// LeakyReLU with the config's slope.
+    pub(crate) act: Activation,
 }
 
 impl CouplingNet {
@@ -81,13 +82,13 @@ impl CouplingNet {
             l2: Dense::new(b, &format!("{name}.1"), first, hidden, DenseInit::TorchUniform)?,
             n2: LayerNorm::new(b, &format!("{name}.norm1"), hidden, eps)?,
             l3: Dense::new(b, &format!("{name}.2"), hidden, out, DenseInit::Zeros)?,
-            slope,
+            act: Activation::LeakyRelu { slope },
         })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.n1.forward(&leaky_relu(&self.l1.forward(x)?, self.slope)?)?;
-        let h = self.n2.forward(&leaky_relu(&self.l2.forward(&h)?, self.slope)?)?;
+        let h = self.n1.forward(&self.act.forward(&self.l1.forward(x)?)?)?;
+        let h = self.n2.forward(&self.act.forward(&self.l2.forward(&h)?)?)?;
         self.l3.forward(&h)
     }
 }
@@ -97,6 +98,8 @@ impl CouplingNet {
 pub struct Encoder {
     pub(crate) layers: Vec<(Dense, LayerNorm)>,
     pub(crate) out: Dense,
+    /// SiLU (flax `RealNVPEncoder`).
+    pub(crate) act: Activation,
 }
 
 impl Encoder {
@@ -110,13 +113,13 @@ impl Encoder {
             fan_in = h;
         }
         let out = Dense::new(b, "encoder.out", fan_in, rep, DenseInit::LecunNormal)?;
-        Ok(Self { layers, out })
+        Ok(Self { layers, out, act: Activation::Silu })
     }
 
     pub fn forward(&self, y: &Tensor) -> Result<Tensor> {
         let mut h = y.clone();
         for (dense, norm) in &self.layers {
-            h = norm.forward(&dense.forward(&h)?)?.silu()?;
+            h = self.act.forward(&norm.forward(&dense.forward(&h)?)?)?;
         }
         self.out.forward(&h)
     }

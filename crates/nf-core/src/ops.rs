@@ -302,6 +302,20 @@ fn fast_tanh(x: f32) -> f32 {
     x * p / q
 }
 
+/// GELU (tanh form) of one f32, as the CPU kernel computes it; also the fused batch-1 path's.
+#[inline(always)]
+pub(crate) fn gelu_f32(x: f32) -> f32 {
+    0.5 * x * (1.0 + fast_tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)))
+}
+
+/// `d gelu/dx = ½(1 + t) + ½x(1 − t²)·c(1 + 3k x²)`, `t = tanh(c(x + k x³))`.
+#[inline(always)]
+pub(crate) fn gelu_grad_f32(x: f32) -> f32 {
+    let (c, k) = (SQRT_2_OVER_PI, GELU_CUBIC);
+    let t = fast_tanh(c * (x + k * x * x * x));
+    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3.0 * k * x * x)
+}
+
 struct GeluOp;
 struct GeluGradOp;
 
@@ -312,7 +326,7 @@ impl CustomOp1 for GeluOp {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(slices!(s, l, F32).iter().map(|&x| 0.5 * x * (1.0 + fast_tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)))).collect()),
+            CpuStorage::F32(_) => CpuStorage::F32(slices!(s, l, F32).iter().map(|&x| gelu_f32(x)).collect()),
             CpuStorage::F64(_) => {
                 let (c, k) = ((2.0 / std::f64::consts::PI).sqrt(), 0.044_715f64);
                 CpuStorage::F64(slices!(s, l, F64).iter().map(|&x| 0.5 * x * (1.0 + (c * (x + k * x * x * x)).tanh())).collect())
@@ -337,16 +351,7 @@ impl CustomOp2 for GeluGradOp {
         let out = match s1 {
             CpuStorage::F32(_) => {
                 let (x, g) = (slices!(s1, l1, F32), slices!(s2, l2, F32));
-                let (c, k) = (SQRT_2_OVER_PI, GELU_CUBIC);
-                CpuStorage::F32(
-                    x.iter()
-                        .zip(g)
-                        .map(|(&x, &g)| {
-                            let t = fast_tanh(c * (x + k * x * x * x));
-                            g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3.0 * k * x * x))
-                        })
-                        .collect(),
-                )
+                CpuStorage::F32(x.iter().zip(g).map(|(&x, &g)| g * gelu_grad_f32(x)).collect())
             }
             CpuStorage::F64(_) => {
                 let (x, g) = (slices!(s1, l1, F64), slices!(s2, l2, F64));
