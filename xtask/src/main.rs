@@ -28,15 +28,27 @@ struct Cli {
     task: Task,
 }
 
+/// The benchmark groups of `cargo xtask perf --crate`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum PerfCrate {
+    /// Every group below.
+    All,
+    /// The flow: training step, sampling, log-density.
+    NfCore,
+    /// Env stepping and dataset generation.
+    Envs,
+    /// Every registered agent's gradient step and batch-1 action.
+    Agents,
+}
+
 #[derive(Subcommand)]
 enum Task {
     /// Run the criterion benchmarks (flow training step and sampling, env stepping, dataset
     /// generation); extra args go to criterion.
     Perf {
-        /// Which benchmarks: nf-core (flow), envs (stepping, datasets), agents (gradient steps,
-        /// actions), or all.
-        #[arg(long = "crate", default_value = "all")]
-        crate_: String,
+        /// Which benchmarks.
+        #[arg(long = "crate", value_enum, default_value_t = PerfCrate::All)]
+        crate_: PerfCrate,
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
@@ -96,11 +108,11 @@ fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Perf { crate_, args } => {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let crates: Vec<&str> = match crate_.as_str() {
-                "all" => vec!["nf-core", "envs", "xtask"],
-                "nf-core" | "envs" => vec![crate_.as_str()],
-                "agents" => vec!["xtask"],
-                other => bail!("--crate {other}: expected nf-core, envs, agents or all"),
+            let crates: &[&str] = match crate_ {
+                PerfCrate::All => &["nf-core", "envs", "xtask"],
+                PerfCrate::NfCore => &["nf-core"],
+                PerfCrate::Envs => &["envs"],
+                PerfCrate::Agents => &["xtask"],
             };
             for c in crates {
                 let status = Command::new(&cargo).args(["bench", "-p", c, "--"]).args(&args).status().context("running cargo bench")?;
