@@ -5,6 +5,7 @@
 mod agents;
 mod aggregate;
 mod bench;
+mod rundir;
 mod show;
 mod suite;
 mod train;
