@@ -11,8 +11,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::rundir::{write_atomic, RunDir, RunStatus};
 use crate::suite;
-use crate::train::{FINAL_FILE, STATUS_FILE};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -71,7 +71,7 @@ pub fn run_one(args: RunOneArgs) -> Result<()> {
 }
 
 fn done(out: &Path) -> bool {
-    out.join(FINAL_FILE).exists()
+    RunDir::new(out).is_done()
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -133,9 +133,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         while !free.is_empty() {
             let Some(i) = queue.next() else { break };
             let slot = free.pop().expect("checked non-empty");
-            let out = &s.runs[i].spec.out;
-            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-            let log = std::fs::File::create(out.join("log.txt")).with_context(|| format!("creating {}/log.txt", out.display()))?;
+            let dir = RunDir::new(&s.runs[i].spec.out);
+            dir.create()?;
+            let log = dir.create_log()?;
             let child = Command::new(&exe)
                 .args(["run-one", "--suite"])
                 .arg(&path)
@@ -163,11 +163,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
             if let Some(status) = running[k].2.try_wait()? {
                 let (i, slot, _) = running.remove(k);
                 free.push(slot);
-                let out = &s.runs[i].spec.out;
-                if !status.success() || !done(out) {
-                    let recorded = std::fs::read_to_string(out.join(STATUS_FILE)).unwrap_or_default();
-                    let why = if recorded.starts_with("failed") { recorded.trim().to_string() } else { format!("failed: process exited with {status}; see {}/log.txt", out.display()) };
-                    crate::train::write_atomic(&out.join(STATUS_FILE), &format!("{why}\n"))?;
+                let dir = RunDir::new(&s.runs[i].spec.out);
+                if !status.success() || !dir.is_done() {
+                    // The worker's own failure, when it recorded one; else how its process ended.
+                    let why = match dir.read_status() {
+                        Ok(Some(failed @ RunStatus::Failed(_))) => failed,
+                        _ => RunStatus::Failed(format!("process exited with {status}; see {}", dir.log_path().display())),
+                    };
+                    dir.write_status(&why)?;
+                    let why = why.to_string();
                     bar.println(format!("FAILED {} {} seed{}: {why}", s.runs[i].spec.agent, s.runs[i].spec.task, s.runs[i].spec.seed));
                     failed.push((i, why));
                 }
@@ -225,7 +229,7 @@ fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, pend
     script.push_str("export RAYON_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n");
     script.push_str(&format!("exec {:?} run-one --suite {:?} --index ${{RUNS[$SLURM_ARRAY_TASK_ID]}} --results {:?} --data {:?}\n", exe, suite_abs, results, data));
     let file = dir.join("array.sbatch");
-    crate::train::write_atomic(&file, &script)?;
+    write_atomic(&file, &script)?;
     let mut cmd = Command::new("sbatch");
     cmd.arg("--parsable");
     if args.wait {
@@ -244,9 +248,13 @@ fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, pend
     }
     let failed: Vec<&suite::SuiteRun> = pending.iter().map(|&i| &s.runs[i]).filter(|r| !done(&r.spec.out)).collect();
     for r in &failed {
-        let status = std::fs::read_to_string(r.spec.out.join(STATUS_FILE)).unwrap_or_else(|_| "failed: never started".into());
-        if !status.starts_with("failed") {
-            crate::train::write_atomic(&r.spec.out.join(STATUS_FILE), &format!("failed: the Slurm task ended without a result ({}); see {}\n", status.trim(), dir.display()))?;
+        let run = RunDir::new(&r.spec.out);
+        // A run that never started keeps no status (the tables say "not started"); one that
+        // recorded its own failure keeps it.
+        match run.read_status() {
+            Ok(None | Some(RunStatus::Failed(_))) => {}
+            Ok(Some(status)) => run.write_status(&RunStatus::Failed(format!("the Slurm task ended without a result ({status}); see {}", dir.display())))?,
+            Err(e) => run.write_status(&RunStatus::Failed(format!("the Slurm task ended without a result ({e:#}); see {}", dir.display())))?,
         }
     }
     println!("{}", crate::aggregate::aggregate(s, &args.results)?);

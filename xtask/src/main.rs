@@ -6,6 +6,7 @@ mod agents;
 mod aggregate;
 mod bench;
 mod paint;
+mod rundir;
 mod show;
 mod suite;
 mod train;

@@ -8,6 +8,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rl::{DataSpec, TrainConfig};
 
+use crate::rundir::{RunConfig, RunDir, RunFinal, RunStatus, TaskFinal, CONFIG_FILE, FINAL_FILE};
+
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Agent name (`cargo xtask agents` lists them with what they run).
@@ -110,14 +112,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         println!("  {:8} success {:.2}  return {:8.2}  score {:.3} (final {:.3})", t.task, t.success, t.ret, t.score, t.score_final);
     }
     println!("  {:8} success {:.2}  return {:8.2}   (best score {:.2}; {:.1} steps/s)", "mean", summary.final_eval.success, summary.final_eval.ret, summary.best_score, summary.steps_per_second);
-    println!("wrote {}/{{config.toml,{},{},{},{FINAL_FILE}}}", spec.out.display(), rl::METRICS_FILE, rl::LAST_CHECKPOINT, rl::BEST_CHECKPOINT);
+    println!("wrote {}/{{{CONFIG_FILE},{},{},{},{FINAL_FILE}}}", spec.out.display(), rl::METRICS_FILE, rl::LAST_CHECKPOINT, rl::BEST_CHECKPOINT);
     Ok(())
 }
-
-/// The final result of a run (`final.toml`); its presence marks the run done.
-pub const FINAL_FILE: &str = "final.toml";
-/// `running`, `done` or `failed: <error>` (`status`).
-pub const STATUS_FILE: &str = "status";
 
 /// One fully specified run: what `cargo xtask train` and each suite run execute.
 #[derive(Clone, Debug)]
@@ -133,53 +130,41 @@ pub struct RunSpec {
     pub device: String,
 }
 
-pub fn write_atomic(path: &std::path::Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))?;
-    Ok(())
-}
-
 /// Trains and evaluates `spec` into `spec.out`: config.toml, metrics, checkpoints, then
 /// `final.toml` and `status`. A run directory with a checkpoint resumes; one whose config
 /// differs is refused.
 pub fn execute(spec: &RunSpec, show_progress: bool) -> Result<rl::TrainSummary> {
-    let out = &spec.out;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let result = execute_inner(spec, show_progress);
+    let dir = RunDir::new(&spec.out);
+    dir.create()?;
+    let result = execute_inner(spec, &dir, show_progress);
     let status = match &result {
-        Ok(_) => "done\n".to_string(),
-        Err(e) => format!("failed: {e:#}\n"),
+        Ok(_) => RunStatus::Done,
+        Err(e) => RunStatus::Failed(format!("{e:#}")),
     };
-    write_atomic(&out.join(STATUS_FILE), &status)?;
+    dir.write_status(&status)?;
     result
 }
 
-fn execute_inner(spec: &RunSpec, show_progress: bool) -> Result<rl::TrainSummary> {
+fn execute_inner(spec: &RunSpec, dir: &RunDir, show_progress: bool) -> Result<rl::TrainSummary> {
     let (cfg, out) = (&spec.train, &spec.out);
-    write_atomic(&out.join(STATUS_FILE), "running\n")?;
+    dir.write_status(&RunStatus::Running)?;
     let task = envs::Task::resolve(&spec.task)?;
     let meta = &task.meta;
     let obs_dim = task.obs_dim;
     let device = parse_device(&spec.device)?;
     let (mut agent, agent_toml, fitted) = crate::agents::make_agent(&spec.agent, spec.agent_table.as_ref(), &task, spec.seed, cfg, &device)?;
     let cfg = &fitted;
-    let resolved = format!(
-        "# resolved by `cargo xtask`; a resumed run must match it\nagent_name = {:?}\ntask = {:?}\nseed = {}\n\n[train]\n{}\n[agent]\n{}",
-        spec.agent,
-        spec.task,
-        spec.seed,
-        toml::to_string(cfg)?,
-        agent_toml
-    );
-    let cfg_path = out.join("config.toml");
-    if out.join(rl::LAST_CHECKPOINT).exists() {
-        let old = std::fs::read_to_string(&cfg_path).unwrap_or_default();
-        if old != resolved {
-            bail!("{} holds a run with a different config ({}); resume with the same settings, or choose another --out", out.display(), cfg_path.display());
-        }
+    let resolved = RunConfig {
+        agent_name: spec.agent.clone(),
+        task: spec.task.clone(),
+        seed: spec.seed,
+        train: cfg.clone(),
+        agent: agent_toml.parse().with_context(|| format!("{}: the resolved config is not a TOML table", spec.agent))?,
+    };
+    if dir.has_checkpoint() && dir.read_config()?.as_ref() != Some(&resolved) {
+        bail!("{} holds a run with a different config ({}); resume with the same settings, or choose another --out", out.display(), dir.config_path().display());
     }
-    write_atomic(&cfg_path, &resolved)?;
+    dir.write_config(&resolved)?;
 
     let outcome = envs::manifest::ensure(&spec.data, &spec.task, 0, envs::Split::Train)?;
     let data = envs::Dataset::load_npz(outcome.path())?;
@@ -203,14 +188,22 @@ fn execute_inner(spec: &RunSpec, show_progress: bool) -> Result<rl::TrainSummary
     })?;
     bar.finish_and_clear();
     let latency_us = action_latency_us(agent.as_ref(), obs_dim)?;
-    let mut fin = format!(
-        "agent = {:?}\ntask = {:?}\nseed = {}\nsteps = {}\nsuccess = {}\nreturn = {}\nbest_score = {}\nscore = {}\nscore_final = {}\nsteps_per_second = {:.3}\naction_latency_us = {:.1}\nstands_in_for = {:?}\n",
-        spec.agent, spec.task, spec.seed, cfg.steps, summary.final_eval.success, summary.final_eval.ret, summary.best_score, summary.final_eval.score, summary.final_eval.score_final, summary.steps_per_second, latency_us, meta.stands_in_for
-    );
-    for t in &summary.final_eval.tasks {
-        fin.push_str(&format!("\n[tasks.{}]\nsuccess = {}\nreturn = {}\nscore = {}\nscore_final = {}\n", t.task, t.success, t.ret, t.score, t.score_final));
-    }
-    write_atomic(&out.join(FINAL_FILE), &fin)?;
+    let e = &summary.final_eval;
+    dir.write_final(&RunFinal {
+        agent: spec.agent.clone(),
+        task: spec.task.clone(),
+        seed: spec.seed,
+        steps: cfg.steps,
+        success: e.success,
+        ret: e.ret,
+        best_score: summary.best_score,
+        score: Some(e.score),
+        score_final: Some(e.score_final),
+        steps_per_second: summary.steps_per_second,
+        action_latency_us: latency_us,
+        stands_in_for: meta.stands_in_for.clone(),
+        tasks: e.tasks.iter().map(|t| (t.task.clone(), TaskFinal { success: t.success, ret: t.ret, score: Some(t.score), score_final: Some(t.score_final) })).collect(),
+    })?;
     Ok(summary)
 }
 

@@ -21,8 +21,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
@@ -219,35 +218,25 @@ fn check_shape(path: &Path, key: &str, array: &ArrayRef<'_>) -> Result<usize> {
     }
 }
 
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// A fresh temporary path next to `path` (same directory, so that the rename is atomic).
-pub(crate) fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let k = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    path.with_file_name(format!(".{name}.tmp-{}-{k}", std::process::id()))
-}
-
-/// Writes a file atomically: `fill` writes into a temporary file in the same directory, which is
-/// flushed, synced and renamed over `path`; on any error the temporary file is removed.
+/// Writes a file atomically: `fill` writes into a fresh temporary file in the same directory
+/// (named, and removed on any error, by `tempfile`), which is flushed, synced and renamed over
+/// `path`.
 pub(crate) fn write_atomic(path: &Path, fill: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| EnvError::io(dir, e))?;
-    }
-    let tmp = temp_path(path);
-    let result = (|| {
-        let file = File::create(&tmp).map_err(|e| EnvError::io(&tmp, e))?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        fill(&mut w)?;
-        let file = w.into_inner().map_err(|e| EnvError::io(&tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| EnvError::io(&tmp, e))?;
-        drop(file);
-        std::fs::rename(&tmp, path).map_err(|e| EnvError::io(path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| EnvError::io(dir, e))?;
+    let mut builder = tempfile::Builder::new();
+    // tempfile's default is 0600; datasets get the usual 0666 & umask (cluster nodes share them).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let tmp = builder.tempfile_in(dir).map_err(|e| EnvError::io(dir, e))?;
+    let (file, tmp_path) = tmp.into_parts();
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    fill(&mut w)?;
+    let file = w.into_inner().map_err(|e| EnvError::io(&*tmp_path, e.into_error()))?;
+    file.sync_all().map_err(|e| EnvError::io(&*tmp_path, e))?;
+    drop(file);
+    tmp_path.persist(path).map_err(|e| EnvError::io(path, e.error))?;
+    Ok(())
 }
 
 fn zip_write_err(path: &Path, e: zip::result::ZipError) -> EnvError {

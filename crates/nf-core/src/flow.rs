@@ -1,7 +1,7 @@
 //! [`ConditionalFlow`]: encoder + K blocks + `N(0, I)` base, and its checkpoints.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::VarMap;
@@ -322,8 +322,17 @@ impl ConditionalFlow {
     }
 }
 
+/// Writes `bytes` to `path` atomically: a fresh temporary file in the same directory (named and
+/// cleaned up on error by `tempfile`), renamed over `path`.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp: PathBuf = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| FlowError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| FlowError::io(path, e))
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut builder = tempfile::Builder::new();
+    // tempfile's default is 0600; a checkpoint gets the usual 0666 & umask.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).map_err(|e| FlowError::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| FlowError::io(tmp.path(), e))?;
+    tmp.persist(path).map_err(|e| FlowError::io(path, e.error))?;
+    Ok(())
 }

@@ -82,12 +82,19 @@ impl Sampler {
     }
 }
 
+/// Writes `bytes` to `path` atomically and durably: a fresh temporary file in the same directory
+/// (named and cleaned up on error by `tempfile`), synced, then renamed over `path`.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| RlError::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| RlError::io(&tmp, e))?;
-    f.sync_all().map_err(|e| RlError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| RlError::io(path, e))
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut builder = tempfile::Builder::new();
+    // tempfile's default is 0600; a run directory's files get the usual 0666 & umask.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).map_err(|e| RlError::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| RlError::io(tmp.path(), e))?;
+    tmp.as_file().sync_all().map_err(|e| RlError::io(tmp.path(), e))?;
+    tmp.persist(path).map_err(|e| RlError::io(path, e.error))?;
+    Ok(())
 }
 
 fn save_checkpoint(agent: &dyn Agent, path: &Path, step: u64, best: f64) -> Result<()> {
@@ -108,46 +115,72 @@ pub fn load_checkpoint(agent: &mut dyn Agent, path: &Path) -> Result<(u64, f64)>
     Ok((step, best))
 }
 
-/// The CSV: a header fixed by the first row, then one row per evaluation.
-struct MetricsCsv {
+/// `metrics.csv`: a header fixed by the first evaluation, then one row per evaluation. Its columns
+/// depend on the task (`eval/task1/success`, …) and the agent (`train/<loss term>`), so it is read
+/// and written as a header plus records rather than serde rows. Numbers keep the formats they have
+/// always had (`{:.4}` rates, `{:.3}` returns, `{:.6}` losses), so older files read and resume.
+pub struct MetricsCsv {
     path: PathBuf,
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
+    header: csv::StringRecord,
+    rows: Vec<csv::StringRecord>,
 }
 
 impl MetricsCsv {
-    /// Opens `path`, keeping only rows up to `upto` (rows after a resumed checkpoint are
-    /// recomputed).
+    /// Reads `path`; a file that does not exist yet reads as empty.
+    pub fn read(path: impl Into<PathBuf>) -> Result<Self> {
+        let path = path.into();
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self { path, header: csv::StringRecord::new(), rows: Vec::new() }),
+            Err(e) => return Err(RlError::io(&path, e)),
+        };
+        let csv_err = |e: csv::Error| RlError::io(&path, e.into());
+        // Flexible: a row shorter than the header reads (its missing columns are empty), as it
+        // always has.
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(std::io::BufReader::new(file));
+        let header = reader.headers().map_err(csv_err)?.clone();
+        let rows = reader.records().collect::<std::result::Result<Vec<_>, _>>().map_err(csv_err)?;
+        Ok(Self { path, header, rows })
+    }
+
+    /// Opens `path` for a run starting at step `upto`, keeping only rows up to it (rows after a
+    /// resumed checkpoint are recomputed).
     fn open(path: PathBuf, upto: u64) -> Result<Self> {
-        let mut m = Self { path, header: Vec::new(), rows: Vec::new() };
-        if let Ok(text) = std::fs::read_to_string(&m.path) {
-            let mut lines = text.lines();
-            if let Some(h) = lines.next() {
-                m.header = h.split(',').map(String::from).collect();
-            }
-            for l in lines {
-                let row: Vec<String> = l.split(',').map(String::from).collect();
-                if row.first().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s <= upto) {
-                    m.rows.push(row);
-                }
-            }
-        }
+        let mut m = Self::read(path)?;
+        m.rows.retain(|r| r.get(0).and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s <= upto));
         Ok(m)
     }
 
+    pub fn header(&self) -> &csv::StringRecord {
+        &self.header
+    }
+
+    pub fn rows(&self) -> &[csv::StringRecord] {
+        &self.rows
+    }
+
+    /// `(x, y)` of every row where both columns hold numbers; `None` when either column is absent.
+    pub fn series(&self, x: &str, y: &str) -> Option<Vec<(f64, f64)>> {
+        let (xi, yi) = (self.header.iter().position(|h| h == x)?, self.header.iter().position(|h| h == y)?);
+        Some(self.rows.iter().filter_map(|r| Some((r.get(xi)?.parse().ok()?, r.get(yi)?.parse().ok()?))).collect())
+    }
+
+    /// Appends one evaluation's columns (the first call fixes the header; a column the header
+    /// lacks is dropped, one the row lacks is empty) and rewrites the file atomically.
     fn push(&mut self, cols: Vec<(String, String)>) -> Result<()> {
         if self.header.is_empty() {
-            self.header = cols.iter().map(|(k, _)| k.clone()).collect();
+            self.header = cols.iter().map(|(k, _)| k.as_str()).collect();
         }
-        let row = self.header.iter().map(|h| cols.iter().find(|(k, _)| k == h).map(|(_, v)| v.clone()).unwrap_or_default()).collect();
+        let row = self.header.iter().map(|h| cols.iter().find(|(k, _)| k == h).map(|(_, v)| v.as_str()).unwrap_or_default()).collect();
         self.rows.push(row);
-        let mut text = self.header.join(",");
-        text.push('\n');
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let csv_err = |e: csv::Error| RlError::io(&self.path, e.into());
+        w.write_record(&self.header).map_err(csv_err)?;
         for r in &self.rows {
-            text.push_str(&r.join(","));
-            text.push('\n');
+            w.write_record(r).map_err(csv_err)?;
         }
-        write_atomic(&self.path, text.as_bytes())
+        let bytes = w.into_inner().map_err(|e| RlError::io(&self.path, e.into_error()))?;
+        write_atomic(&self.path, &bytes)
     }
 }
 
@@ -234,4 +267,34 @@ pub fn train(agent: &mut dyn Agent, task: &Task, data: Dataset, cfg: &TrainConfi
     };
     let elapsed = t0.elapsed().as_secs_f64();
     Ok(TrainSummary { final_eval, best_score: best, resumed_from: start, steps_per_second: (cfg.steps - start) as f64 / elapsed.max(1e-9) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The file keeps the bytes the hand-written writer produced (so older files and tools read
+    /// it), and resuming at a step drops exactly the rows after it.
+    #[test]
+    fn metrics_csv_keeps_its_format_and_truncates_on_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(METRICS_FILE);
+        let row = |step: u64, s: &str| vec![("step".to_string(), step.to_string()), ("eval/success".into(), s.into()), ("train/loss".into(), "0.125000".into())];
+        let mut m = MetricsCsv::open(path.clone(), 0).unwrap();
+        for (k, s) in [(100, "0.5000"), (200, "0.7500"), (300, "1.0000")] {
+            m.push(row(k, s)).unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "step,eval/success,train/loss\n100,0.5000,0.125000\n200,0.7500,0.125000\n300,1.0000,0.125000\n");
+        // A later row with a column the header lacks drops it; one it misses is left empty.
+        let mut m = MetricsCsv::open(path.clone(), 200).unwrap();
+        m.push(vec![("step".into(), "300".into()), ("eval/success".into(), "0.2500".into()), ("extra".into(), "9".into())]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "step,eval/success,train/loss\n100,0.5000,0.125000\n200,0.7500,0.125000\n300,0.2500,\n");
+        let back = MetricsCsv::read(&path).unwrap();
+        assert_eq!(back.series("step", "eval/success").unwrap(), vec![(100.0, 0.5), (200.0, 0.75), (300.0, 0.25)]);
+        assert!(back.series("step", "eval/score_final").is_none());
+        // Only the run directory's files exist: no temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }

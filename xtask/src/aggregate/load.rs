@@ -1,0 +1,111 @@
+//! Load: every run of a suite into one Polars `DataFrame` (one row per run, finished or not),
+//! plus the learning curves of the finished ones.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use polars::prelude::*;
+
+use crate::rundir::RunDir;
+use crate::suite::Suite;
+
+/// A learning curve: (step, success) or, for imitation tasks, (step, final score / top score).
+pub type Curve = Vec<(f64, f64)>;
+
+/// What the later steps work from.
+pub struct Records {
+    /// One row per run of the suite, in the suite's order: `setting, task, agent, seed, status`,
+    /// the numbers of `final.toml` (null for unfinished runs), `stands_in_for`, `dir`, and
+    /// `value`, the number the tables show for the run ([`crate::rundir::RunFinal::metric`]).
+    pub runs: DataFrame,
+    /// Settings in name order, each with its tasks and agents in the suite's order.
+    pub order: BTreeMap<String, (Vec<String>, Vec<String>)>,
+    /// Every task of the suite, resolved once.
+    pub tasks: BTreeMap<String, envs::Task>,
+    /// (setting, task, agent) → one curve per finished seed that has a `metrics.csv`.
+    pub curves: BTreeMap<(String, String, String), Vec<Curve>>,
+}
+
+/// Reads every run directory of `suite`. An unreadable `final.toml` or `status` fails, naming the
+/// file; a run without `final.toml` is a row with its status and no numbers.
+pub fn load(suite: &Suite) -> Result<Records> {
+    let mut order: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    let mut tasks = BTreeMap::new();
+    let mut curves: BTreeMap<(String, String, String), Vec<Curve>> = BTreeMap::new();
+    let n = suite.runs.len();
+    let (mut setting, mut task, mut agent, mut seed, mut status, mut dir) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut num: [Vec<Option<f64>>; 8] = Default::default();
+    let mut stands: Vec<Option<String>> = Vec::with_capacity(n);
+    for r in &suite.runs {
+        let (ts, ags) = order.entry(r.setting.clone()).or_default();
+        if !ts.contains(&r.spec.task) {
+            ts.push(r.spec.task.clone());
+        }
+        if !ags.contains(&r.spec.agent) {
+            ags.push(r.spec.agent.clone());
+        }
+        if !tasks.contains_key(&r.spec.task) {
+            tasks.insert(r.spec.task.clone(), envs::Task::resolve(&r.spec.task)?);
+        }
+        let t = &tasks[&r.spec.task];
+        let run = RunDir::new(&r.spec.out);
+        setting.push(r.setting.clone());
+        task.push(r.spec.task.clone());
+        agent.push(r.spec.agent.clone());
+        seed.push(r.spec.seed);
+        dir.push(r.spec.out.display().to_string());
+        match run.read_final()? {
+            Some(f) => {
+                status.push("done".to_string());
+                let values = [Some(f.success), Some(f.ret), f.score, f.score_final, Some(f.best_score), Some(f.steps_per_second), Some(f.action_latency_us), Some(f.metric(t))];
+                for (col, v) in num.iter_mut().zip(values) {
+                    col.push(v);
+                }
+                stands.push(Some(f.stands_in_for.clone()));
+                if let Some(c) = curve(&run, t)? {
+                    curves.entry((r.setting.clone(), r.spec.task.clone(), r.spec.agent.clone())).or_default().push(c);
+                }
+            }
+            None => {
+                let s = run.read_status()?.map(|s| s.to_string()).unwrap_or_else(|| "not started".into());
+                status.push(s);
+                for col in &mut num {
+                    col.push(None);
+                }
+                stands.push(None);
+            }
+        }
+    }
+    let [success, ret, score, score_final, best_score, sps, latency, value] = num;
+    let runs = DataFrame::new_infer_height(vec![
+        Column::new("setting".into(), setting),
+        Column::new("task".into(), task),
+        Column::new("agent".into(), agent),
+        Column::new("seed".into(), seed),
+        Column::new("status".into(), status),
+        Column::new("success".into(), success),
+        Column::new("return".into(), ret),
+        Column::new("score".into(), score),
+        Column::new("score_final".into(), score_final),
+        Column::new("best_score".into(), best_score),
+        Column::new("steps_per_second".into(), sps),
+        Column::new("action_latency_us".into(), latency),
+        Column::new("stands_in_for".into(), stands),
+        Column::new("dir".into(), dir),
+        Column::new("value".into(), value),
+    ]);
+    let runs = anyhow::Context::context(runs, "building the runs table")?;
+    Ok(Records { runs, order, tasks, curves })
+}
+
+/// Learning curve of one run from its `metrics.csv`: eval success, or for an imitation task the
+/// final eval score as a fraction of the task's top score. `None` without the file or the column.
+fn curve(run: &RunDir, task: &envs::Task) -> Result<Option<Curve>> {
+    if !run.metrics_path().exists() {
+        return Ok(None);
+    }
+    let m = rl::train::MetricsCsv::read(run.metrics_path()).with_context(|| format!("reading the learning curve of {}", run.path().display()))?;
+    let (column, top) = if task.is_imitation() { ("eval/score_final", task.top_score as f64) } else { ("eval/success", 1.0) };
+    Ok(m.series("step", column).map(|s| s.into_iter().map(|(step, v)| (step, v / top)).collect()))
+}

@@ -1,0 +1,150 @@
+//! `cargo xtask aggregate`: the study's tables and plots from a suite's run directories, in five
+//! steps: [`load`] the run records into a Polars `DataFrame` → [`summarise`] mean, std and count
+//! over seeds per (setting, task, agent) and pivot to task × agent → [`render`] Markdown and CSV →
+//! write → [`plot`].
+//!
+//! Per setting: rows = tasks (each naming the paper task it stands in for), columns = agents,
+//! cells = final success in % as mean ± std over seeds (sample std; 0 for one seed), the best
+//! mean of a row in bold, an aggregate row (mean over tasks), and "wins out of N tasks" of each
+//! NF agent against each baseline. Missing runs are listed under the table, never averaged away.
+//! Plots: learning curves per task (mean ± std shaded) and a bar chart per setting, PNG and SVG;
+//! and a timing table (train steps/s, batch-1 action latency). `SUITE-runs.csv` lists every run
+//! of the suite, one row each (missing ones with their status and empty numbers):
+//! `pl.read_csv("results/tables/quick-runs.csv")` in Python gets the same numbers.
+//!
+//! Polars features: eager `DataFrame`s only (`fmt`). Polars 0.55 keeps `pivot` in its lazy API and
+//! CSV/Parquet I/O in `polars-io`, and on the 2-core build machine
+//! `lazy` + `csv` cost ~17 minutes of cold build against ~5 for the eager `fmt` set
+//! (`shared/research/dependencies.md`; this change's measurement is in its commit message).
+//! So the group-by runs eagerly (`group_by_stable(..).apply`), the pivot is a loop over the
+//! summary's rows, and CSV goes through the `csv` crate.
+
+mod load;
+mod plot;
+mod render;
+mod summarise;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::rundir::write_atomic;
+use crate::suite::Suite;
+
+/// The comparisons the tables count wins for, from the agent registry (each agent's
+/// `COMPARED_AGAINST`, plus the `random` floor).
+fn pairs() -> Vec<(String, Vec<String>)> {
+    crate::agents::table_pairs().into_iter().map(|(a, bases)| (a.to_string(), bases.into_iter().map(str::to_string).collect())).collect()
+}
+
+/// Writes tables and plots for `suite` under `results/` and returns a short report (paths and
+/// the first setting's table).
+pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
+    let tables = results.join("tables");
+    let plots = results.join("plots");
+    for d in [&tables, &plots] {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let records = load::load(suite)?;
+    let summary = summarise::summarise(&records.runs).context("summarising the runs")?;
+    let pairs = pairs();
+    let mut report = String::new();
+    let mut written: Vec<PathBuf> = Vec::new();
+    for (setting, (tasks, agents)) in &records.order {
+        let rows = summarise::for_setting(&summary, setting)?;
+        let imitation = tasks.iter().all(|t| records.tasks[t].is_imitation());
+        let top = tasks.iter().map(|t| (t.clone(), if imitation { records.tasks[t].top_score as f64 } else { 100.0 })).collect();
+        let over_tasks = summarise::mean_over_tasks(&rows, &top)?;
+        let wide = summarise::pivot(&rows, tasks, agents)?;
+        let missing = render::missing(&records.runs, setting)?;
+        let md = render::setting_markdown(&render::SettingTable { suite: &suite.name, setting, wide: &wide, over_tasks: &over_tasks, agents, imitation, pairs: &pairs, missing: &missing })?;
+        let csv = render::table_csv(&wide)?;
+        for task in tasks {
+            let curves: Vec<_> = agents.iter().map(|a| records.curves.get(&(setting.clone(), task.clone(), a.clone()))).collect();
+            written.extend(plot::plot_curves(&plots, &suite.name, setting, &records.tasks[task], agents, &curves)?);
+        }
+        let md_path = tables.join(format!("{}-{setting}.md", suite.name));
+        let csv_path = tables.join(format!("{}-{setting}.csv", suite.name));
+        write_atomic(&md_path, &md)?;
+        write_atomic(&csv_path, std::str::from_utf8(&csv)?)?;
+        written.extend(plot::plot_bars(&plots, &suite.name, setting, agents, &over_tasks)?);
+        if report.is_empty() {
+            report = md.clone();
+        }
+        written.push(md_path);
+        written.push(csv_path);
+    }
+    let runs_path = tables.join(format!("{}-runs.csv", suite.name));
+    write_atomic(&runs_path, std::str::from_utf8(&render::runs_csv(&records.runs)?)?)?;
+    written.push(runs_path);
+    let timing_path = tables.join(format!("{}-timing.md", suite.name));
+    write_atomic(&timing_path, &render::timing_markdown(&summary, &records.order)?)?;
+    written.push(timing_path);
+    Ok(format!("{report}\ntables in {}, plots in {} ({} files)", tables.display(), plots.display(), written.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fixture of finished runs with known numbers: means, stds, bold, wins, missing runs and
+    /// non-empty plots.
+    #[test]
+    fn aggregation_of_a_fixture() {
+        let root = std::env::temp_dir().join(format!("nf-rl-aggregate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let suite_path = root.join("fx.toml");
+        std::fs::write(&suite_path, "[suite]\nseeds = [0, 1]\n\n[[experiment]]\nsetting = \"cil\"\ntasks = [\"pointmaze-medium-navigate\", \"pointmaze-large-navigate\"]\nagents = [\"nf-gcbc\", \"gcbc\"]\nsteps = 10\neval_every = 5\n").unwrap();
+        let results = root.join("results");
+        let suite = crate::suite::load(&suite_path, &results, Path::new("data")).unwrap();
+        plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).ok();
+        // success per (task, agent, seed); large/gcbc/seed1 is missing.
+        let table = [
+            ("pointmaze-medium-navigate", "nf-gcbc", 0, 0.5),
+            ("pointmaze-medium-navigate", "nf-gcbc", 1, 0.7),
+            ("pointmaze-medium-navigate", "gcbc", 0, 0.2),
+            ("pointmaze-medium-navigate", "gcbc", 1, 0.2),
+            ("pointmaze-large-navigate", "nf-gcbc", 0, 0.1),
+            ("pointmaze-large-navigate", "nf-gcbc", 1, 0.1),
+            ("pointmaze-large-navigate", "gcbc", 0, 0.3),
+        ];
+        for r in &suite.runs {
+            let Some(&(_, _, _, s)) = table.iter().find(|(t, a, seed, _)| *t == r.spec.task && *a == r.spec.agent && *seed == r.spec.seed) else { continue };
+            std::fs::create_dir_all(&r.spec.out).unwrap();
+            // final.toml as the code before scores existed wrote it.
+            std::fs::write(
+                r.spec.out.join(crate::rundir::FINAL_FILE),
+                format!(
+                    "agent = {:?}\ntask = {:?}\nseed = {}\nsteps = 10\nsuccess = {s}\nreturn = -{s}\nbest_success = {s}\nsteps_per_second = 10.000\naction_latency_us = 100.0\nstands_in_for = \"row X, native\"\n\n[tasks.task1]\nsuccess = {s}\nreturn = -{s}\n",
+                    r.spec.agent, r.spec.task, r.spec.seed
+                ),
+            )
+            .unwrap();
+            std::fs::write(r.spec.out.join(rl::METRICS_FILE), format!("step,eval/success,time/steps_per_s\n5,{},1\n10,{s},1\n", s / 2.0)).unwrap();
+        }
+        let report = aggregate(&suite, &results).unwrap();
+        let md = std::fs::read_to_string(results.join("tables/fx-cil.md")).unwrap();
+        println!("{md}");
+        // medium: nf-gcbc 60.0 ± 14.1 (bold), gcbc 20.0 ± 0.0; large: nf 10.0 ± 0.0, gcbc 30.0 ± 0.0 (bold, one seed).
+        assert!(md.contains("| pointmaze-medium-navigate | row X, native | **60.0 ± 14.1** | 20.0 ± 0.0 |"), "{md}");
+        assert!(md.contains("| pointmaze-large-navigate | row X, native | 10.0 ± 0.0 | **30.0 ± 0.0** |"), "{md}");
+        assert!(md.contains("| **mean over tasks** | | 35.0 (2 tasks) | 25.0 (2 tasks) |"), "{md}");
+        assert!(md.contains("nf-gcbc beats gcbc on 1 of 2 tasks"), "{md}");
+        assert!(md.contains("Missing runs (1)") && md.contains("pointmaze-large-navigate / gcbc / seed 1"), "{md}");
+        let csv = std::fs::read_to_string(results.join("tables/fx-cil.csv")).unwrap();
+        assert!(csv.contains("pointmaze-medium-navigate,\"row X, native\",60.000,14.142,2,20.000,0.000,2"), "{csv}");
+        // Every run of the suite, one row each; the missing one keeps its status and no numbers.
+        let runs = std::fs::read_to_string(results.join("tables/fx-runs.csv")).unwrap();
+        assert_eq!(runs.lines().count(), 1 + 8, "{runs}");
+        // The fixture's final.toml files are in the format written before scores existed
+        // (`best_success`, no `score`): they still read, with empty score columns.
+        assert!(runs.contains("cil,pointmaze-medium-navigate,nf-gcbc,1,done,0.7,-0.7,,,0.7,10.000,100.0,\"row X, native\","), "{runs}");
+        assert!(runs.contains("cil,pointmaze-large-navigate,gcbc,1,not started,,,,,,,,,"), "{runs}");
+        for f in ["fx-cil-pointmaze-medium-navigate.png", "fx-cil-pointmaze-medium-navigate.svg", "fx-cil-bars.png", "fx-cil-bars.svg"] {
+            let n = std::fs::metadata(results.join("plots").join(f)).map(|m| m.len()).unwrap_or(0);
+            assert!(n > 2000, "{f}: {n} bytes");
+        }
+        assert!(report.contains("tables in"));
+    }
+}

@@ -1,0 +1,359 @@
+//! The run directory: the one place that knows its file names and formats.
+//!
+//! - `config.toml` ([`RunConfig`]): the resolved run (agent, task, seed, `[train]`, `[agent]` with
+//!   every default filled in); a resumed run must match it.
+//! - `status` ([`RunStatus`]): `running`, `done` or `failed: <reason>`.
+//! - `metrics.csv`: one row per evaluation, written by `rl::train` ([`rl::train::MetricsCsv`]).
+//! - `last.safetensors`, `best.safetensors`: checkpoints, written by `rl::train`.
+//! - `log.txt`: a bench worker's output.
+//! - `final.toml` ([`RunFinal`]): the result; its presence marks the run done.
+//!
+//! Each TOML file is one serde type that both writes and reads it, so the writer and the readers
+//! cannot drift apart. Files written by earlier versions still read: see [`RunFinal`] and
+//! [`RunDir::read_config`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+pub const CONFIG_FILE: &str = "config.toml";
+pub const FINAL_FILE: &str = "final.toml";
+pub const STATUS_FILE: &str = "status";
+pub const LOG_FILE: &str = "log.txt";
+
+/// The first line of `config.toml`, for a person who opens it.
+const CONFIG_HEADER: &str = "# resolved by `cargo xtask`; a resumed run must match it\n";
+
+/// A run directory (`results/runs/SUITE/SETTING/TASK/AGENT/seedS`, or `train --out`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn create(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.path).with_context(|| format!("creating {}", self.path.display()))
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path.join(CONFIG_FILE)
+    }
+
+    pub fn final_path(&self) -> PathBuf {
+        self.path.join(FINAL_FILE)
+    }
+
+    pub fn status_path(&self) -> PathBuf {
+        self.path.join(STATUS_FILE)
+    }
+
+    pub fn metrics_path(&self) -> PathBuf {
+        self.path.join(rl::METRICS_FILE)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.path.join(LOG_FILE)
+    }
+
+    pub fn last_checkpoint(&self) -> PathBuf {
+        self.path.join(rl::LAST_CHECKPOINT)
+    }
+
+    /// A finished run: `final.toml` is written last, so its presence means done.
+    pub fn is_done(&self) -> bool {
+        self.final_path().exists()
+    }
+
+    /// A run that has written a checkpoint, and so resumes from it.
+    pub fn has_checkpoint(&self) -> bool {
+        self.last_checkpoint().exists()
+    }
+
+    /// `log.txt`, created (or emptied) for a worker's output.
+    pub fn create_log(&self) -> Result<std::fs::File> {
+        let p = self.log_path();
+        std::fs::File::create(&p).with_context(|| format!("creating {}", p.display()))
+    }
+
+    /// The resolved config, or `None` when the run has not written one.
+    ///
+    /// Versions before the typed config wrote the agent's nested tables (e.g. `[goals]`) after
+    /// `[agent]` without its prefix, so they landed at the top level; they are moved back under
+    /// `agent` here, which makes such a directory compare equal to the same run written today.
+    pub fn read_config(&self) -> Result<Option<RunConfig>> {
+        let path = self.config_path();
+        let Some(text) = read_optional(&path)? else { return Ok(None) };
+        let mut table: toml::Table = text.parse().with_context(|| format!("{}: not valid TOML", path.display()))?;
+        let stray: Vec<String> = table.keys().filter(|k| !RunConfig::KEYS.contains(&k.as_str())).cloned().collect();
+        for key in stray {
+            let value = table.remove(&key).expect("listed above");
+            if !value.is_table() {
+                bail!("{}: unknown key `{key}` (expected {})", path.display(), RunConfig::KEYS.join(", "));
+            }
+            match table.entry("agent").or_insert_with(|| toml::Value::Table(toml::Table::new())) {
+                toml::Value::Table(agent) => agent.insert(key, value),
+                _ => bail!("{}: `agent` must be a table", path.display()),
+            };
+        }
+        let cfg = RunConfig::deserialize(table).with_context(|| format!("{}: not a run config; delete the run directory to start the run afresh", path.display()))?;
+        Ok(Some(cfg))
+    }
+
+    pub fn write_config(&self, cfg: &RunConfig) -> Result<()> {
+        let text = toml::to_string(cfg).context("serialising the run config")?;
+        write_atomic(&self.config_path(), &format!("{CONFIG_HEADER}{text}"))
+    }
+
+    /// The run's result, or `None` when it has not finished.
+    pub fn read_final(&self) -> Result<Option<RunFinal>> {
+        let path = self.final_path();
+        let Some(text) = read_optional(&path)? else { return Ok(None) };
+        let fin = toml::from_str(&text).with_context(|| format!("{}: not a run result; delete it (and `{STATUS_FILE}`) to run the run again with `cargo xtask bench`", path.display()))?;
+        Ok(Some(fin))
+    }
+
+    pub fn write_final(&self, fin: &RunFinal) -> Result<()> {
+        write_atomic(&self.final_path(), &toml::to_string(fin).context("serialising the run result")?)
+    }
+
+    /// The recorded status, or `None` when the run never started.
+    pub fn read_status(&self) -> Result<Option<RunStatus>> {
+        let path = self.status_path();
+        let Some(text) = read_optional(&path)? else { return Ok(None) };
+        text.parse().map(Some).with_context(|| format!("{}", path.display()))
+    }
+
+    pub fn write_status(&self, status: &RunStatus) -> Result<()> {
+        write_atomic(&self.status_path(), &format!("{status}\n"))
+    }
+}
+
+/// The file's text, or `None` when it does not exist.
+fn read_optional(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes `text` to `path` atomically: a fresh temporary file in the same directory (named, and
+/// removed on error, by `tempfile`), renamed over `path`. Not synced: a run's durable state is its
+/// checkpoint, which `rl` syncs; these files are rewritten on resume.
+pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut builder = tempfile::Builder::new();
+    // tempfile's default is 0600; results get the usual 0666 & umask.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.write_all(text.as_bytes()).with_context(|| format!("writing {}", tmp.path().display()))?;
+    tmp.persist(path).with_context(|| format!("renaming onto {}", path.display()))?;
+    Ok(())
+}
+
+/// `config.toml`: everything that makes a run what it is. The device is not part of it (a run
+/// may resume on another device). No field has a default: a record without one is not a record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The agent's registry name.
+    pub agent_name: String,
+    pub task: String,
+    pub seed: u64,
+    pub train: rl::TrainConfig,
+    /// The agent's config with every default filled in, as its config type serialises it.
+    pub agent: toml::Table,
+}
+
+impl RunConfig {
+    const KEYS: [&str; 5] = ["agent_name", "task", "seed", "train", "agent"];
+}
+
+/// `final.toml`: the run's result.
+///
+/// Older versions wrote `best_success` where this has `best_score` (the same number for the
+/// goal-conditioned tasks they ran) and no `score` / `score_final`; those files still read, with
+/// the scores `None`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFinal {
+    pub agent: String,
+    pub task: String,
+    pub seed: u64,
+    pub steps: u64,
+    /// Final evaluation, mean over evaluation tasks: success rate 0–1.
+    pub success: f64,
+    #[serde(rename = "return")]
+    pub ret: f64,
+    /// The best evaluation's mean score (the best checkpoint's).
+    #[serde(alias = "best_success")]
+    pub best_score: f64,
+    /// Final evaluation's mean of each episode's best score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// Final evaluation's mean of each episode's final score (the imitation tasks' table metric).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_final: Option<f64>,
+    /// Training speed, evaluation included.
+    pub steps_per_second: f64,
+    /// Median batch-1 action time.
+    pub action_latency_us: f64,
+    /// The study's row this task stands in for.
+    pub stands_in_for: String,
+    /// Final evaluation per evaluation task (`task1` … `task5`, or `easy` / `hard`).
+    #[serde(default)]
+    pub tasks: BTreeMap<String, TaskFinal>,
+}
+
+impl RunFinal {
+    /// The number a table shows for this run: success in % for goal-conditioned tasks; for
+    /// imitation tasks the study's score (mean over episodes of the score at the episode's end:
+    /// PushT's final coverage 0–1, or the count of goals, blocks or sub-tasks).
+    pub fn metric(&self, task: &envs::Task) -> f64 {
+        if task.is_imitation() {
+            self.score_final.unwrap_or(self.success)
+        } else {
+            100.0 * self.success
+        }
+    }
+}
+
+/// One evaluation task's final result in `final.toml` (`[tasks.NAME]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskFinal {
+    pub success: f64,
+    #[serde(rename = "return")]
+    pub ret: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_final: Option<f64>,
+}
+
+/// `status`: where a run stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    Done,
+    Failed(String),
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunStatus::Running => f.write_str("running"),
+            RunStatus::Done => f.write_str("done"),
+            RunStatus::Failed(reason) => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
+impl FromStr for RunStatus {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim();
+        Ok(match s {
+            "running" => RunStatus::Running,
+            "done" => RunStatus::Done,
+            _ => match s.strip_prefix("failed") {
+                Some(reason) => RunStatus::Failed(reason.strip_prefix(':').unwrap_or(reason).trim().to_string()),
+                None => bail!("status `{s}`: expected `running`, `done` or `failed: <reason>`"),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> RunDir {
+        let d = std::env::temp_dir().join(format!("nf-rl-rundir-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let r = RunDir::new(d);
+        r.create().unwrap();
+        r
+    }
+
+    /// A `final.toml` as the code before scores existed wrote it (`format!`, `best_success`, no
+    /// `score`, integral numbers without a decimal point) still reads.
+    #[test]
+    fn an_old_final_toml_still_reads() {
+        let d = dir("old-final");
+        std::fs::write(
+            d.final_path(),
+            "agent = \"gcbc\"\ntask = \"pointmaze-medium-navigate\"\nseed = 0\nsteps = 1500\nsuccess = 1\nreturn = -12.5\nbest_success = 0.8\nsteps_per_second = 210.123\naction_latency_us = 95.0\nstands_in_for = \"pointmaze-medium-navigate (row 1)\"\n\n[tasks.task1]\nsuccess = 1\nreturn = -10\n",
+        )
+        .unwrap();
+        let f = d.read_final().unwrap().unwrap();
+        assert_eq!((f.success, f.ret, f.best_score, f.score, f.score_final), (1.0, -12.5, 0.8, None, None));
+        assert_eq!(f.tasks["task1"], TaskFinal { success: 1.0, ret: -10.0, score: None, score_final: None });
+        let task = envs::Task::resolve("pointmaze-medium-navigate").unwrap();
+        assert_eq!(f.metric(&task), 100.0);
+        // Written back by today's type, it reads as the same record.
+        d.write_final(&f).unwrap();
+        assert_eq!(d.read_final().unwrap().unwrap(), f);
+        // A broken one names the file and says what to do.
+        std::fs::write(d.final_path(), "success = \"high\"\n").unwrap();
+        let err = format!("{:#}", d.read_final().unwrap_err());
+        assert!(err.contains(FINAL_FILE) && err.contains("delete it"), "{err}");
+    }
+
+    /// An old `config.toml` (its agent's nested tables at the top level) reads as the same typed
+    /// config a run writes today, so resuming such a directory is not refused.
+    #[test]
+    fn an_old_config_toml_compares_equal_to_todays() {
+        let d = dir("old-config");
+        let mut train = rl::TrainConfig::default();
+        train.steps = 1500;
+        let agent: toml::Table = "hidden = [256, 256]\nlr = 0.001\n\n[goals]\np_curgoal = 0.0\ngamma = 0.9700000286102295\n".parse().unwrap();
+        let cfg = RunConfig { agent_name: "gcbc".into(), task: "pointmaze-medium-navigate".into(), seed: 1, train: train.clone(), agent };
+        let old = format!(
+            "{CONFIG_HEADER}agent_name = \"gcbc\"\ntask = \"pointmaze-medium-navigate\"\nseed = 1\n\n[train]\n{}\n[agent]\nhidden = [256, 256]\nlr = 0.001\n\n[goals]\np_curgoal = 0.0\ngamma = 0.9700000286102295\n",
+            toml::to_string(&train).unwrap()
+        );
+        std::fs::write(d.config_path(), old).unwrap();
+        assert_eq!(d.read_config().unwrap().unwrap(), cfg);
+        d.write_config(&cfg).unwrap();
+        let text = std::fs::read_to_string(d.config_path()).unwrap();
+        assert!(text.starts_with(CONFIG_HEADER) && text.contains("[agent.goals]"), "{text}");
+        assert_eq!(d.read_config().unwrap().unwrap(), cfg);
+        let mut other = cfg.clone();
+        other.agent.insert("lr".into(), toml::Value::Float(0.01));
+        assert_ne!(d.read_config().unwrap().unwrap(), other);
+        // A top-level key that is not a table is not the old agent layout: named, with the valid keys.
+        std::fs::write(d.config_path(), "agent_name = \"gcbc\"\ncolour = 3\n").unwrap();
+        let err = format!("{:#}", d.read_config().unwrap_err());
+        assert!(err.contains("colour") && err.contains("agent_name, task, seed, train, agent"), "{err}");
+    }
+
+    #[test]
+    fn status_round_trips_and_rejects_other_text() {
+        let d = dir("status");
+        assert_eq!(d.read_status().unwrap(), None);
+        for s in [RunStatus::Running, RunStatus::Done, RunStatus::Failed("gamma must be < 1: [agent] gamma = 1".into())] {
+            d.write_status(&s).unwrap();
+            assert_eq!(d.read_status().unwrap(), Some(s));
+        }
+        assert_eq!(std::fs::read_to_string(d.status_path()).unwrap(), "failed: gamma must be < 1: [agent] gamma = 1\n");
+        std::fs::write(d.status_path(), "paused\n").unwrap();
+        let err = format!("{:#}", d.read_status().unwrap_err());
+        assert!(err.contains(STATUS_FILE) && err.contains("`running`, `done` or `failed: <reason>`"), "{err}");
+    }
+}
