@@ -13,9 +13,10 @@
 //! `pl.read_csv("results/tables/quick-runs.csv")` in Python gets the same numbers.
 //!
 //! Polars features: eager `DataFrame`s only (`fmt`). Polars 0.55 keeps `pivot` in its lazy API and
-//! CSV/Parquet I/O in `polars-io`, and on the 2-core build machine
-//! `lazy` + `csv` cost ~17 minutes of cold build against ~5 for the eager `fmt` set
-//! (`shared/research/dependencies.md`; this change's measurement is in its commit message).
+//! CSV/Parquet I/O in `polars-io`. Cold release builds of a crate depending on polars 0.55 alone,
+//! measured side by side on the loaded 2-core build machine (CPU time user + sys; wall times were
+//! 67 / 70 / 83 min under the load): `fmt` 464 s, `fmt, csv` 623 s (+34 %), `fmt, lazy, pivot`
+//! 781 s (+68 %). On an idle machine `fmt` alone is ~5 min of wall time, `lazy, csv` ~17.
 //! So the group-by runs eagerly (`group_by_stable(..).apply`), the pivot is a loop over the
 //! summary's rows, and CSV goes through the `csv` crate.
 
