@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::device::DeviceName;
 use crate::rundir::{write_atomic, RunDir, RunStatus};
 use crate::suite;
 
@@ -24,13 +25,13 @@ pub struct BenchArgs {
     pub jobs: usize,
     /// `cpu`, or a CUDA device list such as `cuda:0,cuda:1` (needs `--features cuda`): runs are
     /// spread over the devices, `--jobs` at a time on each.
-    #[arg(long, default_value = "cpu")]
-    pub devices: String,
+    #[arg(long, value_delimiter = ',', default_value = "cpu")]
+    pub devices: Vec<DeviceName>,
     /// `local`, or `slurm`: write and submit an sbatch job array, one array task per pending
     /// run. The binary, the suite, `--data` and `--results` must then be on a filesystem the
     /// nodes share.
-    #[arg(long, default_value = "local")]
-    pub launcher: String,
+    #[arg(long, value_enum, default_value_t = Launcher::Local)]
+    pub launcher: Launcher,
     /// Extra `#SBATCH` options for `--launcher slurm`, e.g. `--slurm-opt=--partition=gpu`.
     #[arg(long = "slurm-opt")]
     pub slurm_opts: Vec<String>,
@@ -57,7 +58,16 @@ pub struct RunOneArgs {
     #[arg(long, default_value = "data")]
     pub data: PathBuf,
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: DeviceName,
+}
+
+/// Where `bench` starts its runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Launcher {
+    /// Child processes on this machine, `--jobs` at a time (per device).
+    Local,
+    /// One Slurm job array, an array task per pending run.
+    Slurm,
 }
 
 /// Executes run `index` of a suite (what each worker process, or Slurm array task, does).
@@ -65,7 +75,7 @@ pub fn run_one(args: RunOneArgs) -> Result<()> {
     let s = suite::load(&suite::resolve(&args.suite), &args.results, &args.data)?;
     let run = s.runs.get(args.index).with_context(|| format!("suite {} has {} runs; no index {}", s.name, s.runs.len(), args.index))?;
     let mut spec = run.spec.clone();
-    spec.device = args.device.clone();
+    spec.device = args.device;
     crate::train::execute(&spec, false)?;
     Ok(())
 }
@@ -76,19 +86,17 @@ fn done(out: &Path) -> bool {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     // Slots: `jobs` on the CPU, or `jobs` on each listed CUDA device.
-    let devices: Vec<String> = args.devices.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect();
-    if devices.is_empty() || (devices.len() > 1 && devices.iter().any(|d| d == "cpu")) {
-        bail!("--devices {}: expected `cpu` or a list of `cuda:N`", args.devices);
+    let devices = &args.devices;
+    let listed = devices.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",");
+    if devices.is_empty() || (devices.len() > 1 && devices.contains(&DeviceName::Cpu)) {
+        bail!("--devices {listed}: expected `cpu` or a list of `cuda:N`");
     }
-    for d in &devices {
-        crate::train::parse_device(d).with_context(|| format!("--devices {}", args.devices))?;
+    for d in devices {
+        d.open().with_context(|| format!("--devices {listed}"))?;
     }
-    let slots: Vec<String> = devices.iter().flat_map(|d| std::iter::repeat_n(d.clone(), args.jobs.max(1))).collect();
-    if args.launcher == "slurm" && devices != ["cpu"] {
+    let slots: Vec<DeviceName> = devices.iter().flat_map(|d| std::iter::repeat_n(*d, args.jobs.max(1))).collect();
+    if args.launcher == Launcher::Slurm && devices != &[DeviceName::Cpu] {
         bail!("--launcher slurm takes GPUs from Slurm (`--slurm-opt=--gres=gpu:1`), not --devices");
-    }
-    if args.launcher != "local" && args.launcher != "slurm" {
-        bail!("--launcher {}: expected `local` or `slurm`", args.launcher);
     }
     let path = suite::resolve(&args.suite);
     let s = suite::load(&path, &args.results, &args.data)?;
@@ -120,7 +128,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let exe = std::env::current_exe().context("locating the xtask binary")?;
     let threads = (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / slots.len()).max(1);
-    if args.launcher == "slurm" {
+    if args.launcher == Launcher::Slurm {
         return slurm(&args, &s, &path, &exe, &pending, threads);
     }
     let bar = ProgressBar::new(pending.len() as u64);
@@ -146,7 +154,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 .arg("--data")
                 .arg(&args.data)
                 .arg("--device")
-                .arg(&slots[slot])
+                .arg(slots[slot].to_string())
                 .env("RAYON_NUM_THREADS", std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| threads.to_string()))
                 .stdout(Stdio::from(log.try_clone()?))
                 .stderr(Stdio::from(log))

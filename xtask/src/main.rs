@@ -5,6 +5,7 @@
 mod agents;
 mod aggregate;
 mod bench;
+mod device;
 mod paint;
 mod rundir;
 mod show;

@@ -320,8 +320,7 @@ mod tests {
     #[test]
     fn an_old_config_toml_compares_equal_to_todays() {
         let d = dir("old-config");
-        let mut train = rl::TrainConfig::default();
-        train.steps = 1500;
+        let train = rl::TrainConfig { steps: 1500, ..Default::default() };
         let agent: toml::Table = "hidden = [256, 256]\nlr = 0.001\n\n[goals]\np_curgoal = 0.0\ngamma = 0.9700000286102295\n".parse().unwrap();
         let cfg = RunConfig { agent_name: "gcbc".into(), task: "pointmaze-medium-navigate".into(), seed: 1, train: train.clone(), agent };
         let old = format!(

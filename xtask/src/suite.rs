@@ -146,7 +146,16 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
                     let out = results.join("runs").join(&name).join(&exp.setting).join(t.get_ref()).join(a.get_ref()).join(format!("seed{seed}"));
                     runs.push(SuiteRun {
                         setting: exp.setting.clone(),
-                        spec: RunSpec { agent: a.get_ref().clone(), task: t.get_ref().clone(), seed, train, agent_table: table.clone(), data: data.to_path_buf(), out, device: "cpu".into() },
+                        spec: RunSpec {
+                            agent: a.get_ref().clone(),
+                            task: t.get_ref().clone(),
+                            seed,
+                            train,
+                            agent_table: table.clone(),
+                            data: data.to_path_buf(),
+                            out,
+                            device: crate::device::DeviceName::Cpu,
+                        },
                     });
                 }
             }

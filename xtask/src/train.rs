@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use candle_core::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rl::{DataSpec, TrainConfig};
 
+use crate::device::DeviceName;
 use crate::rundir::{RunConfig, RunDir, RunFinal, RunStatus, TaskFinal, CONFIG_FILE, FINAL_FILE};
 
 #[derive(Args, Debug)]
@@ -39,21 +39,7 @@ pub struct TrainArgs {
     out: Option<PathBuf>,
     /// `cpu` or `cuda:N` (needs the `cuda` feature: `cargo run --release -p xtask --features cuda -- train …`).
     #[arg(long, default_value = "cpu")]
-    device: String,
-}
-
-/// `cpu` or `cuda:N` → a candle device, with a clear error when CUDA support is not compiled in.
-pub fn parse_device(name: &str) -> Result<Device> {
-    if name == "cpu" {
-        return Ok(Device::Cpu);
-    }
-    let Some(id) = name.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) else {
-        bail!("device `{name}`: expected `cpu` or `cuda:N`");
-    };
-    if !cfg!(feature = "cuda") {
-        bail!("device `{name}`: this xtask was built without CUDA; run `cargo run --release -p xtask --features cuda -- …`");
-    }
-    Device::new_cuda(id).with_context(|| format!("opening {name}"))
+    device: DeviceName,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -101,7 +87,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         agent_table,
         data: args.data.clone(),
         out: args.out.clone().unwrap_or_else(|| PathBuf::from("results/runs").join(&args.task).join(&args.agent).join(format!("seed{}", args.seed))),
-        device: args.device.clone(),
+        device: args.device,
     };
     let summary = execute(&spec, true)?;
     if summary.resumed_from > 0 {
@@ -126,8 +112,8 @@ pub struct RunSpec {
     pub agent_table: Option<toml::Table>,
     pub data: PathBuf,
     pub out: PathBuf,
-    /// `cpu` or `cuda:N`; not part of the run's identity (a run may resume on another device).
-    pub device: String,
+    /// Not part of the run's identity (a run may resume on another device).
+    pub device: DeviceName,
 }
 
 /// Trains and evaluates `spec` into `spec.out`: config.toml, metrics, checkpoints, then
@@ -151,7 +137,7 @@ fn execute_inner(spec: &RunSpec, dir: &RunDir, show_progress: bool) -> Result<rl
     let task = envs::Task::resolve(&spec.task)?;
     let meta = &task.meta;
     let obs_dim = task.obs_dim;
-    let device = parse_device(&spec.device)?;
+    let device = spec.device.open()?;
     let (mut agent, agent_toml, fitted) = crate::agents::make_agent(&spec.agent, spec.agent_table.as_ref(), &task, spec.seed, cfg, &device)?;
     let cfg = &fitted;
     let resolved = RunConfig {

@@ -21,7 +21,7 @@ fn md_row<S: AsRef<str>>(cells: impl IntoIterator<Item = S>) -> String {
 /// A Markdown header row and its rule.
 fn md_header<S: AsRef<str>>(cells: impl IntoIterator<Item = S>) -> String {
     let cells: Vec<S> = cells.into_iter().collect();
-    format!("{}|{}\n", md_row(&cells.iter().map(AsRef::as_ref).collect::<Vec<_>>()), "---|".repeat(cells.len()))
+    format!("{}|{}\n", md_row(cells.iter().map(AsRef::as_ref).collect::<Vec<_>>()), "---|".repeat(cells.len()))
 }
 
 /// One agent's (mean, std, seeds) per task, from the pivot's `{agent}_…` columns.

@@ -84,6 +84,9 @@ pub fn mean_over_tasks(setting: &DataFrame, top: &BTreeMap<String, f64>) -> Pola
     )
 }
 
+/// (mean, std, seeds) of one (task, agent) cell of the pivot.
+type Cell = (Option<f64>, Option<f64>, u32);
+
 /// Task × agent for one setting's summary: `task`, `stands_in_for`, then `{agent}_mean`,
 /// `{agent}_std`, `{agent}_seeds` for each agent (null mean and std, 0 seeds, where no run
 /// finished), rows and agents in the order given.
@@ -91,7 +94,7 @@ pub fn mean_over_tasks(setting: &DataFrame, top: &BTreeMap<String, f64>) -> Pola
 /// Polars 0.55 has `pivot` only in its lazy API (`polars-lazy` and `polars-plan`, many minutes of
 /// cold build); for a few dozen cells this loop over the summary's rows does the same.
 pub fn pivot(setting: &DataFrame, tasks: &[String], agents: &[String]) -> PolarsResult<DataFrame> {
-    let mut cells: HashMap<(&str, &str), (Option<f64>, Option<f64>, u32)> = HashMap::new();
+    let mut cells: HashMap<(&str, &str), Cell> = HashMap::new();
     let mut stands: HashMap<&str, &str> = HashMap::new();
     let (t, a, s) = (setting.column("task")?.str()?, setting.column("agent")?.str()?, setting.column("stands_in_for")?.str()?);
     let (m, sd, n) = (setting.column("mean")?.f64()?, setting.column("std")?.f64()?, setting.column("seeds")?.u32()?);
