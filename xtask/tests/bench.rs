@@ -98,6 +98,11 @@ fn cuda_devices_without_the_cuda_build_are_refused_clearly() {
         return;
     }
     assert!(text.contains("cuda:0") && text.contains("--features cuda"), "{text}");
+    // A typo is refused by the argument parser, naming the value and the valid forms.
     let bad = xtask().args(["bench", "--devices", "gpu0", "--suite"]).arg(&s).output().unwrap();
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected `cpu` or `cuda:N`"));
+    let text = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && text.contains("gpu0") && text.contains("`cpu`, `cuda:N`"), "{text}");
+    let bad = xtask().args(["bench", "--launcher", "pbs", "--suite"]).arg(&s).output().unwrap();
+    let text = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && text.contains("pbs") && text.contains("local") && text.contains("slurm"), "{text}");
 }
