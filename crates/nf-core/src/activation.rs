@@ -63,22 +63,15 @@ impl Activation {
         let pairs = g.iter_mut().zip(pre);
         match *self {
             Activation::Gelu => pairs.for_each(|(g, &x)| *g *= crate::ops::gelu_grad_f32(x)),
-            Activation::Relu => pairs.for_each(|(g, &x)| {
-                if x <= 0.0 {
-                    *g = 0.0
-                }
-            }),
+            // Selects, not branches: the signs are random, and a select vectorises.
+            Activation::Relu => pairs.for_each(|(g, &x)| *g = if x > 0.0 { *g } else { 0.0 }),
             Activation::Silu => pairs.for_each(|(g, &x)| {
                 let s = 1.0 / (1.0 + (-x).exp());
                 *g *= s * (1.0 + x * (1.0 - s));
             }),
             Activation::LeakyRelu { slope } => {
                 let k = slope as f32;
-                pairs.for_each(|(g, &x)| {
-                    if x <= 0.0 {
-                        *g *= k
-                    }
-                })
+                pairs.for_each(|(g, &x)| *g = if x > 0.0 { *g } else { *g * k })
             }
         }
     }

@@ -20,6 +20,7 @@ pub mod coupling;
 pub mod error;
 pub mod fast;
 pub mod flow;
+pub mod fused;
 mod init;
 pub mod linear;
 pub mod mlp;

@@ -3,6 +3,7 @@
 
 use crate::activation::Activation;
 use crate::error::Result;
+use crate::fused::NormOrder;
 use crate::init::ParamBuilder;
 use crate::nn::{Dense, DenseInit, LayerNorm};
 use candle_core::{DType, Device, Tensor};
@@ -39,11 +40,7 @@ impl Mlp {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
         for (dense, norm) in &self.layers {
-            h = dense.forward(&h)?;
-            h = self.activation.forward(&h)?;
-            if let Some(n) = norm {
-                h = n.forward(&h)?;
-            }
+            h = dense.forward_with(&h, self.activation, norm.as_ref(), NormOrder::AfterActivation)?;
         }
         self.out.forward(&h)
     }

@@ -6,6 +6,7 @@ use candle_core::Tensor;
 
 use crate::activation::Activation;
 use crate::error::Result;
+use crate::fused::{dense_epilogue, Norm, NormOrder};
 use crate::init::ParamBuilder;
 
 pub(crate) enum DenseInit {
@@ -38,7 +39,17 @@ impl Dense {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        crate::ops::bias_add(&x.matmul(&self.weight.t()?)?, &self.bias)
+        crate::ops::bias_add(&self.matmul(x)?, &self.bias)
+    }
+
+    /// `x Wᵀ` without the bias, for a fused epilogue to add it.
+    pub(crate) fn matmul(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.matmul(&self.weight.t()?)?)
+    }
+
+    /// `epilogue(x Wᵀ + b)`: the bias, `act` and the optional LayerNorm as one fused op.
+    pub(crate) fn forward_with(&self, x: &Tensor, act: Activation, norm: Option<&LayerNorm>, order: NormOrder) -> Result<Tensor> {
+        dense_epilogue(&self.matmul(x)?, &self.bias, act, norm.map(LayerNorm::as_norm), order)
     }
 }
 
@@ -57,6 +68,10 @@ impl LayerNorm {
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         crate::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+    }
+
+    pub(crate) fn as_norm(&self) -> Norm<'_> {
+        Norm { gamma: &self.weight, beta: &self.bias, eps: self.eps }
     }
 }
 
@@ -87,8 +102,8 @@ impl CouplingNet {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.n1.forward(&self.act.forward(&self.l1.forward(x)?)?)?;
-        let h = self.n2.forward(&self.act.forward(&self.l2.forward(&h)?)?)?;
+        let h = self.l1.forward_with(x, self.act, Some(&self.n1), NormOrder::AfterActivation)?;
+        let h = self.l2.forward_with(&h, self.act, Some(&self.n2), NormOrder::AfterActivation)?;
         self.l3.forward(&h)
     }
 }
@@ -119,7 +134,7 @@ impl Encoder {
     pub fn forward(&self, y: &Tensor) -> Result<Tensor> {
         let mut h = y.clone();
         for (dense, norm) in &self.layers {
-            h = self.act.forward(&norm.forward(&dense.forward(&h)?)?)?;
+            h = dense.forward_with(&h, self.act, Some(norm), NormOrder::BeforeActivation)?;
         }
         self.out.forward(&h)
     }

@@ -44,7 +44,7 @@ macro_rules! slices {
 
 /// Row statistics `(mean, 1/√(var + ε))` in f64.
 #[inline]
-fn row_stats<T: Copy + Into<f64>>(row: &[T], eps: f64) -> (f64, f64) {
+pub(crate) fn row_stats<T: Copy + Into<f64>>(row: &[T], eps: f64) -> (f64, f64) {
     let n = row.len() as f64;
     let mean = lane_sum(row, |v| v) / n;
     let var = lane_sum(row, |v| (v - mean) * (v - mean)) / n;

@@ -125,7 +125,7 @@ pub fn twin_q(nets: &[nf_core::Mlp; 2], s: &Tensor, a: &Tensor) -> Result<[Tenso
 pub fn polyak(target: &candle_nn::VarMap, source: &candle_nn::VarMap, tau: f64) -> Result<()> {
     let src = source.data().lock().unwrap();
     for (name, tv) in target.data().lock().unwrap().iter() {
-        tv.set(&((tv.as_tensor() * (1.0 - tau))? + (src[name].as_tensor() * tau)?)?)?;
+        nf_core::optim::polyak_update(tv, src[name].as_tensor(), tau)?;
     }
     Ok(())
 }

@@ -1,0 +1,286 @@
+//! The epilogue of every hidden Dense layer, `bias → activation → LayerNorm` (coupling nets,
+//! critics) or `bias → LayerNorm → activation` (the encoder), as one CPU op with its own backward.
+//!
+//! Written as separate ops it costs three elementwise passes forward, three backward, and, for
+//! each of the three intermediate tensors, candle's gradient accumulator (a zeroed buffer plus an
+//! add). Fused, it is one pass each way and one graph node: the backward recomputes the row's
+//! pre-activation and statistics from the layer's input instead of keeping them.
+//!
+//! Only f32 on the CPU is fused (the training dtype); other dtypes and devices run the composed
+//! ops, which are also what the tests hold the fused op to, in value and in gradient.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, D};
+
+use crate::activation::Activation;
+use crate::error::Result;
+use crate::ops::row_stats;
+
+/// Where the LayerNorm sits relative to the activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormOrder {
+    /// `LN(φ(x + b))`: the coupling nets and FQL's MLPs.
+    AfterActivation,
+    /// `φ(LN(x + b))`: the flow's condition encoder.
+    BeforeActivation,
+}
+
+/// A LayerNorm's scale, shift and ε.
+#[derive(Clone, Copy, Debug)]
+pub struct Norm<'a> {
+    pub gamma: &'a Tensor,
+    pub beta: &'a Tensor,
+    pub eps: f64,
+}
+
+/// `pre + b` followed by the activation and the optional LayerNorm in `order`, over the last axis.
+pub fn dense_epilogue(pre: &Tensor, bias: &Tensor, act: Activation, norm: Option<Norm<'_>>, order: NormOrder) -> Result<Tensor> {
+    if pre.device().is_cpu() && pre.dtype() == DType::F32 {
+        let params = match norm {
+            Some(n) => Tensor::cat(&[bias, n.gamma, n.beta], 0)?,
+            None => bias.clone(),
+        };
+        let op = Epilogue { act, eps: norm.map(|n| n.eps), order };
+        return Ok(pre.contiguous()?.apply_op2(&params.contiguous()?, op)?);
+    }
+    composed(pre, bias, act, norm, order)
+}
+
+/// The same function as separate candle ops: the path for other devices and dtypes, and the
+/// reference the fused op is tested against.
+pub fn composed(pre: &Tensor, bias: &Tensor, act: Activation, norm: Option<Norm<'_>>, order: NormOrder) -> Result<Tensor> {
+    let u = crate::ops::bias_add(pre, bias)?;
+    let ln = |x: &Tensor| -> Result<Tensor> {
+        match norm {
+            Some(n) => crate::ops::layer_norm(x, n.gamma, n.beta, n.eps),
+            None => Ok(x.clone()),
+        }
+    };
+    match order {
+        NormOrder::AfterActivation => ln(&act.forward(&u)?),
+        NormOrder::BeforeActivation => act.forward(&ln(&u)?),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Epilogue {
+    act: Activation,
+    /// `Some(ε)` with a LayerNorm; the params tensor is then `[b; γ; β]`, else `[b]`.
+    eps: Option<f64>,
+    order: NormOrder,
+}
+
+/// The backward of [`Epilogue`], packed as `[rows + k, d]`: the input gradient rows, then the
+/// gradients of b (and γ, β).
+struct EpilogueGrad(Epilogue);
+
+fn f32s<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+    let (a, b) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("nf-dense-epilogue needs contiguous input".into()))?;
+    match s {
+        CpuStorage::F32(v) => Ok(&v[a..b]),
+        _ => candle_core::bail!("nf-dense-epilogue: f32 only"),
+    }
+}
+
+impl Epilogue {
+    /// Forward of one row: `out ← f(pre + b)`; `tmp` is scratch of the row's width.
+    #[inline]
+    fn row(&self, pre: &[f32], params: &[f32], out: &mut [f32]) {
+        let d = pre.len();
+        let b = &params[..d];
+        for i in 0..d {
+            out[i] = pre[i] + b[i];
+        }
+        let Some(eps) = self.eps else {
+            self.act.apply_in_place(out);
+            return;
+        };
+        let (g, beta) = (&params[d..2 * d], &params[2 * d..3 * d]);
+        if self.order == NormOrder::AfterActivation {
+            self.act.apply_in_place(out);
+        }
+        let (mean, rstd) = row_stats(out, eps);
+        let (mean, rstd) = (mean as f32, rstd as f32);
+        for i in 0..d {
+            out[i] = (out[i] - mean) * rstd * g[i] + beta[i];
+        }
+        if self.order == NormOrder::BeforeActivation {
+            self.act.apply_in_place(out);
+        }
+    }
+}
+
+impl CustomOp2 for Epilogue {
+    fn name(&self) -> &'static str {
+        "nf-dense-epilogue"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (pre, params) = (f32s(s1, l1)?, f32s(s2, l2)?);
+        let d = *l1.dims().last().unwrap_or(&1);
+        let mut out = vec![0f32; pre.len()];
+        for (row, o) in pre.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+            self.row(row, params, o);
+        }
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(&self, pre: &Tensor, params: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let d = pre.dim(D::Minus1)?;
+        let rows = pre.elem_count() / d;
+        let k = if self.eps.is_some() { 3 } else { 1 };
+        let packed = pre.apply_op3_no_bwd(params, &grad.contiguous()?, &EpilogueGrad(*self))?;
+        let d_pre = packed.narrow(0, 0, rows)?.reshape(pre.shape())?;
+        let d_params = packed.narrow(0, rows, k)?.reshape(k * d)?;
+        Ok((Some(d_pre), Some(d_params)))
+    }
+}
+
+/// `Σ aᵢ·bᵢ` (or `Σ aᵢ`) accumulated in f64 over 8 independent lanes: a fixed order, so
+/// deterministic, and one the compiler vectorises.
+#[inline]
+fn lane_dot(a: &[f32], b: Option<&[f32]>) -> f64 {
+    let mut acc = [0f64; 8];
+    let (mut ca, tail_a) = (a.chunks_exact(8), &a[a.len() / 8 * 8..]);
+    let mut tail = 0f64;
+    match b {
+        Some(b) => {
+            for (x, y) in (&mut ca).zip(b.chunks_exact(8)) {
+                for l in 0..8 {
+                    acc[l] += x[l] as f64 * y[l] as f64;
+                }
+            }
+            let tail_b = &b[b.len() / 8 * 8..];
+            tail = tail_a.iter().zip(tail_b).map(|(&x, &y)| x as f64 * y as f64).sum();
+        }
+        None => {
+            for x in &mut ca {
+                for l in 0..8 {
+                    acc[l] += x[l] as f64;
+                }
+            }
+            tail += tail_a.iter().map(|&x| x as f64).sum::<f64>();
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+impl CustomOp3 for EpilogueGrad {
+    fn name(&self) -> &'static str {
+        "nf-dense-epilogue-grad"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let Epilogue { act, eps, order } = self.0;
+        let (pre, params, grad) = (f32s(s1, l1)?, f32s(s2, l2)?, f32s(s3, l3)?);
+        let d = *l1.dims().last().unwrap_or(&1);
+        let rows = pre.len() / d;
+        let k = if eps.is_some() { 3 } else { 1 };
+        let mut out = vec![0f32; (rows + k) * d];
+        let (dx, dparams) = out.split_at_mut(rows * d);
+        let (db, dnorm) = dparams.split_at_mut(d);
+        let b = &params[..d];
+        // Scratch rows: the pre-activation u = x + b, and the normalised input x̂.
+        let (mut u, mut xh, mut y0) = (vec![0f32; d], vec![0f32; d], vec![0f32; d]);
+        for ((p, gy), o) in pre.chunks_exact(d).zip(grad.chunks_exact(d)).zip(dx.chunks_exact_mut(d)) {
+            for i in 0..d {
+                u[i] = p[i] + b[i];
+            }
+            let Some(eps) = eps else {
+                o.copy_from_slice(gy);
+                act.backward(&u, o);
+                for i in 0..d {
+                    db[i] += o[i];
+                }
+                continue;
+            };
+            let (dg, dbeta) = dnorm.split_at_mut(d);
+            let (gamma, beta) = (&params[d..2 * d], &params[2 * d..3 * d]);
+            // The LayerNorm's input: φ(u) after the activation, u before it.
+            if order == NormOrder::AfterActivation {
+                act.apply(&u, &mut xh);
+            } else {
+                xh.copy_from_slice(&u);
+            }
+            let (mean, rstd) = row_stats(&xh, eps);
+            let (mt, rt) = (mean as f32, rstd as f32);
+            for x in xh.iter_mut() {
+                *x = (*x - mt) * rt;
+            }
+            // g_y0: the gradient at the LayerNorm's output (through φ when φ comes after it).
+            o.copy_from_slice(gy);
+            if order == NormOrder::BeforeActivation {
+                // y0 = x̂·γ + β as the forward computed it; φ'(y0) scales the incoming gradient.
+                for i in 0..d {
+                    y0[i] = xh[i] * gamma[i] + beta[i];
+                }
+                act.backward(&y0, o);
+            }
+            // g = g_y0·γ; dx̂ = rstd·(g − mean g − x̂·mean(g·x̂)), the means in f64 over 8 lanes.
+            for i in 0..d {
+                dg[i] += o[i] * xh[i];
+                dbeta[i] += o[i];
+                o[i] *= gamma[i];
+            }
+            let mg = (lane_dot(o, None) / d as f64) as f32;
+            let mgx = (lane_dot(o, Some(&xh)) / d as f64) as f32;
+            for i in 0..d {
+                o[i] = rt * (o[i] - mg - xh[i] * mgx);
+            }
+            if order == NormOrder::AfterActivation {
+                act.backward(&u, o);
+            }
+            for i in 0..d {
+                db[i] += o[i];
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((rows + k, d))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// Every activation, both orders and no norm: the fused op equals the composed ops in value
+    /// and in the gradient of every input (pre-activation, b, γ, β), in f32, against the f32 and
+    /// the f64 composed graph.
+    #[test]
+    fn fused_epilogue_matches_composed_ops_in_value_and_gradient() {
+        let dev = Device::Cpu;
+        let acts = [Activation::Gelu, Activation::Relu, Activation::Silu, Activation::LeakyRelu { slope: 0.01 }];
+        let cases = [(None, NormOrder::AfterActivation), (Some(1e-6), NormOrder::AfterActivation), (Some(1e-5), NormOrder::BeforeActivation)];
+        for act in acts {
+            for (eps, order) in cases {
+                for (rows, d) in [(5usize, 7usize), (64, 33)] {
+                    let mk = |shape: &[usize], scale: f64, shift: f64| (Tensor::randn(0f64, 1.0, shape, &dev).unwrap() * scale).unwrap().affine(1.0, shift).unwrap();
+                    let base = [mk(&[rows, d], 2.0, 0.0), mk(&[d], 0.5, 0.0), mk(&[d], 0.3, 1.0), mk(&[d], 0.3, 0.0)];
+                    let w = mk(&[rows, d], 1.0, 0.0);
+                    let run = |dtype: DType, fused: bool| -> (Vec<f64>, Vec<Vec<f64>>) {
+                        let vars: Vec<Var> = base.iter().map(|t| Var::from_tensor(&t.to_dtype(dtype).unwrap()).unwrap()).collect();
+                        let norm = eps.map(|eps| Norm { gamma: vars[2].as_tensor(), beta: vars[3].as_tensor(), eps });
+                        let f = if fused { dense_epilogue } else { composed };
+                        let y = f(vars[0].as_tensor(), vars[1].as_tensor(), act, norm, order).unwrap();
+                        let loss = (&y * w.to_dtype(dtype).unwrap()).unwrap().sum_all().unwrap();
+                        let grads = loss.backward().unwrap();
+                        let flat = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+                        let used = if eps.is_some() { 4 } else { 2 };
+                        (flat(&y), vars[..used].iter().map(|v| flat(grads.get(v.as_tensor()).expect("a gradient for every input"))).collect())
+                    };
+                    let (fused, c32, c64) = (run(DType::F32, true), run(DType::F32, false), run(DType::F64, false));
+                    let close = |a: &[f64], b: &[f64], what: &str| {
+                        let scale = b.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                        let err = a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+                        assert!(err <= 2e-5 * scale, "{act:?} {order:?} eps={eps:?} {rows}x{d}: {what} differs by {err} (scale {scale})");
+                    };
+                    for (reference, name) in [(&c32, "f32"), (&c64, "f64")] {
+                        close(&fused.0, &reference.0, &format!("value vs composed {name}"));
+                        for (i, which) in ["pre", "b", "gamma", "beta"].iter().enumerate().take(fused.1.len()) {
+                            close(&fused.1[i], &reference.1[i], &format!("d{which} vs composed {name}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
