@@ -37,12 +37,14 @@ impl Activation {
     /// `out[i] = φ(pre[i])` in f32 with the formulas of the CPU tensor kernels, so the fused path
     /// computes what the graph computes. One `match` per slice, not per element: this runs in the
     /// batch-1 hot loop.
+    #[inline(always)]
     pub(crate) fn apply(&self, pre: &[f32], out: &mut [f32]) {
         out.copy_from_slice(pre);
         self.apply_in_place(out);
     }
 
     /// [`Activation::apply`] with the output written over the input.
+    #[inline(always)]
     pub(crate) fn apply_in_place(&self, xs: &mut [f32]) {
         let xs = xs.iter_mut();
         match *self {
@@ -59,6 +61,7 @@ impl Activation {
     }
 
     /// The backward pass in place: `g[i] ← g[i]·φ'(pre[i])`.
+    #[inline(always)]
     pub(crate) fn backward(&self, pre: &[f32], g: &mut [f32]) {
         let pairs = g.iter_mut().zip(pre);
         match *self {

@@ -82,14 +82,13 @@ fn f32s<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
 }
 
 impl Epilogue {
-    /// Forward of one row: `out ← f(pre + b)`; `tmp` is scratch of the row's width.
-    #[inline]
+    /// Forward of one row: `out ← f(pre + b)`. Loops are zipped iterators over equal-length
+    /// slices, so they compile without bounds checks and vectorise.
+    #[inline(always)]
     fn row(&self, pre: &[f32], params: &[f32], out: &mut [f32]) {
         let d = pre.len();
         let b = &params[..d];
-        for i in 0..d {
-            out[i] = pre[i] + b[i];
-        }
+        out.iter_mut().zip(pre).zip(b).for_each(|((o, &x), &b)| *o = x + b);
         let Some(eps) = self.eps else {
             self.act.apply_in_place(out);
             return;
@@ -100,12 +99,18 @@ impl Epilogue {
         }
         let (mean, rstd) = row_stats(out, eps);
         let (mean, rstd) = (mean as f32, rstd as f32);
-        for i in 0..d {
-            out[i] = (out[i] - mean) * rstd * g[i] + beta[i];
-        }
+        out.iter_mut().zip(g).zip(beta).for_each(|((o, &g), &b)| *o = (*o - mean) * rstd * g + b);
         if self.order == NormOrder::BeforeActivation {
             self.act.apply_in_place(out);
         }
+    }
+}
+
+/// Every row of the forward, compiled for AVX-512, AVX2 and the baseline (chosen at run time).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
+fn epilogue_rows(ep: &Epilogue, pre: &[f32], params: &[f32], out: &mut [f32], d: usize) {
+    for (row, o) in pre.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        ep.row(row, params, o);
     }
 }
 
@@ -118,9 +123,7 @@ impl CustomOp2 for Epilogue {
         let (pre, params) = (f32s(s1, l1)?, f32s(s2, l2)?);
         let d = *l1.dims().last().unwrap_or(&1);
         let mut out = vec![0f32; pre.len()];
-        for (row, o) in pre.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-            self.row(row, params, o);
-        }
+        epilogue_rows(self, pre, params, &mut out, d);
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -137,7 +140,7 @@ impl CustomOp2 for Epilogue {
 
 /// `Σ aᵢ·bᵢ` (or `Σ aᵢ`) accumulated in f64 over 8 independent lanes: a fixed order, so
 /// deterministic, and one the compiler vectorises.
-#[inline]
+#[inline(always)]
 fn lane_dot(a: &[f32], b: Option<&[f32]>) -> f64 {
     let mut acc = [0f64; 8];
     let (mut ca, tail_a) = (a.chunks_exact(8), &a[a.len() / 8 * 8..]);
@@ -164,75 +167,68 @@ fn lane_dot(a: &[f32], b: Option<&[f32]>) -> f64 {
     acc.iter().sum::<f64>() + tail
 }
 
+/// The backward over every row into `out` (`[rows + k, d]`, zeroed), compiled for AVX-512, AVX2
+/// and the baseline (chosen at run time).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
+fn epilogue_grad_rows(ep: &Epilogue, pre: &[f32], params: &[f32], grad: &[f32], out: &mut [f32], d: usize) {
+    let Epilogue { act, eps, order } = *ep;
+    let rows = pre.len() / d;
+    let (dx, dparams) = out.split_at_mut(rows * d);
+    let (db, dnorm) = dparams.split_at_mut(d);
+    let b = &params[..d];
+    // Scratch rows: the pre-activation u = x + b, the normalised input x̂, and y0 = x̂·γ + β.
+    let (mut u, mut xh, mut y0) = (vec![0f32; d], vec![0f32; d], vec![0f32; d]);
+    let add = |acc: &mut [f32], v: &[f32]| acc.iter_mut().zip(v).for_each(|(a, &v)| *a += v);
+    for ((p, gy), o) in pre.chunks_exact(d).zip(grad.chunks_exact(d)).zip(dx.chunks_exact_mut(d)) {
+        u.iter_mut().zip(p).zip(b).for_each(|((u, &x), &b)| *u = x + b);
+        o.copy_from_slice(gy);
+        let Some(eps) = eps else {
+            act.backward(&u, o);
+            add(db, o);
+            continue;
+        };
+        let (dg, dbeta) = dnorm.split_at_mut(d);
+        let (gamma, beta) = (&params[d..2 * d], &params[2 * d..3 * d]);
+        // The LayerNorm's input: φ(u) after the activation, u before it.
+        if order == NormOrder::AfterActivation {
+            act.apply(&u, &mut xh);
+        } else {
+            xh.copy_from_slice(&u);
+        }
+        let (mean, rstd) = row_stats(&xh, eps);
+        let (mt, rt) = (mean as f32, rstd as f32);
+        xh.iter_mut().for_each(|x| *x = (*x - mt) * rt);
+        // The gradient at the LayerNorm's output, through φ'(y0) when φ comes after it.
+        if order == NormOrder::BeforeActivation {
+            y0.iter_mut().zip(&xh).zip(gamma).zip(beta).for_each(|(((y, &x), &g), &b)| *y = x * g + b);
+            act.backward(&y0, o);
+        }
+        // g = g_y0·γ; dx̂ = rstd·(g − mean g − x̂·mean(g·x̂)), the means in f64 over 8 lanes.
+        dg.iter_mut().zip(o.iter()).zip(&xh).for_each(|((dg, &o), &x)| *dg += o * x);
+        add(dbeta, o);
+        o.iter_mut().zip(gamma).for_each(|(o, &g)| *o *= g);
+        let mg = (lane_dot(o, None) / d as f64) as f32;
+        let mgx = (lane_dot(o, Some(&xh)) / d as f64) as f32;
+        o.iter_mut().zip(&xh).for_each(|(o, &x)| *o = rt * (*o - mg - x * mgx));
+        if order == NormOrder::AfterActivation {
+            act.backward(&u, o);
+        }
+        add(db, o);
+    }
+}
+
 impl CustomOp3 for EpilogueGrad {
     fn name(&self) -> &'static str {
         "nf-dense-epilogue-grad"
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let Epilogue { act, eps, order } = self.0;
         let (pre, params, grad) = (f32s(s1, l1)?, f32s(s2, l2)?, f32s(s3, l3)?);
         let d = *l1.dims().last().unwrap_or(&1);
         let rows = pre.len() / d;
-        let k = if eps.is_some() { 3 } else { 1 };
+        let k = if self.0.eps.is_some() { 3 } else { 1 };
         let mut out = vec![0f32; (rows + k) * d];
-        let (dx, dparams) = out.split_at_mut(rows * d);
-        let (db, dnorm) = dparams.split_at_mut(d);
-        let b = &params[..d];
-        // Scratch rows: the pre-activation u = x + b, and the normalised input x̂.
-        let (mut u, mut xh, mut y0) = (vec![0f32; d], vec![0f32; d], vec![0f32; d]);
-        for ((p, gy), o) in pre.chunks_exact(d).zip(grad.chunks_exact(d)).zip(dx.chunks_exact_mut(d)) {
-            for i in 0..d {
-                u[i] = p[i] + b[i];
-            }
-            let Some(eps) = eps else {
-                o.copy_from_slice(gy);
-                act.backward(&u, o);
-                for i in 0..d {
-                    db[i] += o[i];
-                }
-                continue;
-            };
-            let (dg, dbeta) = dnorm.split_at_mut(d);
-            let (gamma, beta) = (&params[d..2 * d], &params[2 * d..3 * d]);
-            // The LayerNorm's input: φ(u) after the activation, u before it.
-            if order == NormOrder::AfterActivation {
-                act.apply(&u, &mut xh);
-            } else {
-                xh.copy_from_slice(&u);
-            }
-            let (mean, rstd) = row_stats(&xh, eps);
-            let (mt, rt) = (mean as f32, rstd as f32);
-            for x in xh.iter_mut() {
-                *x = (*x - mt) * rt;
-            }
-            // g_y0: the gradient at the LayerNorm's output (through φ when φ comes after it).
-            o.copy_from_slice(gy);
-            if order == NormOrder::BeforeActivation {
-                // y0 = x̂·γ + β as the forward computed it; φ'(y0) scales the incoming gradient.
-                for i in 0..d {
-                    y0[i] = xh[i] * gamma[i] + beta[i];
-                }
-                act.backward(&y0, o);
-            }
-            // g = g_y0·γ; dx̂ = rstd·(g − mean g − x̂·mean(g·x̂)), the means in f64 over 8 lanes.
-            for i in 0..d {
-                dg[i] += o[i] * xh[i];
-                dbeta[i] += o[i];
-                o[i] *= gamma[i];
-            }
-            let mg = (lane_dot(o, None) / d as f64) as f32;
-            let mgx = (lane_dot(o, Some(&xh)) / d as f64) as f32;
-            for i in 0..d {
-                o[i] = rt * (o[i] - mg - xh[i] * mgx);
-            }
-            if order == NormOrder::AfterActivation {
-                act.backward(&u, o);
-            }
-            for i in 0..d {
-                db[i] += o[i];
-            }
-        }
+        epilogue_grad_rows(&self.0, pre, params, grad, &mut out, d);
         Ok((CpuStorage::F32(out), Shape::from((rows + k, d))))
     }
 }

@@ -43,7 +43,7 @@ macro_rules! slices {
 }
 
 /// Row statistics `(mean, 1/√(var + ε))` in f64.
-#[inline]
+#[inline(always)]
 pub(crate) fn row_stats<T: Copy + Into<f64>>(row: &[T], eps: f64) -> (f64, f64) {
     let n = row.len() as f64;
     let mean = lane_sum(row, |v| v) / n;

@@ -122,7 +122,34 @@ struct AdamUpdate<'a, T> {
 }
 
 macro_rules! adam_kernel {
-    ($t:ty, $variant:ident) => {
+    ($t:ty, $variant:ident, $pass:ident) => {
+        /// One parameter's update, compiled for AVX-512, AVX2 and the baseline (chosen at run
+        /// time). Each line is one of the composed ops, with its constants rounded as candle's
+        /// `affine` rounds them (`x·mul + add`, both cast to the element type); Rust never
+        /// contracts `a·b + c` into an FMA, so every width gives the same bits.
+        #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
+        fn $pass(p: &mut [$t], g: &[$t], m: &mut [$t], v: &mut [$t], k: AdamScalars) {
+            let c = |x: f64| x as $t;
+            let (b1, b2, nb1, nb2, ic1, ic2, eps, lr) = (c(k.b1), c(k.b2), c(1.0 - k.b1), c(1.0 - k.b2), c(k.inv_c1), c(k.inv_c2), c(k.eps), c(k.lr));
+            let zero: $t = 0.0;
+            // Zipped iterators (no bounds checks) and the decay hoisted out of the loop, so the
+            // loop vectorises.
+            let step = |p: &mut $t, gi: $t, m: &mut $t, v: &mut $t, decay: $t, has_decay: bool| {
+                let mi = (*m * b1 + zero) + (gi * nb1 + zero);
+                let vi = (*v * b2 + zero) + ((gi * gi) * nb2 + zero);
+                *m = mi;
+                *v = vi;
+                let update = (mi * ic1 + zero) / ((vi * ic2 + zero).sqrt() * 1.0 + eps);
+                let decayed = if has_decay { *p * decay + zero } else { *p };
+                *p = decayed - (update * lr + zero);
+            };
+            let lanes = p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut());
+            match k.decay {
+                Some(d) => lanes.for_each(|(((p, &gi), m), v)| step(p, gi, m, v, c(d), true)),
+                None => lanes.for_each(|(((p, &gi), m), v)| step(p, gi, m, v, 1.0, false)),
+            }
+        }
+
         impl InplaceOp2 for AdamUpdate<'_, $t> {
             fn name(&self) -> &'static str {
                 "nf-adamw"
@@ -130,38 +157,15 @@ macro_rules! adam_kernel {
             fn cpu_fwd(&self, dst: &mut CpuStorage, dst_l: &Layout, gs: &CpuStorage, gl: &Layout) -> candle_core::Result<()> {
                 let ((p0, p1), (g0, g1)) = (contiguous(dst_l)?, contiguous(gl)?);
                 let (CpuStorage::$variant(p), CpuStorage::$variant(g)) = (dst, gs) else { candle_core::bail!("nf-adamw: dtype mismatch") };
-                let (p, g) = (&mut p[p0..p1], &g[g0..g1]);
                 let (mut m, mut v) = (self.m.borrow_mut(), self.v.borrow_mut());
-                let k = self.k;
-                // Each line is one of the composed ops, with its constants rounded as candle's
-                // `affine` rounds them (`x·mul + add`, both cast to the element type).
-                let c = |x: f64| x as $t;
-                let (b1, b2, nb1, nb2, ic1, ic2, eps, lr) = (c(k.b1), c(k.b2), c(1.0 - k.b1), c(1.0 - k.b2), c(k.inv_c1), c(k.inv_c2), c(k.eps), c(k.lr));
-                let zero: $t = 0.0;
-                let (m, v): (&mut [$t], &mut [$t]) = (&mut m, &mut v);
-                // Zipped iterators (no bounds checks) and the decay hoisted out of the loop, so
-                // the loop vectorises.
-                let step = |p: &mut $t, gi: $t, m: &mut $t, v: &mut $t, decay: $t, has_decay: bool| {
-                    let mi = (*m * b1 + zero) + (gi * nb1 + zero);
-                    let vi = (*v * b2 + zero) + ((gi * gi) * nb2 + zero);
-                    *m = mi;
-                    *v = vi;
-                    let update = (mi * ic1 + zero) / ((vi * ic2 + zero).sqrt() * 1.0 + eps);
-                    let decayed = if has_decay { *p * decay + zero } else { *p };
-                    *p = decayed - (update * lr + zero);
-                };
-                let lanes = p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut());
-                match k.decay {
-                    Some(d) => lanes.for_each(|(((p, &gi), m), v)| step(p, gi, m, v, c(d), true)),
-                    None => lanes.for_each(|(((p, &gi), m), v)| step(p, gi, m, v, 1.0, false)),
-                }
+                $pass(&mut p[p0..p1], &g[g0..g1], &mut m, &mut v, self.k);
                 Ok(())
             }
         }
     };
 }
-adam_kernel!(f32, F32);
-adam_kernel!(f64, F64);
+adam_kernel!(f32, F32, adam_pass_f32);
+adam_kernel!(f64, F64, adam_pass_f64);
 
 fn contiguous(l: &Layout) -> candle_core::Result<(usize, usize)> {
     l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("nf-adamw needs contiguous tensors".into()))

@@ -1,0 +1,64 @@
+//! Where one NF-GCBC training step's time goes: forward, backward and optimiser, with the number
+//! of graph nodes the step builds, at the paper's size and at the quick suite's. Run with one
+//! thread, as the runner runs each job:
+//! `RAYON_NUM_THREADS=1 cargo run --release -p nf-core --example step_profile -- [paper|quick] [steps]`.
+//! The perf benchmarks (`cargo xtask perf`) hold the targets; this example is for profiling
+//! (e.g. under `perf record`), and for the op counts of a change.
+
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use nf_core::optim::{Trainer, WarmupCosine};
+use nf_core::{ConditionalFlow, EncoderConfig, FlowConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn randn(rng: &mut ChaCha8Rng, b: usize, d: usize) -> Tensor {
+    let v: Vec<f32> = (0..b * d).map(|_| rng.sample(StandardNormal)).collect();
+    Tensor::from_vec(v, (b, d), &Device::Cpu).unwrap()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let size = std::env::args().nth(1).unwrap_or_else(|| "paper".into());
+    let steps: usize = std::env::args().nth(2).map(|s| s.parse().expect("steps: a whole number")).unwrap_or(20);
+    // Paper: obs 29 and a goal → condition 58, action 8 (NF-GCBC's defaults). Quick: the quick
+    // suite's NF-GCBC on the 4-D pointmaze (condition 8, action 2).
+    let (cond, act, cfg) = match size.as_str() {
+        "paper" => (58, 8, FlowConfig::gcbc(8, 58)),
+        "quick" => (8, 2, FlowConfig { blocks: 4, channels: 64, encoder: EncoderConfig { hidden: vec![128, 128], rep: 32, ..EncoderConfig::default() }, ..FlowConfig::gcbc(2, 8) }),
+        other => panic!("size `{other}`: expected `paper` or `quick`"),
+    };
+    let flow = ConditionalFlow::new(cfg, 0, &Device::Cpu).unwrap();
+    let mut trainer = Trainer::new(flow.trainable_vars(), WarmupCosine::default(), 1e-6).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let (x, y) = (randn(&mut rng, 256, act), randn(&mut rng, 256, cond));
+    let (mut fwd, mut bwd, mut opt) = (vec![], vec![], vec![]);
+    let mut nodes = 0;
+    for i in 0..steps + 3 {
+        let t0 = Instant::now();
+        let loss = flow.nll_loss(&x, Some(&y), &mut rng).unwrap();
+        let _ = loss.to_scalar::<f32>().unwrap();
+        let t1 = Instant::now();
+        let grads = loss.backward().unwrap();
+        let t2 = Instant::now();
+        trainer.optimizer_mut().step(&grads).unwrap();
+        let t3 = Instant::now();
+        nodes = loss.sorted_nodes().len();
+        if i >= 3 {
+            fwd.push((t1 - t0).as_secs_f64() * 1e3);
+            bwd.push((t2 - t1).as_secs_f64() * 1e3);
+            opt.push((t3 - t2).as_secs_f64() * 1e3);
+        }
+    }
+    let (f, b, o) = (median(fwd), median(bwd), median(opt));
+    println!("{size}: {} parameters, {nodes} graph nodes; median ms: forward {f:.2}, backward {b:.2}, optimiser {o:.2}, step {:.2}", flow.num_params(), f + b + o);
+}
