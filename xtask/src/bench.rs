@@ -20,9 +20,11 @@ pub struct BenchArgs {
     /// Suite name (`benchmarks/NAME.toml`) or path.
     #[arg(long, default_value = "quick")]
     pub suite: String,
-    /// Runs at a time: in all on the CPU, per device with `--devices cuda:…`.
-    #[arg(long, default_value_t = 1)]
-    pub jobs: usize,
+    /// Runs at a time: in all on the CPU, per device with `--devices cuda:…`. `auto`: one per
+    /// core on the CPU, one per CUDA device. Each run gets `RAYON_NUM_THREADS` = cores / runs at
+    /// a time (one thread each under `auto` on the CPU) unless `RAYON_NUM_THREADS` is set.
+    #[arg(long, default_value = "auto")]
+    pub jobs: Jobs,
     /// `cpu`, or a CUDA device list such as `cuda:0,cuda:1` (needs `--features cuda`): runs are
     /// spread over the devices, `--jobs` at a time on each.
     #[arg(long, value_delimiter = ',', default_value = "cpu")]
@@ -42,9 +44,69 @@ pub struct BenchArgs {
     pub results: PathBuf,
     #[arg(long, default_value = "data")]
     pub data: PathBuf,
-    /// Check the suite and list its runs without running anything.
+    /// Check the suite and list its runs without running anything, then estimate the suite's
+    /// wall time on this machine from a short timed probe of each distinct agent configuration.
     #[arg(long)]
     pub dry_run: bool,
+    /// With `--dry-run`: list the runs only, without the probe and the time estimate.
+    #[arg(long, requires = "dry_run")]
+    pub no_estimate: bool,
+}
+
+/// `--jobs`: how many runs share the machine at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jobs {
+    /// One run per core on the CPU, one per CUDA device: measured on a 2-core machine, one
+    /// thread per run steps as fast as two for every model size we have and 1.6× faster for the
+    /// quick suite's small flows (gemm's threading buys nothing at these sizes), so the cores
+    /// are better spent on more runs.
+    Auto,
+    /// Exactly this many (per device with `--devices cuda:…`).
+    Fixed(usize),
+}
+
+impl std::str::FromStr for Jobs {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "auto" => Ok(Jobs::Auto),
+            n => match n.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(Jobs::Fixed(n)),
+                _ => Err(format!("`{s}` is not a job count; valid: `auto` (one run per core on the CPU, one per CUDA device) or a positive number")),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Jobs::Auto => write!(f, "auto"),
+            Jobs::Fixed(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Jobs {
+    /// Runs at a time on one device of this kind, on a machine with `cores` cores.
+    pub fn per_device(self, device: DeviceName, cores: usize) -> usize {
+        match (self, device) {
+            (Jobs::Fixed(n), _) => n,
+            (Jobs::Auto, DeviceName::Cpu) => cores.max(1),
+            (Jobs::Auto, DeviceName::Cuda(_)) => 1,
+        }
+    }
+}
+
+/// The cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// The `RAYON_NUM_THREADS` each run gets: the user's setting if there is one, else the cores
+/// shared evenly among the runs that run at once.
+pub fn threads_per_run(slots: usize) -> String {
+    std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| (cores() / slots.max(1)).max(1).to_string())
 }
 
 #[derive(Args, Debug)]
@@ -91,16 +153,24 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if devices.is_empty() || (devices.len() > 1 && devices.contains(&DeviceName::Cpu)) {
         bail!("--devices {listed}: expected `cpu` or a list of `cuda:N`");
     }
+    // A dry run on devices this build or machine lacks still lists the runs; only the estimate
+    // needs the device.
+    let mut unusable = None;
     for d in devices {
-        d.open().with_context(|| format!("--devices {listed}"))?;
+        if let Err(e) = d.open().with_context(|| format!("--devices {listed}")) {
+            if !args.dry_run {
+                return Err(e);
+            }
+            unusable.get_or_insert(format!("{e:#}"));
+        }
     }
-    let slots: Vec<DeviceName> = devices.iter().flat_map(|d| std::iter::repeat_n(*d, args.jobs.max(1))).collect();
+    let slots: Vec<DeviceName> = devices.iter().flat_map(|d| std::iter::repeat_n(*d, args.jobs.per_device(*d, cores()))).collect();
     if args.launcher == Launcher::Slurm && devices != &[DeviceName::Cpu] {
         bail!("--launcher slurm takes GPUs from Slurm (`--slurm-opt=--gres=gpu:1`), not --devices");
     }
     let path = suite::resolve(&args.suite);
     let s = suite::load(&path, &args.results, &args.data)?;
-    println!("suite {} ({}): {} runs, {} at a time", s.name, path.display(), s.runs.len(), slots.len());
+    println!("suite {} ({}): {} runs, {} at a time (--jobs {})", s.name, path.display(), s.runs.len(), slots.len(), args.jobs);
     if !s.description.is_empty() {
         println!("{}", s.description.trim());
     }
@@ -108,6 +178,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
         for (i, r) in s.runs.iter().enumerate() {
             let state = if done(&r.spec.out) { "done" } else { "to run" };
             println!("{i:5} {:16} {:48} {:8} seed {} ({} steps) {state}", r.setting, r.spec.task, r.spec.agent, r.spec.seed, r.spec.train.steps);
+        }
+        if !args.no_estimate {
+            let at_once = match args.launcher {
+                Launcher::Local => Some(slots.len()),
+                Launcher::Slurm => match args.jobs {
+                    Jobs::Fixed(n) => Some(n),
+                    Jobs::Auto => None,
+                },
+            };
+            match unusable {
+                Some(why) => println!("no time estimate on {listed}: {why} (GPU figures need `--features cuda` and the device; drop --devices for the CPU estimate)"),
+                None => print!("{}", crate::plan::estimate(&s, &path, &args.results, &args.data, devices[0], at_once, &threads_per_run(slots.len()))?),
+            }
         }
         return Ok(());
     }
@@ -127,9 +210,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!("{skipped} runs already finished: skipped");
     }
     let exe = std::env::current_exe().context("locating the xtask binary")?;
-    let threads = (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / slots.len()).max(1);
+    let threads = threads_per_run(slots.len());
     if args.launcher == Launcher::Slurm {
-        return slurm(&args, &s, &path, &exe, &pending, threads);
+        return slurm(&args, &s, &path, &exe, &pending);
     }
     let bar = ProgressBar::new(pending.len() as u64);
     bar.set_style(ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} runs (eta {eta}) {msg}").unwrap());
@@ -155,7 +238,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 .arg(&args.data)
                 .arg("--device")
                 .arg(slots[slot].to_string())
-                .env("RAYON_NUM_THREADS", std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| threads.to_string()))
+                .env("RAYON_NUM_THREADS", &threads)
                 .stdout(Stdio::from(log.try_clone()?))
                 .stderr(Stdio::from(log))
                 .spawn()
@@ -202,8 +285,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
 }
 
 /// Writes `results/slurm/SUITE-<time>/array.sbatch` (one array task per pending run, each the
-/// same `run-one` a local bench starts) and submits it.
-fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, pending: &[usize], threads: usize) -> Result<()> {
+/// same `run-one` a local bench starts) and submits it. Each task asks for one CPU and runs one
+/// thread (the thread policy of `--jobs auto`; `--slurm-opt=--cpus-per-task=N` asks for more, and
+/// the task then runs N threads); `--jobs N` caps the tasks running at once, `auto` leaves that
+/// to Slurm.
+fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, pending: &[usize]) -> Result<()> {
     if pending.is_empty() {
         println!("nothing to submit: every run is finished");
         println!("{}", crate::aggregate::aggregate(s, &args.results)?);
@@ -222,13 +308,11 @@ fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, pend
         std::fs::create_dir_all(&s.runs[i].spec.out)?;
     }
     let mut script = String::from("#!/bin/bash\n");
-    script.push_str(&format!(
-        "#SBATCH --job-name=nfrl-{}\n#SBATCH --array=0-{}%{}\n#SBATCH --cpus-per-task={threads}\n#SBATCH --output={}/%A_%a.out\n",
-        s.name,
-        pending.len() - 1,
-        args.jobs.max(1),
-        dir.display()
-    ));
+    let cap = match args.jobs {
+        Jobs::Fixed(n) => format!("%{n}"),
+        Jobs::Auto => String::new(),
+    };
+    script.push_str(&format!("#SBATCH --job-name=nfrl-{}\n#SBATCH --array=0-{}{cap}\n#SBATCH --cpus-per-task=1\n#SBATCH --output={}/%A_%a.out\n", s.name, pending.len() - 1, dir.display()));
     for o in &args.slurm_opts {
         script.push_str(&format!("#SBATCH {o}\n"));
     }

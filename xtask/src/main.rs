@@ -7,6 +7,7 @@ mod aggregate;
 mod bench;
 mod device;
 mod paint;
+mod plan;
 mod rundir;
 mod show;
 mod suite;
@@ -101,6 +102,9 @@ enum Task {
     /// Execute one run of a suite (what `bench` starts per run; also a Slurm array task).
     #[command(hide = true)]
     RunOne(bench::RunOneArgs),
+    /// Time a suite's agents and environments (what `bench --dry-run` starts for its estimate).
+    #[command(hide = true)]
+    Probe(plan::ProbeArgs),
     /// Train one (agent, task, seed): metrics.csv (one row per evaluation), last/best
     /// checkpoints and the resolved config.toml in the run directory; a killed run resumes.
     Train(train::TrainArgs),
@@ -139,6 +143,7 @@ fn main() -> Result<()> {
             bench::run(args)
         }
         Task::RunOne(args) => bench::run_one(args),
+        Task::Probe(args) => plan::probe(args),
         Task::Aggregate { suite, results } => {
             plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).map_err(|_| anyhow::anyhow!("registering the DejaVu font"))?;
             let s = suite::load(&suite::resolve(&suite), &results, std::path::Path::new("data"))?;

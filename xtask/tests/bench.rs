@@ -105,4 +105,75 @@ fn cuda_devices_without_the_cuda_build_are_refused_clearly() {
     let bad = xtask().args(["bench", "--launcher", "pbs", "--suite"]).arg(&s).output().unwrap();
     let text = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && text.contains("pbs") && text.contains("local") && text.contains("slurm"), "{text}");
+    for jobs in ["0", "two", "1.5"] {
+        let bad = xtask().args(["bench", "--jobs", jobs, "--suite"]).arg(&s).output().unwrap();
+        let text = String::from_utf8_lossy(&bad.stderr);
+        assert!(!bad.status.success() && text.contains(&format!("`{jobs}`")) && text.contains("`auto`"), "{jobs}: {text}");
+    }
+    // A dry run still lists the runs, and says what a GPU estimate needs.
+    let dry = xtask().args(["bench", "--devices", "cuda:0", "--dry-run", "--suite"]).arg(&s).arg("--results").arg(dir.join("r")).output().unwrap();
+    let text = String::from_utf8_lossy(&dry.stdout).to_string() + &String::from_utf8_lossy(&dry.stderr);
+    assert!(dry.status.success() && text.contains("pointmaze-medium-navigate") && text.contains("no time estimate on cuda:0") && text.contains("--features cuda"), "{text}");
+}
+
+/// The `wall N s` figures of a dry run's estimate: one per experiment, then the total.
+fn walls(text: &str) -> (Vec<(String, f64)>, f64) {
+    let wall = |line: &str| -> f64 { line.split("wall ").nth(1).and_then(|w| w.split(' ').next()).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no wall figure in `{line}`")) };
+    let experiments = text.lines().filter_map(|l| l.trim_start().strip_prefix("experiment ").map(|rest| (rest.split(':').next().unwrap().to_string(), wall(l)))).collect();
+    let total = text.lines().find(|l| l.trim_start().starts_with("total:")).map(wall).unwrap_or_else(|| panic!("no total in:\n{text}"));
+    (experiments, total)
+}
+
+/// `bench --dry-run` on the quick suite (with tiny budgets, as the probe does not depend on them)
+/// estimates each experiment's wall time from measured probes: positive figures that sum to the
+/// total, ten times the steps give a larger total, and finished runs count zero.
+#[test]
+fn a_dry_run_estimates_the_quick_suites_wall_time() {
+    let dir = root("plan");
+    let quick = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../benchmarks/quick.toml")).unwrap();
+    let budget = |steps: u64| -> PathBuf {
+        let text: String = quick
+            .lines()
+            .map(|l| {
+                if l.starts_with("steps = ") {
+                    format!("steps = {steps}\n")
+                } else if l.starts_with("eval_every = ") {
+                    "eval_every = 20\n".to_string()
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        let d = dir.join(format!("steps{steps}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("quick.toml"), text).unwrap();
+        d.join("quick.toml")
+    };
+    let results = dir.join("results");
+    let dry = |suite: &Path, extra: &[&str]| {
+        let out = xtask().args(["bench", "--dry-run", "--jobs", "2", "--suite"]).arg(suite).arg("--results").arg(&results).arg("--data").arg(dir.join("data")).args(extra).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    let (small, large) = (budget(40), budget(400));
+    let text = dry(&small, &[]);
+    assert!(text.contains("estimated time on cpu (2 runs at a time") && text.contains("20 of 20 runs pending"), "{text}");
+    let (experiments, total) = walls(&text);
+    assert_eq!(experiments.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["conditional-il", "offline-rl", "imitation"], "{text}");
+    assert!(experiments.iter().all(|(_, w)| *w > 0.0), "{text}");
+    let sum: f64 = experiments.iter().map(|(_, w)| w).sum();
+    assert!((sum - total).abs() <= 0.05 * (experiments.len() + 1) as f64, "experiments sum to {sum}, total {total}:\n{text}");
+    let (_, total_large) = walls(&dry(&large, &[]));
+    assert!(total_large > 3.0 * total, "10× the steps: {total_large} s against {total} s");
+    // A finished run (final.toml present) counts zero; the listing marks it done.
+    let finished = results.join("runs/quick/conditional-il/pointmaze-medium-navigate/nf-gcbc/seed0");
+    std::fs::create_dir_all(&finished).unwrap();
+    std::fs::write(finished.join("final.toml"), "").unwrap();
+    let text = dry(&small, &[]);
+    assert!(text.contains("19 of 20 runs pending") && text.contains("seed 0 (40 steps) done"), "{text}");
+    assert!(!dir.join("data").exists(), "a dry run generates no dataset");
+    // `--no-estimate`: the listing alone, without a probe.
+    let text = dry(&small, &["--no-estimate"]);
+    assert!(text.contains("nf-gcbc") && !text.contains("estimated time") && !text.contains("probed"), "{text}");
 }

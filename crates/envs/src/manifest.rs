@@ -14,8 +14,11 @@
 //! episode_len = 1001
 //! ```
 //!
-//! The manifest is rewritten atomically (temporary file + rename); updates from threads of one
-//! process are serialised, separate processes writing the same directory at once are not.
+//! The manifest is rewritten atomically (temporary file + rename). Processes that share a data
+//! directory (parallel runs, Slurm array tasks, a `train` beside a `bench`) are serialised by
+//! advisory file locks: one per dataset file while it is generated (so a file is generated once,
+//! and whoever waited finds it up to date) and one for the manifest's read-modify-write (so no
+//! entry is lost). The lock files are `.NAME.lock` beside the data.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -158,6 +161,17 @@ impl EnsureOutcome {
 /// Serialises read-modify-write cycles of manifests within this process.
 static MANIFEST_LOCK: Mutex<()> = Mutex::new(());
 
+/// An exclusive advisory lock on `dir/.NAME.lock`, held until the returned file is dropped.
+/// Each call opens its own file description, so it excludes threads of this process as well as
+/// other processes.
+fn lock(dir: &Path, name: &str) -> Result<std::fs::File> {
+    std::fs::create_dir_all(dir).map_err(|e| EnvError::io(dir, e))?;
+    let path = dir.join(format!(".{name}.lock"));
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| EnvError::io(&path, e))?;
+    file.lock().map_err(|e| EnvError::io(&path, e))?;
+    Ok(file)
+}
+
 /// Makes sure `dir` holds `task`'s `split` generated from `seed` with the recipe's size:
 /// skips the work when the file exists and its size, sha256, generator version, seed and size
 /// match the manifest; otherwise generates it ([`crate::generate`]), saves it and records it.
@@ -188,18 +202,27 @@ pub fn ensure_with(dir: impl AsRef<Path>, task: &str, seed: u64, split: Split, s
         stale.into_iter().find(|(bad, _)| *bad).map(|(_, why)| why)
     };
 
-    let reason = {
+    // Why the file must be (re)generated, or `None` when it is up to date.
+    let stale = || -> Result<Option<String>> {
         let manifest = Manifest::load(dir)?;
-        match (manifest.files.get(&name), std::fs::metadata(&path)) {
-            (_, Err(_)) => "file missing".to_string(),
-            (None, Ok(_)) => "not in the manifest".to_string(),
+        Ok(match (manifest.files.get(&name), std::fs::metadata(&path)) {
+            (_, Err(_)) => Some("file missing".to_string()),
+            (None, Ok(_)) => Some("not in the manifest".to_string()),
             (Some(e), Ok(meta)) => match wanted(e) {
-                Some(why) => why,
-                None if meta.len() != e.size => format!("size {} differs from the manifest's {}", meta.len(), e.size),
-                None if sha256_file(&path)? != e.sha256 => "sha256 differs from the manifest".to_string(),
-                None => return Ok(EnsureOutcome::UpToDate { path }),
+                Some(why) => Some(why),
+                None if meta.len() != e.size => Some(format!("size {} differs from the manifest's {}", meta.len(), e.size)),
+                None if sha256_file(&path)? != e.sha256 => Some("sha256 differs from the manifest".to_string()),
+                None => None,
             },
-        }
+        })
+    };
+    if stale()?.is_none() {
+        return Ok(EnsureOutcome::UpToDate { path });
+    }
+    // Someone else may be generating this very file: wait for them, then look again.
+    let _generating = lock(dir, &name)?;
+    let Some(reason) = stale()? else {
+        return Ok(EnsureOutcome::UpToDate { path });
     };
 
     let ds = crate::generate_with(&base, seed, split, episodes, episode_len)?;
@@ -216,6 +239,7 @@ pub fn ensure_with(dir: impl AsRef<Path>, task: &str, seed: u64, split: Split, s
     };
     {
         let _guard = MANIFEST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let _writing = lock(dir, MANIFEST_FILE)?;
         let mut manifest = Manifest::load(dir)?;
         manifest.files.insert(name, entry);
         manifest.save(dir)?;

@@ -408,6 +408,26 @@ fn manifest_ensure_skips_up_to_date_files_and_regenerates_changed_ones() {
     assert!(envs::ensure_with(&dir, "pointmaze-umaze-online", 0, Split::Train, size).is_err());
 }
 
+/// Parallel runs share a data directory: asked for the same missing file at once, one generates
+/// it and the others wait and find it up to date; files generated side by side all keep their
+/// manifest entries. (The file locks exclude threads as they exclude processes.)
+#[test]
+fn concurrent_ensures_generate_each_file_once_and_lose_no_entry() {
+    let dir = tmp("concurrent");
+    let tasks = ["pointmaze-medium-navigate", "pointmaze-medium-navigate", "pointmaze-medium-navigate", "pointmaze-large-navigate", "pointmaze-large-navigate", "pointmaze-giant-navigate"];
+    let outcomes: Vec<(&str, EnsureOutcome)> = std::thread::scope(|s| {
+        let dir = &dir;
+        let handles: Vec<_> = tasks.iter().map(|&t| s.spawn(move || (t, envs::ensure_with(dir, t, 3, Split::Train, Some((2, 51))).unwrap()))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for t in ["pointmaze-medium-navigate", "pointmaze-large-navigate", "pointmaze-giant-navigate"] {
+        let generated = outcomes.iter().filter(|(n, o)| *n == t && o.generated()).count();
+        assert_eq!(generated, 1, "{t}: {outcomes:?}");
+    }
+    let m = Manifest::load(&dir).unwrap();
+    assert_eq!(m.files.keys().map(String::as_str).collect::<Vec<_>>(), ["pointmaze-giant-navigate.npz", "pointmaze-large-navigate.npz", "pointmaze-medium-navigate.npz"]);
+}
+
 #[test]
 fn manifest_round_trips_any_seed() {
     let dir = tmp("manifest-seed");
