@@ -16,7 +16,8 @@ use rl::{Agent, DataSpec};
 #[allow(dead_code)]
 #[path = "../src/agents.rs"]
 mod agents;
-#[allow(dead_code)]
+// Its unit tests compile here too (clippy --all-targets) but run only in the binary.
+#[allow(dead_code, unused_imports)]
 #[path = "../src/perf.rs"]
 mod perf;
 

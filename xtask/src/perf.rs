@@ -29,7 +29,10 @@ pub fn repo_root() -> PathBuf {
 /// NF-GCBC as the quick suite's first experiment runs it: its `[experiment.agent.nf-gcbc]`
 /// table, its first task's dimensions and its step budget (which sets the cosine's length).
 pub struct QuickNfGcbc {
+    /// Read by the bench, which builds the agent; the runner needs only the task's dimensions.
+    #[allow(dead_code)]
     pub config: Configured,
+    #[allow(dead_code)]
     pub train: TrainConfig,
     pub task: envs::Task,
 }
