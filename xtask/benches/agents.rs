@@ -1,7 +1,9 @@
 //! Agent throughput at the paper's sizes (`cargo bench -p xtask --bench agents`): gradient steps
 //! per second at batch 256, and actions per second at batch 1 (the real-time control path), for
 //! every agent of the registry at its default (the paper's) config. Dimensions are those of the
-//! 29-D / 8-D antmaze the paper's sizes were set for.
+//! 29-D / 8-D antmaze the paper's sizes were set for. The gradient steps also time
+//! `nf-gcbc-quick`, NF-GCBC as the quick suite's first experiment configures it, on that
+//! experiment's task; `cargo xtask perf --compare` sets these beside the same models in JAX.
 
 use candle_core::Device;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -14,6 +16,10 @@ use rl::{Agent, DataSpec};
 #[allow(dead_code)]
 #[path = "../src/agents.rs"]
 mod agents;
+// Its unit tests compile here too (clippy --all-targets) but run only in the binary.
+#[allow(dead_code, unused_imports)]
+#[path = "../src/perf.rs"]
+mod perf;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -21,12 +27,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const OBS: usize = 29;
 const ACT: usize = 8;
 
-/// A batch shaped for `spec`: chunked agents see `obs_history` stacked observations and predict
-/// `action_chunk` actions.
-fn batch(n: usize, spec: &DataSpec) -> Batch {
+/// A batch of `obs_dim`-D observations and goals and `act_dim`-D actions, shaped for `spec`:
+/// chunked agents see `obs_history` stacked observations and predict `action_chunk` actions.
+fn batch_of(n: usize, spec: &DataSpec, obs_dim: usize, act_dim: usize) -> Batch {
     let (obs, act) = match spec {
-        DataSpec::Chunks { obs_history, action_chunk, .. } => (OBS * obs_history, ACT * action_chunk),
-        _ => (OBS, ACT),
+        DataSpec::Chunks { obs_history, action_chunk, .. } => (obs_dim * obs_history, act_dim * action_chunk),
+        _ => (obs_dim, act_dim),
     };
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut v = |k: usize, lo: f32, hi: f32| (0..k).map(|_| rng.random_range(lo..hi)).collect::<Vec<f32>>();
@@ -38,11 +44,16 @@ fn batch(n: usize, spec: &DataSpec) -> Batch {
         actions: v(n * act, -1.0, 1.0),
         next_observations: v(n * obs, -1.0, 1.0),
         next_actions: v(n * act, -1.0, 1.0),
-        goals: v(n * OBS, -1.0, 1.0),
+        goals: v(n * obs_dim, -1.0, 1.0),
         rewards: v(n, -1.0, 0.0),
         masks: vec![1.0; n],
         ..Default::default()
     }
+}
+
+/// A batch at the paper's sizes.
+fn batch(n: usize, spec: &DataSpec) -> Batch {
+    batch_of(n, spec, OBS, ACT)
 }
 
 /// Every registered agent at its default config (the budget a paper run would give it).
@@ -57,7 +68,7 @@ fn agents() -> Vec<Box<dyn Agent>> {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut g = c.benchmark_group("gradient step, batch 256");
+    let mut g = c.benchmark_group(perf::GROUP);
     g.sample_size(10);
     g.throughput(Throughput::Elements(1));
     for mut agent in agents() {
@@ -66,6 +77,13 @@ fn bench(c: &mut Criterion) {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         g.bench_function(&name, |bch| bch.iter(|| agent.update(&b256, &mut rng).unwrap()));
     }
+    let quick = perf::quick_nf_gcbc(&perf::repo_root().join(perf::QUICK_SUITE)).unwrap();
+    let (obs, act) = (quick.task.obs_dim, quick.task.act_dim);
+    let mut train = quick.train;
+    let mut agent = quick.config.build(&mut train, obs, act, 0, &Device::Cpu).unwrap().0;
+    let b256 = batch_of(256, &agent.data_spec(), obs, act);
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    g.bench_function(perf::QUICK_NF_GCBC, |bch| bch.iter(|| agent.update(&b256, &mut rng).unwrap()));
     g.finish();
     let mut g = c.benchmark_group("act, batch 1");
     g.throughput(Throughput::Elements(1));

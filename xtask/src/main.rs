@@ -7,6 +7,7 @@ mod aggregate;
 mod bench;
 mod device;
 mod paint;
+mod perf;
 mod plan;
 mod rundir;
 mod show;
@@ -52,6 +53,11 @@ enum Task {
         /// Which benchmarks.
         #[arg(long = "crate", value_enum, default_value_t = PerfCrate::All)]
         crate_: PerfCrate,
+        /// Instead: the gradient steps of NF-GCBC, NF-RLBC and GCBC at the paper's sizes and the
+        /// quick suite's NF-GCBC, beside the same models in JAX (`scripts/jax_reference.py`, run
+        /// when `python3 -c 'import jax'` works), as one Markdown table.
+        #[arg(long, conflicts_with = "crate_")]
+        compare: bool,
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
@@ -112,8 +118,11 @@ enum Task {
 
 fn main() -> Result<()> {
     match Cli::parse().task {
-        Task::Perf { crate_, args } => {
+        Task::Perf { crate_, compare, args } => {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            if compare {
+                return perf::compare(&cargo, &args);
+            }
             let crates: &[&str] = match crate_ {
                 PerfCrate::All => &["nf-core", "envs", "xtask"],
                 PerfCrate::NfCore => &["nf-core"],
