@@ -149,7 +149,7 @@ impl Agent for Fql {
         let target = self.bc_ode(&s, &z)?;
         let mu = self.onestep_action(&s, &z)?;
         let distill = (&mu - &target)?.sqr()?.mean_all()?;
-        let [p0, p1] = rl::twin_q(&self.critics, &s, &mu.clamp(-1f32, 1f32)?)?;
+        let [p0, p1] = rl::twin_q_frozen(&self.critics, &s, &mu.clamp(-1f32, 1f32)?)?;
         let q = ((p0 + p1)? * 0.5)?;
         let mut q_loss = q.mean_all()?.neg()?;
         if self.cfg.normalize_q_loss {

@@ -141,7 +141,7 @@ impl Agent for Rebrac {
         self.steps += 1;
         if self.steps.is_multiple_of(self.cfg.actor_freq) {
             let pi = self.actor.forward(&s)?.tanh()?;
-            let [p0, p1] = rl::twin_q(&self.critics, &s, &pi)?;
+            let [p0, p1] = rl::twin_q_frozen(&self.critics, &s, &pi)?;
             let q = p0.minimum(&p1)?;
             let scale = scalar(&q.abs()?.mean_all()?)?.max(1e-6);
             let bc = (&pi - &a)?.sqr()?.sum(1)?.mean_all()?;

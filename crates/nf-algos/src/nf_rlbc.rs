@@ -163,7 +163,7 @@ impl Agent for NfRlbc {
 
         // Actor: reparameterised sample through the frozen critics, BC and entropy terms.
         let (a_pi, logp_pi) = self.sample_clipped(&s, rng)?;
-        let [p0, p1] = rl::twin_q(&self.critics, &s, &a_pi)?;
+        let [p0, p1] = rl::twin_q_frozen(&self.critics, &s, &a_pi)?;
         let q_pi = p0.minimum(&p1)?.mean_all()?;
         let bc = self.flow.log_prob(&a, Some(&s))?.mean_all()?.neg()?;
         let ent = logp_pi.mean_all()?;

@@ -31,10 +31,10 @@ fn main() {
     let size = std::env::args().nth(1).unwrap_or_else(|| "paper".into());
     let steps: usize = std::env::args().nth(2).map(|s| s.parse().expect("steps: a whole number")).unwrap_or(20);
     // Paper: obs 29 and a goal → condition 58, action 8 (NF-GCBC's defaults). Quick: the quick
-    // suite's NF-GCBC on the 4-D pointmaze (condition 8, action 2).
+    // suite's NF-GCBC on pointmaze-medium-navigate (2-D position and goal → condition 4, action 2).
     let (cond, act, cfg) = match size.as_str() {
         "paper" => (58, 8, FlowConfig::gcbc(8, 58)),
-        "quick" => (8, 2, FlowConfig { blocks: 4, channels: 64, encoder: EncoderConfig { hidden: vec![128, 128], rep: 32, ..EncoderConfig::default() }, ..FlowConfig::gcbc(2, 8) }),
+        "quick" => (4, 2, FlowConfig { blocks: 4, channels: 64, encoder: EncoderConfig { hidden: vec![128, 128], rep: 32, ..EncoderConfig::default() }, ..FlowConfig::gcbc(2, 4) }),
         other => panic!("size `{other}`: expected `paper` or `quick`"),
     };
     let flow = ConditionalFlow::new(cfg, 0, &Device::Cpu).unwrap();

@@ -37,11 +37,48 @@ impl Mlp {
         Ok(Self { layers, out, activation })
     }
 
+    /// The MLP as a function of its input only: gradients reach `x` but not the weights. A critic
+    /// inside an actor loss is frozen in every reference (only the actor's optimiser steps on
+    /// that loss), so the weight gradients a plain forward would have backward compute are
+    /// thrown away; this skips them. Values and input gradients are those of [`Mlp::forward`].
+    pub fn forward_frozen(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.clone();
+        for (dense, norm) in &self.layers {
+            let norm = norm.as_ref().map(LayerNorm::detached);
+            h = dense.detached().forward_with(&h, self.activation, norm.as_ref(), NormOrder::AfterActivation)?;
+        }
+        self.out.detached().forward(&h)
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
         for (dense, norm) in &self.layers {
             h = dense.forward_with(&h, self.activation, norm.as_ref(), NormOrder::AfterActivation)?;
         }
         self.out.forward(&h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Var;
+
+    /// A frozen forward gives the same values and input gradients, and no weight gradients.
+    #[test]
+    fn frozen_forward_matches_forward_and_leaves_weights_without_gradient() {
+        let dev = Device::Cpu;
+        let params = VarMap::new();
+        let mlp = Mlp::new(&params, "q", 6, &[16, 16], 1, Activation::Gelu, true, 3, &dev).unwrap();
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (9, 6), &dev).unwrap()).unwrap();
+        let (plain, frozen) = (mlp.forward(x.as_tensor()).unwrap(), mlp.forward_frozen(x.as_tensor()).unwrap());
+        let v = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(v(&plain), v(&frozen));
+        let (gp, gf) = (plain.sum_all().unwrap().backward().unwrap(), frozen.sum_all().unwrap().backward().unwrap());
+        assert_eq!(v(gp.get(x.as_tensor()).unwrap()), v(gf.get(x.as_tensor()).unwrap()));
+        for var in params.all_vars() {
+            assert!(gp.get(var.as_tensor()).is_some(), "the plain forward reaches every weight");
+            assert!(gf.get(var.as_tensor()).is_none(), "the frozen forward reaches no weight");
+        }
     }
 }

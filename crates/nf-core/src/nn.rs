@@ -42,6 +42,11 @@ impl Dense {
         crate::ops::bias_add(&self.matmul(x)?, &self.bias)
     }
 
+    /// The same layer with its parameters cut from the graph (see [`crate::Mlp::forward_frozen`]).
+    pub(crate) fn detached(&self) -> Self {
+        Self { weight: self.weight.detach(), bias: self.bias.detach() }
+    }
+
     /// `x Wᵀ` without the bias, for a fused epilogue to add it.
     pub(crate) fn matmul(&self, x: &Tensor) -> Result<Tensor> {
         Ok(x.matmul(&self.weight.t()?)?)
@@ -68,6 +73,10 @@ impl LayerNorm {
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         crate::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+    }
+
+    pub(crate) fn detached(&self) -> Self {
+        Self { weight: self.weight.detach(), bias: self.bias.detach(), eps: self.eps }
     }
 
     pub(crate) fn as_norm(&self) -> Norm<'_> {

@@ -120,6 +120,13 @@ pub fn twin_q(nets: &[nf_core::Mlp; 2], s: &Tensor, a: &Tensor) -> Result<[Tenso
     Ok([nets[0].forward(&x)?.squeeze(candle_core::D::Minus1)?, nets[1].forward(&x)?.squeeze(candle_core::D::Minus1)?])
 }
 
+/// [`twin_q`] with the critics frozen: gradients reach `a` (and `s`) but not the critics'
+/// weights. For actor losses, whose optimiser steps on the actor alone.
+pub fn twin_q_frozen(nets: &[nf_core::Mlp; 2], s: &Tensor, a: &Tensor) -> Result<[Tensor; 2]> {
+    let x = Tensor::cat(&[s, a], candle_core::D::Minus1)?;
+    Ok([nets[0].forward_frozen(&x)?.squeeze(candle_core::D::Minus1)?, nets[1].forward_frozen(&x)?.squeeze(candle_core::D::Minus1)?])
+}
+
 /// Polyak averaging `θ̄ ← (1 − τ)·θ̄ + τ·θ` of every variable of `target` towards the variable
 /// of the same name in `source`.
 pub fn polyak(target: &candle_nn::VarMap, source: &candle_nn::VarMap, tau: f64) -> Result<()> {
