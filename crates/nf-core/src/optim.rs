@@ -193,7 +193,7 @@ impl AdamW {
         let (b1, b2) = (self.beta1, self.beta2);
         let c1 = 1.0 - b1.powi(self.t as i32);
         let c2 = 1.0 - b2.powi(self.t as i32);
-        let decay = (self.weight_decay > 0.0).then(|| 1.0 - self.lr * self.weight_decay);
+        let decay = (self.weight_decay > 0.0).then_some(1.0 - self.lr * self.weight_decay);
         let k = AdamScalars { b1, b2, inv_c1: 1.0 / c1, inv_c2: 1.0 / c2, eps: self.eps, lr: self.lr, decay };
         for (var, moments) in self.vars.iter().zip(self.moments.iter_mut()) {
             let Some(g) = grads.get(var.as_tensor()) else { continue };
@@ -361,7 +361,7 @@ mod tests {
                     opt.step(&grads).unwrap();
                     let (b1, b2) = (opt.beta1, opt.beta2);
                     let (c1, c2) = (1.0 - b1.powi(t as i32), 1.0 - b2.powi(t as i32));
-                    let decay = (wd > 0.0).then(|| 1.0 - opt.lr * wd);
+                    let decay = (wd > 0.0).then_some(1.0 - opt.lr * wd);
                     let k = AdamScalars { b1, b2, inv_c1: 1.0 / c1, inv_c2: 1.0 / c2, eps: opt.eps, lr: opt.lr, decay };
                     (m, v) = composed_moments(&m, &v, &g, b1, b2).unwrap();
                     p = composed_update(&p, &m, &v, k).unwrap();
