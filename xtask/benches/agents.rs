@@ -8,7 +8,7 @@
 use candle_core::Device;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use envs::Batch;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rl::{Agent, DataSpec};
 
@@ -27,28 +27,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const OBS: usize = 29;
 const ACT: usize = 8;
 
-/// A batch of `obs_dim`-D observations and goals and `act_dim`-D actions, shaped for `spec`:
-/// chunked agents see `obs_history` stacked observations and predict `action_chunk` actions.
+/// A batch of `obs_dim`-D observations and goals and `act_dim`-D actions, shaped for `spec`
+/// (the same seeded noise for every agent).
 fn batch_of(n: usize, spec: &DataSpec, obs_dim: usize, act_dim: usize) -> Batch {
-    let (obs, act) = match spec {
-        DataSpec::Chunks { obs_history, action_chunk, .. } => (obs_dim * obs_history, act_dim * action_chunk),
-        _ => (obs_dim, act_dim),
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let mut v = |k: usize, lo: f32, hi: f32| (0..k).map(|_| rng.random_range(lo..hi)).collect::<Vec<f32>>();
-    Batch {
-        batch: n,
-        obs_dim: obs,
-        act_dim: act,
-        observations: v(n * obs, -1.0, 1.0),
-        actions: v(n * act, -1.0, 1.0),
-        next_observations: v(n * obs, -1.0, 1.0),
-        next_actions: v(n * act, -1.0, 1.0),
-        goals: v(n * obs_dim, -1.0, 1.0),
-        rewards: v(n, -1.0, 0.0),
-        masks: vec![1.0; n],
-        ..Default::default()
-    }
+    rl::synthetic_batch(n, obs_dim, act_dim, spec, &mut ChaCha8Rng::seed_from_u64(0))
 }
 
 /// A batch at the paper's sizes.

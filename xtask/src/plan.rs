@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use envs::{Batch, Task};
+use envs::Task;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rl::DataSpec;
@@ -68,41 +68,6 @@ fn time_calls(mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     Ok(t0.elapsed().as_secs_f64() / calls as f64)
 }
 
-/// A batch of `n` rows shaped as the training loop's sampler shapes them for `spec`: stacked
-/// observation histories and action chunks for chunked agents, goal rows for goal-conditioned
-/// ones, rewards and masks for transitions.
-fn synthetic_batch(n: usize, obs_dim: usize, act_dim: usize, spec: &DataSpec, rng: &mut ChaCha8Rng) -> Batch {
-    let mut v = |k: usize, lo: f32, hi: f32| (0..k).map(|_| rng.random_range(lo..hi)).collect::<Vec<f32>>();
-    match spec {
-        DataSpec::Chunks { obs_history, action_chunk, .. } => {
-            let (o, a) = (obs_history * obs_dim, action_chunk * act_dim);
-            Batch { batch: n, obs_dim: o, act_dim: a, observations: v(n * o, -1.0, 1.0), actions: v(n * a, -1.0, 1.0), ..Default::default() }
-        }
-        DataSpec::GoalConditioned(_) => Batch {
-            batch: n,
-            obs_dim,
-            act_dim,
-            observations: v(n * obs_dim, -1.0, 1.0),
-            actions: v(n * act_dim, -1.0, 1.0),
-            next_observations: v(n * obs_dim, -1.0, 1.0),
-            goals: v(n * obs_dim, -1.0, 1.0),
-            ..Default::default()
-        },
-        DataSpec::Transitions => Batch {
-            batch: n,
-            obs_dim,
-            act_dim,
-            observations: v(n * obs_dim, -1.0, 1.0),
-            actions: v(n * act_dim, -1.0, 1.0),
-            next_observations: v(n * obs_dim, -1.0, 1.0),
-            next_actions: v(n * act_dim, -1.0, 1.0),
-            rewards: v(n, -1.0, 0.0),
-            masks: vec![1.0; n],
-            ..Default::default()
-        },
-    }
-}
-
 /// What one agent probe measured, and the budget the agent fitted the run to (`random` turns
 /// any budget into a single evaluation).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -120,7 +85,7 @@ fn probe_agent(run: &SuiteRun, device: &candle_core::Device) -> Result<AgentProb
     let (mut agent, _, fitted) = crate::agents::make_agent(&spec.agent, spec.agent_table.as_ref(), &task, spec.seed, &spec.train, device)?;
     let data_spec = agent.data_spec();
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-    let batch = synthetic_batch(fitted.batch_size, task.obs_dim, task.act_dim, &data_spec, &mut rng);
+    let batch = rl::synthetic_batch(fitted.batch_size, task.obs_dim, task.act_dim, &data_spec, &mut rng);
     let step_s = time_calls(|| agent.update(&batch, &mut rng).map(drop).with_context(|| format!("probing {}'s gradient step on {}", spec.agent, spec.task)))?;
     let episodes = fitted.eval_episodes;
     let width = match data_spec {

@@ -42,6 +42,32 @@ impl DataSpec {
     }
 }
 
+/// A batch of `n` rows of uniform noise shaped as the training loop's sampler shapes one for
+/// `spec` (stacked observation histories and action chunks for chunked agents), with every field
+/// filled: what timing an `update` needs (the runner's budget probes, the agent benchmarks)
+/// without a dataset.
+pub fn synthetic_batch(n: usize, obs_dim: usize, act_dim: usize, spec: &DataSpec, rng: &mut ChaCha8Rng) -> Batch {
+    use rand::Rng;
+    let (obs, act) = match spec {
+        DataSpec::Chunks { obs_history, action_chunk, .. } => (obs_dim * obs_history, act_dim * action_chunk),
+        _ => (obs_dim, act_dim),
+    };
+    let mut v = |k: usize, lo: f32, hi: f32| (0..k).map(|_| rng.random_range(lo..hi)).collect::<Vec<f32>>();
+    Batch {
+        batch: n,
+        obs_dim: obs,
+        act_dim: act,
+        observations: v(n * obs, -1.0, 1.0),
+        actions: v(n * act, -1.0, 1.0),
+        next_observations: v(n * obs, -1.0, 1.0),
+        next_actions: v(n * act, -1.0, 1.0),
+        goals: v(n * obs_dim, -1.0, 1.0),
+        rewards: v(n, -1.0, 0.0),
+        masks: vec![1.0; n],
+        ..Default::default()
+    }
+}
+
 /// A trainable, checkpointable policy. Agents never touch the filesystem or the clock: the
 /// training loop saves [`Agent::state`] and times the steps.
 pub trait Agent: Send {

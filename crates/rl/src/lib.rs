@@ -12,7 +12,7 @@ pub mod registry;
 pub mod seeds;
 pub mod train;
 
-pub use agent::{check_finite, load_varmap, polyak, rows_tensor, scalar, sorted_vars, twin_q, twin_q_frozen, unit_gaussian_nll, varmap_state, Agent, DataSpec, Metrics};
+pub use agent::{check_finite, load_varmap, polyak, rows_tensor, scalar, sorted_vars, synthetic_batch, twin_q, twin_q_frozen, unit_gaussian_nll, varmap_state, Agent, DataSpec, Metrics};
 pub use error::{Result, RlError};
 pub use eval::{evaluate, EvalReport, TaskResult};
 pub use registry::{check_finite_fields, AgentConfig, Configured, Entry, Fields, Registered, UserTable};
