@@ -39,7 +39,7 @@ impl AffineCoupling {
     /// The (log-scale, shift) pair for conditioning inputs `x_cond` and representation `rep`.
     fn scale_shift(&self, x_cond: Option<&Tensor>, rep: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
         let input = match (x_cond, rep) {
-            (Some(x), Some(r)) => Tensor::cat(&[x, r], 1)?,
+            (Some(x), Some(r)) => Tensor::cat(&[x, r], D::Minus1)?,
             (Some(x), None) => x.clone(),
             (None, Some(r)) => r.clone(),
             (None, None) => unreachable!("constructor rejects couplings without inputs"),
@@ -52,13 +52,13 @@ impl AffineCoupling {
     }
 
     fn parts(&self, x: &Tensor) -> Result<(Option<Tensor>, Tensor)> {
-        let cond = if self.split > 0 { Some(x.narrow(1, 0, self.split)?) } else { None };
-        Ok((cond, x.narrow(1, self.split, self.trans)?))
+        let cond = if self.split > 0 { Some(x.narrow(D::Minus1, 0, self.split)?) } else { None };
+        Ok((cond, x.narrow(D::Minus1, self.split, self.trans)?))
     }
 
     fn join(x_cond: Option<Tensor>, y_trans: Tensor) -> Result<Tensor> {
         Ok(match x_cond {
-            Some(c) => Tensor::cat(&[&c, &y_trans], 1)?,
+            Some(c) => Tensor::cat(&[&c, &y_trans], D::Minus1)?,
             None => y_trans,
         })
     }

@@ -30,6 +30,8 @@ pub struct FlowBlock {
 /// A conditional normalizing flow `p(x | y)`; see the crate docs for the layout and tensor names.
 pub struct ConditionalFlow {
     cfg: FlowConfig,
+    /// `Some(E)` for a member ensemble (every tensor has a leading member axis), `None` solo.
+    members: Option<usize>,
     device: Device,
     dtype: DType,
     params: VarMap,
@@ -61,16 +63,35 @@ impl ConditionalFlow {
     }
 
     pub fn new_with_dtype(cfg: FlowConfig, seed: u64, device: &Device, dtype: DType) -> Result<Self> {
-        cfg.validate()?;
         let (params, buffers) = (VarMap::new(), VarMap::new());
+        let b = ParamBuilder::new(&params, &buffers, seed, device, dtype);
+        Self::build(cfg, b, None)
+    }
+
+    /// A member ensemble: E = `seeds.len()` flows in one, every tensor stacked along a leading
+    /// member axis, member e initialised bitwise as `new(cfg, seeds[e])` would be. Inputs are
+    /// `[E, rows, ·]`; member e's rows meet only member e's parameters, so its values and
+    /// gradients are those of the solo flow (see [`ConditionalFlow::member`]).
+    pub fn members(cfg: FlowConfig, seeds: &[u64], device: &Device) -> Result<Self> {
+        if seeds.is_empty() {
+            return Err(FlowError::Config { field: "members", reason: "an ensemble needs at least one member seed".into() });
+        }
+        let (params, buffers) = (VarMap::new(), VarMap::new());
+        let b = ParamBuilder::members(&params, &buffers, seeds, device, DType::F32);
+        Self::build(cfg, b, Some(seeds.len()))
+    }
+
+    fn build(cfg: FlowConfig, mut b: ParamBuilder<'_>, members: Option<usize>) -> Result<Self> {
+        cfg.validate()?;
+        let (device, dtype) = (b.device.clone(), b.dtype);
         let (encoder, blocks) = {
-            let mut b = ParamBuilder::new(&params, &buffers, seed, device, dtype);
-            let encoder = if cfg.cond_dim > 0 && cfg.encoder.enabled { Some(Encoder::new(&mut b, cfg.cond_dim, &cfg.encoder.hidden, cfg.encoder.rep, cfg.encoder.layer_norm_eps)?) } else { None };
+            let b = &mut b;
+            let encoder = if cfg.cond_dim > 0 && cfg.encoder.enabled { Some(Encoder::new(b, cfg.cond_dim, &cfg.encoder.hidden, cfg.encoder.rep, cfg.encoder.layer_norm_eps)?) } else { None };
             let mut blocks = Vec::with_capacity(cfg.blocks);
             for i in 0..cfg.blocks {
-                let linear = InvertibleLinear::new(&mut b, &format!("blocks.{i}.linear"), cfg.dim)?;
+                let linear = InvertibleLinear::new(b, &format!("blocks.{i}.linear"), cfg.dim)?;
                 let coupling = AffineCoupling::new(
-                    &mut b,
+                    b,
                     &format!("blocks.{i}.coupling"),
                     cfg.dim,
                     cfg.rep_dim(),
@@ -84,7 +105,49 @@ impl ConditionalFlow {
             }
             (encoder, blocks)
         };
-        Ok(Self { cfg, device: device.clone(), dtype, params, buffers, encoder, blocks })
+        let (params, buffers) = (b.params.clone(), b.buffers.clone());
+        Ok(Self { cfg, members, device, dtype, params, buffers, encoder, blocks })
+    }
+
+    /// `Some(E)` for a member ensemble.
+    pub fn member_count(&self) -> Option<usize> {
+        self.members
+    }
+
+    /// Member e of an ensemble as a solo flow (a copy of its slices): what its checkpoint,
+    /// evaluation and fast sampler use.
+    pub fn member(&self, e: usize) -> Result<ConditionalFlow> {
+        let n = self.members.ok_or_else(|| FlowError::Config { field: "members", reason: "member(): this flow is not an ensemble".into() })?;
+        if e >= n {
+            return Err(FlowError::Config { field: "members", reason: format!("member {e} of an ensemble of {n}") });
+        }
+        let solo = Self::new_with_dtype(self.cfg.clone(), 0, &self.device, self.dtype)?;
+        solo.set_named_tensors(&self.member_tensors(e)?, "")?;
+        Ok(solo)
+    }
+
+    /// Member e's tensors by checkpoint name, each with the solo shape.
+    pub fn member_tensors(&self, e: usize) -> Result<HashMap<String, Tensor>> {
+        self.named_tensors().into_iter().map(|(k, v)| Ok((k, v.get(e)?))).collect()
+    }
+
+    /// Overwrites member e's slices from a solo flow's tensors (`{prefix}{name}`, solo shapes).
+    pub fn set_member_tensors(&self, e: usize, map: &HashMap<String, Tensor>, prefix: &str) -> Result<()> {
+        let n = self.members.ok_or_else(|| FlowError::Config { field: "members", reason: "set_member_tensors(): this flow is not an ensemble".into() })?;
+        if e >= n {
+            return Err(FlowError::Config { field: "members", reason: format!("member {e} of an ensemble of {n}") });
+        }
+        for store in [&self.params, &self.buffers] {
+            for (name, var) in store.data().lock().unwrap().iter() {
+                let key = format!("{prefix}{name}");
+                let t = map.get(&key).ok_or_else(|| FlowError::Checkpoint { path: Default::default(), reason: format!("missing tensor `{key}`") })?;
+                if t.dims() != &var.dims()[1..] {
+                    return Err(FlowError::Checkpoint { path: Default::default(), reason: format!("tensor `{key}` has shape {:?}, a member expects {:?}", t.dims(), &var.dims()[1..]) });
+                }
+                var.as_tensor().slice_set(&t.to_dtype(self.dtype)?.to_device(&self.device)?.unsqueeze(0)?, 0, e)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> &FlowConfig {
@@ -116,10 +179,21 @@ impl ConditionalFlow {
         self.params.all_vars().iter().map(|v| v.elem_count()).sum()
     }
 
+    /// The rows of `x` (`[batch, dim]` solo, `[E, batch, dim]` in an ensemble).
     fn check_x(&self, what: &'static str, x: &Tensor) -> Result<usize> {
-        match x.dims() {
-            [b, d] if *d == self.cfg.dim => Ok(*b),
-            _ => Err(shape_err(what, format!("[batch, {}]", self.cfg.dim), x)),
+        match (self.members, x.dims()) {
+            (None, [b, d]) if *d == self.cfg.dim => Ok(*b),
+            (Some(e), [m, b, d]) if *m == e && *d == self.cfg.dim => Ok(*b),
+            (None, _) => Err(shape_err(what, format!("[batch, {}]", self.cfg.dim), x)),
+            (Some(e), _) => Err(shape_err(what, format!("[{e} members, batch, {}]", self.cfg.dim), x)),
+        }
+    }
+
+    /// The shape of `width` values for each of `batch` rows (per member in an ensemble).
+    fn rows_shape(&self, batch: usize, width: usize) -> Vec<usize> {
+        match self.members {
+            Some(e) => vec![e, batch, width],
+            None => vec![batch, width],
         }
     }
 
@@ -128,10 +202,10 @@ impl ConditionalFlow {
         match (cond, self.cfg.cond_dim) {
             (None, 0) => Ok(None),
             (Some(c), 0) => Err(shape_err("cond", "no condition (this flow is unconditional)".into(), c)),
-            (None, k) => Err(FlowError::Shape { what: "cond", expected: format!("[{batch}, {k}]"), got: vec![] }),
+            (None, k) => Err(FlowError::Shape { what: "cond", expected: format!("{:?}", self.rows_shape(batch, k)), got: vec![] }),
             (Some(c), k) => {
-                if c.dims() != [batch, k] {
-                    return Err(shape_err("cond", format!("[{batch}, {k}]"), c));
+                if c.dims() != self.rows_shape(batch, k) {
+                    return Err(shape_err("cond", format!("{:?}", self.rows_shape(batch, k)), c));
                 }
                 match &self.encoder {
                     Some(e) => Ok(Some(e.forward(c)?)),
@@ -143,12 +217,11 @@ impl ConditionalFlow {
 
     /// Data → latent on an already-encoded condition. Returns `(z, log|det ∂z/∂x|)`.
     pub fn forward_rep(&self, x: &Tensor, rep: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
-        let batch = x.dim(0)?;
         let mut h = x.clone();
-        let mut logdet = Tensor::zeros(batch, self.dtype, &self.device)?;
+        let mut logdet = Tensor::zeros(&x.dims()[..x.rank() - 1], self.dtype, &self.device)?;
         for block in &self.blocks {
             h = h.matmul(&block.linear.weight()?)?;
-            logdet = logdet.broadcast_add(&block.linear.log_abs_det()?)?;
+            logdet = logdet.broadcast_add(&block.linear.log_abs_det_rows()?)?;
             if let Some(c) = &block.coupling {
                 let (y, ld) = c.forward(&h, rep)?;
                 h = y;
@@ -160,9 +233,8 @@ impl ConditionalFlow {
 
     /// Latent → data on an already-encoded condition. Returns `(x, log|det ∂x/∂z|)`.
     pub fn inverse_rep(&self, z: &Tensor, rep: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
-        let batch = z.dim(0)?;
         let mut h = z.clone();
-        let mut logdet = Tensor::zeros(batch, self.dtype, &self.device)?;
+        let mut logdet = Tensor::zeros(&z.dims()[..z.rank() - 1], self.dtype, &self.device)?;
         for block in self.blocks.iter().rev() {
             if let Some(c) = &block.coupling {
                 let (x, ld) = c.inverse(&h, rep)?;
@@ -170,7 +242,7 @@ impl ConditionalFlow {
                 logdet = (logdet + ld)?;
             }
             h = h.matmul(&block.linear.inverse_weight()?)?;
-            logdet = logdet.broadcast_sub(&block.linear.log_abs_det()?)?;
+            logdet = logdet.broadcast_sub(&block.linear.log_abs_det_rows()?)?;
         }
         Ok((h, logdet))
     }
@@ -216,6 +288,25 @@ impl ConditionalFlow {
     pub fn noise(&self, rng: &mut impl Rng, batch: usize) -> Result<Tensor> {
         let v: Vec<f32> = (0..batch * self.cfg.dim).map(|_| rng.sample(StandardNormal)).collect();
         Ok(Tensor::from_vec(v, (batch, self.cfg.dim), &Device::Cpu)?.to_dtype(self.dtype)?.to_device(&self.device)?)
+    }
+
+    /// `[E, batch, dim]` noise, member e's rows drawn from `rngs[e]` exactly as [`noise`](Self::noise)
+    /// draws a solo flow's.
+    pub fn member_noise(&self, rngs: &mut [impl Rng], batch: usize) -> Result<Tensor> {
+        let v: Vec<f32> = rngs.iter_mut().flat_map(|rng| (0..batch * self.cfg.dim).map(|_| rng.sample::<f32, _>(StandardNormal)).collect::<Vec<_>>()).collect();
+        Ok(Tensor::from_vec(v, (rngs.len(), batch, self.cfg.dim), &Device::Cpu)?.to_dtype(self.dtype)?.to_device(&self.device)?)
+    }
+
+    /// Each member's training loss `−mean log p(x + σε | y)`, `[E]`, with member e's noise from
+    /// `rngs[e]`: entry e is what [`nll_loss`](Self::nll_loss) gives member e's solo flow on its
+    /// batch with its stream.
+    pub fn member_nll_losses(&self, x: &Tensor, cond: Option<&Tensor>, rngs: &mut [impl Rng]) -> Result<Tensor> {
+        let b = self.check_x("x", x)?;
+        if self.members != Some(rngs.len()) {
+            return Err(FlowError::Config { field: "members", reason: format!("{} noise streams for an ensemble of {:?}", rngs.len(), self.members) });
+        }
+        let x = if self.cfg.noise_std > 0.0 { (x + (self.member_noise(rngs, b)? * self.cfg.noise_std)?)? } else { x.clone() };
+        Ok(self.log_prob(&x, cond)?.mean(D::Minus1)?.neg()?)
     }
 
     /// The training loss `−mean log p(x + σε | y)` with the config's noise σ (TarFlow trick).

@@ -33,10 +33,13 @@ pub struct Norm<'a> {
 }
 
 /// `pre + b` followed by the activation and the optional LayerNorm in `order`, over the last axis.
+///
+/// In a member ensemble `pre` is `[E, rows, d]` and b, γ, β are `[E, d]`: member e's rows take
+/// member e's parameters.
 pub fn dense_epilogue(pre: &Tensor, bias: &Tensor, act: Activation, norm: Option<Norm<'_>>, order: NormOrder) -> Result<Tensor> {
     if pre.device().is_cpu() && pre.dtype() == DType::F32 {
         let params = match norm {
-            Some(n) => Tensor::cat(&[bias, n.gamma, n.beta], 0)?,
+            Some(n) => Tensor::cat(&[bias, n.gamma, n.beta], D::Minus1)?,
             None => bias.clone(),
         };
         let op = Epilogue { act, eps: norm.map(|n| n.eps), order };
@@ -51,7 +54,7 @@ pub fn composed(pre: &Tensor, bias: &Tensor, act: Activation, norm: Option<Norm<
     let u = crate::ops::bias_add(pre, bias)?;
     let ln = |x: &Tensor| -> Result<Tensor> {
         match norm {
-            Some(n) => crate::ops::layer_norm(x, n.gamma, n.beta, n.eps),
+            Some(n) => crate::ops::layer_norm_composed(x, n.gamma, n.beta, n.eps),
             None => Ok(x.clone()),
         }
     };
@@ -82,6 +85,17 @@ fn f32s<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
 }
 
 impl Epilogue {
+    /// `(k·d, rows·d per group)`: the parameter block and the input block of one member (the
+    /// whole tensor for a solo layer).
+    fn group(&self, input: usize, params: usize, d: usize) -> candle_core::Result<(usize, usize)> {
+        let unit = if self.eps.is_some() { 3 * d } else { d };
+        let groups = params / unit.max(1);
+        if groups == 0 || params % unit != 0 || input % (groups * d.max(1)) != 0 {
+            candle_core::bail!("nf-dense-epilogue: {params} parameters and {input} inputs do not split into members of width {d}");
+        }
+        Ok((unit, input / groups))
+    }
+
     /// Forward of one row: `out ← f(pre + b)`. Loops are zipped iterators over equal-length
     /// slices, so they compile without bounds checks and vectorise.
     #[inline(always)]
@@ -122,18 +136,20 @@ impl CustomOp2 for Epilogue {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (pre, params) = (f32s(s1, l1)?, f32s(s2, l2)?);
         let d = *l1.dims().last().unwrap_or(&1);
+        let (unit, per_group) = self.group(pre.len(), params.len(), d)?;
         let mut out = vec![0f32; pre.len()];
-        epilogue_rows(self, pre, params, &mut out, d);
+        for ((pre, params), out) in pre.chunks_exact(per_group).zip(params.chunks_exact(unit)).zip(out.chunks_exact_mut(per_group)) {
+            epilogue_rows(self, pre, params, out, d);
+        }
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
     fn bwd(&self, pre: &Tensor, params: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let d = pre.dim(D::Minus1)?;
         let rows = pre.elem_count() / d;
-        let k = if self.eps.is_some() { 3 } else { 1 };
         let packed = pre.apply_op3_no_bwd(params, &grad.contiguous()?, &EpilogueGrad(*self))?;
         let d_pre = packed.narrow(0, 0, rows)?.reshape(pre.shape())?;
-        let d_params = packed.narrow(0, rows, k)?.reshape(k * d)?;
+        let d_params = packed.narrow(0, rows, params.elem_count() / d)?.reshape(params.shape())?;
         Ok((Some(d_pre), Some(d_params)))
     }
 }
@@ -167,13 +183,11 @@ fn lane_dot(a: &[f32], b: Option<&[f32]>) -> f64 {
     acc.iter().sum::<f64>() + tail
 }
 
-/// The backward over every row into `out` (`[rows + k, d]`, zeroed), compiled for AVX-512, AVX2
-/// and the baseline (chosen at run time).
+/// The backward over every row of one member into `dx` (its rows) and `dparams` (`[k, d]`,
+/// zeroed), compiled for AVX-512, AVX2 and the baseline (chosen at run time).
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
-fn epilogue_grad_rows(ep: &Epilogue, pre: &[f32], params: &[f32], grad: &[f32], out: &mut [f32], d: usize) {
+fn epilogue_grad_rows(ep: &Epilogue, pre: &[f32], params: &[f32], grad: &[f32], dx: &mut [f32], dparams: &mut [f32], d: usize) {
     let Epilogue { act, eps, order } = *ep;
-    let rows = pre.len() / d;
-    let (dx, dparams) = out.split_at_mut(rows * d);
     let (db, dnorm) = dparams.split_at_mut(d);
     let b = &params[..d];
     // Scratch rows: the pre-activation u = x + b, the normalised input x̂, and y0 = x̂·γ + β.
@@ -225,11 +239,15 @@ impl CustomOp3 for EpilogueGrad {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (pre, params, grad) = (f32s(s1, l1)?, f32s(s2, l2)?, f32s(s3, l3)?);
         let d = *l1.dims().last().unwrap_or(&1);
-        let rows = pre.len() / d;
-        let k = if self.0.eps.is_some() { 3 } else { 1 };
-        let mut out = vec![0f32; (rows + k) * d];
-        epilogue_grad_rows(&self.0, pre, params, grad, &mut out, d);
-        Ok((CpuStorage::F32(out), Shape::from((rows + k, d))))
+        let (unit, per_group) = self.0.group(pre.len(), params.len(), d)?;
+        // Packed `[rows + groups·k, d]`: every input-gradient row, then each member's b (γ, β).
+        let mut out = vec![0f32; pre.len() + params.len()];
+        let (dx, dparams) = out.split_at_mut(pre.len());
+        let chunks = pre.chunks_exact(per_group).zip(grad.chunks_exact(per_group)).zip(params.chunks_exact(unit));
+        for (((pre, grad), params), (dx, dparams)) in chunks.zip(dx.chunks_exact_mut(per_group).zip(dparams.chunks_exact_mut(unit))) {
+            epilogue_grad_rows(&self.0, pre, params, grad, dx, dparams, d);
+        }
+        Ok((CpuStorage::F32(out), Shape::from(((pre.len() + params.len()) / d, d))))
     }
 }
 
@@ -276,6 +294,46 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Member-stacked parameters (`[E, d]`, rows `[E, rows, d]`): the fused op equals the
+    /// composed ops (which broadcast each member's parameters) in value and in every gradient,
+    /// and member e's slice equals the solo op on member e's rows and parameters.
+    #[test]
+    fn fused_epilogue_gives_each_member_its_own_parameters() {
+        let dev = Device::Cpu;
+        let (e_n, rows, d) = (3usize, 5usize, 7usize);
+        for (eps, order) in [(None, NormOrder::AfterActivation), (Some(1e-6), NormOrder::AfterActivation), (Some(1e-5), NormOrder::BeforeActivation)] {
+            let mk = |shape: &[usize], shift: f32| Tensor::randn(shift, 1f32, shape, &dev).unwrap();
+            let vars: Vec<Var> = [mk(&[e_n, rows, d], 0.0), mk(&[e_n, d], 0.0), mk(&[e_n, d], 1.0), mk(&[e_n, d], 0.0)].iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+            let w = mk(&[e_n, rows, d], 0.0);
+            let run = |f: fn(&Tensor, &Tensor, Activation, Option<Norm<'_>>, NormOrder) -> Result<Tensor>| {
+                let norm = eps.map(|eps| Norm { gamma: vars[2].as_tensor(), beta: vars[3].as_tensor(), eps });
+                let y = f(vars[0].as_tensor(), vars[1].as_tensor(), Activation::Gelu, norm, order).unwrap();
+                let grads = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap();
+                let used = if eps.is_some() { 4 } else { 2 };
+                (y.clone(), vars[..used].iter().map(|v| grads.get(v.as_tensor()).unwrap().clone()).collect::<Vec<_>>())
+            };
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let close = |a: &Tensor, b: &Tensor, what: &str| {
+                let (a, b) = (flat(a), flat(b));
+                let err = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+                assert!(err <= 2e-5 * b.iter().fold(1f32, |m, v| m.max(v.abs())), "{order:?} eps={eps:?}: {what} differs by {err}");
+            };
+            let ((fy, fg), (cy, cg)) = (run(dense_epilogue), run(composed));
+            close(&fy, &cy, "value");
+            for (i, (a, b)) in fg.iter().zip(&cg).enumerate() {
+                assert_eq!(a.dims(), b.dims());
+                close(a, b, &format!("gradient of input {i}"));
+            }
+            for e in 0..e_n {
+                let g = |i: usize| vars[i].as_tensor().get(e).unwrap();
+                let (g2, g3) = (g(2), g(3));
+                let norm = eps.map(|eps| Norm { gamma: &g2, beta: &g3, eps });
+                let solo = dense_epilogue(&g(0), &g(1), Activation::Gelu, norm, order).unwrap();
+                close(&fy.get(e).unwrap(), &solo, &format!("member {e} against the solo op"));
             }
         }
     }

@@ -24,7 +24,21 @@ impl Mlp {
     #[allow(clippy::too_many_arguments)]
     pub fn new(params: &VarMap, name: &str, input: usize, hidden: &[usize], output: usize, activation: Activation, layer_norm: bool, seed: u64, device: &Device) -> Result<Self> {
         let buffers = VarMap::new();
-        let mut b = ParamBuilder::new(params, &buffers, seed, device, DType::F32);
+        let b = ParamBuilder::new(params, &buffers, seed, device, DType::F32);
+        Self::build(b, name, input, hidden, output, activation, layer_norm)
+    }
+
+    /// A member ensemble of E = `seeds.len()` MLPs: every parameter stacked along a leading
+    /// member axis, member e initialised bitwise as `new(…, seeds[e], …)` would be. Inputs are
+    /// `[E, rows, input]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn members(params: &VarMap, name: &str, input: usize, hidden: &[usize], output: usize, activation: Activation, layer_norm: bool, seeds: &[u64], device: &Device) -> Result<Self> {
+        let buffers = VarMap::new();
+        let b = ParamBuilder::members(params, &buffers, seeds, device, DType::F32);
+        Self::build(b, name, input, hidden, output, activation, layer_norm)
+    }
+
+    fn build(mut b: ParamBuilder<'_>, name: &str, input: usize, hidden: &[usize], output: usize, activation: Activation, layer_norm: bool) -> Result<Self> {
         let mut layers = Vec::with_capacity(hidden.len());
         let mut fan_in = input;
         for (i, &h) in hidden.iter().enumerate() {

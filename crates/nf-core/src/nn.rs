@@ -19,6 +19,8 @@ pub(crate) enum DenseInit {
 }
 
 /// `y = x Wᵀ + b` with `W` of shape `[out, in]` (torch/candle layout, so checkpoints read the same).
+/// In a member ensemble W is `[E, out, in]`, b `[E, out]` and x `[E, rows, in]`: one batched
+/// matmul for all members.
 #[derive(Clone, Debug)]
 pub struct Dense {
     pub(crate) weight: Tensor,
@@ -32,8 +34,8 @@ impl Dense {
                 let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
                 (b.uniform(out * fan_in, bound), b.uniform(out, bound))
             }
-            DenseInit::LecunNormal => (b.lecun_normal(out * fan_in, fan_in), vec![0.0; out]),
-            DenseInit::Zeros => (vec![0.0; out * fan_in], vec![0.0; out]),
+            DenseInit::LecunNormal => (b.lecun_normal(out * fan_in, fan_in), b.constant(out, 0.0)),
+            DenseInit::Zeros => (b.constant(out * fan_in, 0.0), b.constant(out, 0.0)),
         };
         Ok(Self { weight: b.param(&format!("{name}.weight"), &[out, fan_in], w)?, bias: b.param(&format!("{name}.bias"), &[out], bias)? })
     }
@@ -68,7 +70,7 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     pub(crate) fn new(b: &mut ParamBuilder, name: &str, dim: usize, eps: f64) -> Result<Self> {
-        Ok(Self { weight: b.param(&format!("{name}.weight"), &[dim], vec![1.0; dim])?, bias: b.param(&format!("{name}.bias"), &[dim], vec![0.0; dim])?, eps })
+        Ok(Self { weight: b.param(&format!("{name}.weight"), &[dim], b.constant(dim, 1.0))?, bias: b.param(&format!("{name}.bias"), &[dim], b.constant(dim, 0.0))?, eps })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {

@@ -12,16 +12,28 @@ fn fused(x: &Tensor) -> bool {
     x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)
 }
 
-/// `γ·(x − mean)/√(var + ε) + β` over the last axis.
+/// `γ·(x − mean)/√(var + ε) + β` over the last axis. In a member ensemble γ and β are `[E, d]`
+/// and x `[E, rows, d]`; that form (off the training path: the epilogue fuses the LayerNorms
+/// there) runs the composed ops.
 pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
-    if fused(x) {
+    if fused(x) && gamma.rank() == 1 {
         return Ok(x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, LayerNormOp { eps })?);
     }
+    layer_norm_composed(x, gamma, beta, eps)
+}
+
+/// [`layer_norm`] as composed candle ops.
+pub fn layer_norm_composed(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
     let n = x.dim(D::Minus1)? as f64;
     let centred = x.broadcast_sub(&(x.sum_keepdim(D::Minus1)? / n)?)?;
     let var = (centred.sqr()?.sum_keepdim(D::Minus1)? / n)?;
     let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
-    Ok(normed.broadcast_mul(gamma)?.broadcast_add(beta)?)
+    Ok(normed.broadcast_mul(&per_row(gamma)?)?.broadcast_add(&per_row(beta)?)?)
+}
+
+/// A per-feature parameter (`[d]`, or `[E, d]` in an ensemble) shaped to broadcast over rows.
+pub(crate) fn per_row(p: &Tensor) -> Result<Tensor> {
+    Ok(p.unsqueeze(p.rank() - 1)?)
 }
 
 /// `max(x, slope·x)` for `0 ≤ slope ≤ 1`.
@@ -157,7 +169,8 @@ impl CustomOp3 for LayerNormOp {
 }
 
 /// `x + b` with `b` broadcast over rows; the bias gradient is a column sum done as one small
-/// matmul `1ᵀ·grad` instead of candle's strided batch-axis reduction.
+/// matmul `1ᵀ·grad` instead of candle's strided batch-axis reduction. In an ensemble b is
+/// `[E, d]` and x `[E, rows, d]`: each member's rows take its own bias.
 struct BiasAddOp;
 
 impl CustomOp2 for BiasAddOp {
@@ -170,10 +183,16 @@ impl CustomOp2 for BiasAddOp {
         macro_rules! add {
             ($t:ident) => {{
                 let (x, b) = (slices!(s1, l1, $t), slices!(s2, l2, $t));
+                let groups = b.len() / d.max(1);
+                if groups == 0 || b.len() % d != 0 || x.len() % (groups * d) != 0 {
+                    candle_core::bail!("nf-bias-add: a bias of {} values does not fit inputs of {} values of width {d}", b.len(), x.len());
+                }
                 let mut out = x.to_vec();
-                for row in out.chunks_exact_mut(d) {
-                    for (o, bb) in row.iter_mut().zip(b) {
-                        *o += *bb;
+                for (block, b) in out.chunks_exact_mut(x.len() / groups).zip(b.chunks_exact(d)) {
+                    for row in block.chunks_exact_mut(d) {
+                        for (o, bb) in row.iter_mut().zip(b) {
+                            *o += *bb;
+                        }
                     }
                 }
                 CpuStorage::$t(out)
@@ -187,11 +206,12 @@ impl CustomOp2 for BiasAddOp {
         Ok((out, l1.shape().clone()))
     }
 
-    fn bwd(&self, _x: &Tensor, _b: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, _x: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let d = grad.dim(D::Minus1)?;
-        let g2 = grad.reshape(((), d))?;
-        let ones = Tensor::ones((1, g2.dim(0)?), grad.dtype(), grad.device())?;
-        Ok((Some(grad.clone()), Some(ones.matmul(&g2)?.reshape(d)?)))
+        let groups = b.elem_count() / d;
+        let g3 = grad.reshape((groups, (), d))?;
+        let ones = Tensor::ones((groups, 1, g3.dim(1)?), grad.dtype(), grad.device())?;
+        Ok((Some(grad.clone()), Some(ones.matmul(&g3)?.reshape(b.shape())?)))
     }
 }
 
@@ -200,7 +220,7 @@ pub fn bias_add(x: &Tensor, b: &Tensor) -> Result<Tensor> {
     if fused(x) {
         return Ok(x.contiguous()?.apply_op2(&b.contiguous()?, BiasAddOp)?);
     }
-    Ok(x.broadcast_add(b)?)
+    Ok(x.broadcast_add(&per_row(b)?)?)
 }
 
 impl CustomOp3 for LayerNormGradOp {

@@ -241,6 +241,57 @@ impl AdamW {
     }
 }
 
+impl AdamW {
+    /// Member e's optimiser state in a member ensemble of `n` (every variable stacked along a
+    /// leading member axis): the tensors [`AdamW::state`] would save for that member's solo run.
+    pub fn member_state(&self, prefix: &str, e: usize, n: usize) -> Result<Vec<(String, Tensor)>> {
+        self.check_members(e, n)?;
+        let mut out = self.state(prefix)?;
+        for (name, t) in out.iter_mut() {
+            if !name.ends_with(".t") {
+                *t = t.get(e)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Restores member e's slices of the moments from a solo run's state (see
+    /// [`AdamW::member_state`]); the step count must match the ensemble's.
+    pub fn load_member_state(&mut self, prefix: &str, e: usize, n: usize, tensors: &std::collections::HashMap<String, Tensor>) -> Result<()> {
+        self.check_members(e, n)?;
+        let get = |k: String| tensors.get(&k).cloned().ok_or_else(|| FlowError::Checkpoint { path: Default::default(), reason: format!("optimiser state `{k}` missing") });
+        let t = get(format!("{prefix}.t"))?.to_vec1::<i64>()?[0] as usize;
+        if t != self.t {
+            return Err(FlowError::Checkpoint { path: Default::default(), reason: format!("member {e} is at optimiser step {t}, the ensemble at {}", self.t) });
+        }
+        for (i, (moments, var)) in self.moments.iter_mut().zip(&self.vars).enumerate() {
+            let (m_e, v_e) = (get(format!("{prefix}.m.{i}"))?, get(format!("{prefix}.v.{i}"))?);
+            for (name, t) in [("m", &m_e), ("v", &v_e)] {
+                if t.dims() != &var.dims()[1..] {
+                    return Err(FlowError::Checkpoint { path: Default::default(), reason: format!("optimiser state `{prefix}.{name}.{i}` has shape {:?}, a member expects {:?}", t.dims(), &var.dims()[1..]) });
+                }
+            }
+            let (m, v) = moments.tensors(var.as_tensor())?;
+            let put = |all: &Tensor, one: &Tensor| -> Result<Tensor> {
+                let all = all.copy()?;
+                all.slice_set(&one.to_dtype(all.dtype())?.to_device(all.device())?.unsqueeze(0)?, 0, e)?;
+                Ok(all)
+            };
+            let (m, v) = (put(&m, &m_e)?, put(&v, &v_e)?);
+            moments.set(&m, &v)?;
+        }
+        Ok(())
+    }
+
+    fn check_members(&self, e: usize, n: usize) -> Result<()> {
+        let stacked = self.vars.iter().all(|v| v.dims().first() == Some(&n));
+        if e >= n || !stacked {
+            return Err(FlowError::Config { field: "members", reason: format!("member {e} of {n}: the optimiser's variables are not an ensemble of {n}") });
+        }
+        Ok(())
+    }
+}
+
 /// `m ← β₁m + (1 − β₁)g`, `v ← β₂v + (1 − β₂)g²` as candle ops (devices without the fused pass).
 fn composed_moments(m: &Tensor, v: &Tensor, g: &Tensor, b1: f64, b2: f64) -> Result<(Tensor, Tensor)> {
     Ok((((m * b1)? + (g * (1.0 - b1))?)?, ((v * b2)? + (g.sqr()? * (1.0 - b2))?)?))
