@@ -6,5 +6,5 @@ pub mod nf_gcbc;
 pub mod nf_rlbc;
 
 pub use nf_bc::{NfBc, NfBcConfig};
-pub use nf_gcbc::{NfGcbc, NfGcbcConfig};
+pub use nf_gcbc::{NfGcbc, NfGcbcConfig, NfGcbcMembers};
 pub use nf_rlbc::{NfRlbc, NfRlbcConfig, QAgg};

@@ -12,7 +12,7 @@ use candle_core::{Device, Tensor};
 use envs::{Batch, GoalConfig};
 use nf_core::{ConditionalFlow, Draw, EncoderConfig, FlowConfig, FlowSampler, Trainer, WarmupCosine};
 use rand_chacha::ChaCha8Rng;
-use rl::{check_finite, rows_tensor, scalar, Agent, AgentConfig, DataSpec, Fields, Metrics, Result, RlError, TrainConfig, UserTable};
+use rl::{check_finite, member_rows_tensor, rows_tensor, scalar, Agent, AgentConfig, DataSpec, Fields, Members, Metrics, Result, RlError, TrainConfig, UserTable};
 use serde::{Deserialize, Serialize};
 
 /// NF-GCBC's hyper-parameters; defaults are the paper code's (`flax_fcnf_gcbc.py`).
@@ -76,12 +76,13 @@ pub struct NfGcbc {
     act_dim: usize,
 }
 
-impl NfGcbc {
-    pub fn new(cfg: NfGcbcConfig, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Self> {
+impl NfGcbcConfig {
+    fn flow_config(&self, obs_dim: usize, act_dim: usize) -> Result<FlowConfig> {
+        let cfg = self;
         if !(0.0..1.0).contains(&cfg.gamma) {
             return Err(RlError::Config { agent: "nf-gcbc".into(), reason: format!("gamma = {} must be in [0, 1)", cfg.gamma) });
         }
-        let flow_cfg = FlowConfig {
+        Ok(FlowConfig {
             blocks: cfg.blocks,
             channels: cfg.channels,
             widen_first_layer: cfg.widen_first_layer,
@@ -89,10 +90,18 @@ impl NfGcbc {
             denoise: cfg.denoise,
             encoder: EncoderConfig { hidden: cfg.encoder_hidden.clone(), rep: cfg.rep, ..EncoderConfig::default() },
             ..FlowConfig::gcbc(act_dim, 2 * obs_dim)
-        };
-        let flow = FlowSampler::new(ConditionalFlow::new(flow_cfg, seed, device)?);
-        let schedule = WarmupCosine { peak: cfg.lr, warmup: cfg.warmup, total: cfg.schedule_steps, floor: cfg.lr_floor };
-        let trainer = Trainer::new(flow.trainable_vars(), schedule, cfg.weight_decay)?;
+        })
+    }
+
+    fn schedule(&self) -> WarmupCosine {
+        WarmupCosine { peak: self.lr, warmup: self.warmup, total: self.schedule_steps, floor: self.lr_floor }
+    }
+}
+
+impl NfGcbc {
+    pub fn new(cfg: NfGcbcConfig, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Self> {
+        let flow = FlowSampler::new(ConditionalFlow::new(cfg.flow_config(obs_dim, act_dim)?, seed, device)?);
+        let trainer = Trainer::new(flow.trainable_vars(), cfg.schedule(), cfg.weight_decay)?;
         Ok(Self { cfg, flow, trainer, obs_dim, act_dim })
     }
 
@@ -136,6 +145,60 @@ impl Agent for NfGcbc {
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         self.flow.set_named_tensors(state, "policy.")?;
         self.trainer.optimizer_mut().load_state("opt", state)?;
+        Ok(())
+    }
+}
+
+/// NF-GCBC as a member ensemble: E solo agents' flows and optimisers in one graph, member e the
+/// solo agent with `seeds[e]` (the same loss, the same data and noise streams, the same state).
+pub struct NfGcbcMembers {
+    flow: ConditionalFlow,
+    trainer: Trainer,
+    obs_dim: usize,
+    act_dim: usize,
+    gamma: f32,
+}
+
+impl NfGcbcMembers {
+    pub fn new(cfg: &NfGcbcConfig, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Result<Self> {
+        let flow = ConditionalFlow::members(cfg.flow_config(obs_dim, act_dim)?, seeds, device)?;
+        let trainer = Trainer::new(flow.trainable_vars(), cfg.schedule(), cfg.weight_decay)?;
+        Ok(Self { flow, trainer, obs_dim, act_dim, gamma: cfg.gamma })
+    }
+}
+
+impl Members for NfGcbcMembers {
+    fn count(&self) -> usize {
+        self.flow.member_count().unwrap_or(1)
+    }
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::GoalConditioned(GoalConfig::geometric(self.gamma))
+    }
+    fn update(&mut self, batches: &[Batch], rngs: &mut [ChaCha8Rng], live: &[bool]) -> Result<Vec<Option<Result<Metrics>>>> {
+        let (d, a, dev) = (self.obs_dim, self.act_dim, self.flow.device().clone());
+        let cond = member_rows_tensor(batches, |b| vec![(&b.observations, d), (&b.goals, d)], &dev)?;
+        let actions = member_rows_tensor(batches, |b| vec![(&b.actions, a)], &dev)?;
+        // Σ_e L_e over the live members with a finite loss: member e's gradient is its own.
+        let losses = self.flow.member_nll_losses(&actions, Some(&cond), rngs)?;
+        let values = losses.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
+        let checked: Vec<Option<Result<f64>>> = values.iter().zip(live).map(|(&v, &l)| l.then(|| check_finite("nll", v))).collect();
+        let stepping: Vec<u32> = checked.iter().enumerate().filter(|(_, c)| matches!(c, Some(Ok(_)))).map(|(e, _)| e as u32).collect();
+        if !stepping.is_empty() {
+            let idx = Tensor::new(stepping.as_slice(), &dev)?;
+            self.trainer.step(&losses.index_select(&idx, 0)?.sum_all()?)?;
+        }
+        let lr = self.trainer.optimizer().lr;
+        Ok(checked.into_iter().map(|c| c.map(|r| r.map(|nll| vec![("nll".into(), nll), ("lr".into(), lr)]))).collect())
+    }
+    fn member_state(&self, e: usize) -> Result<Vec<(String, Tensor)>> {
+        let mut out: Vec<(String, Tensor)> = self.flow.member_tensors(e)?.into_iter().map(|(k, v)| (format!("policy.{k}"), v)).collect();
+        out.extend(self.trainer.optimizer().member_state("opt", e, self.count())?);
+        Ok(out)
+    }
+    fn load_member_state(&mut self, e: usize, state: &HashMap<String, Tensor>) -> Result<()> {
+        self.flow.set_member_tensors(e, state, "policy.")?;
+        let n = self.count();
+        self.trainer.optimizer_mut().load_member_state("opt", e, n, state)?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Where one NF-GCBC training step's time goes: forward, backward and optimiser, with the number
 //! of graph nodes the step builds, at the paper's size and at the quick suite's. Run with one
 //! thread, as the runner runs each job:
-//! `RAYON_NUM_THREADS=1 cargo run --release -p nf-core --example step_profile -- [paper|quick] [steps]`.
+//! `RAYON_NUM_THREADS=1 cargo run --release -p nf-core --example step_profile -- [paper|quick] [steps] [batch] [members]`.
 //! The perf benchmarks (`cargo xtask perf`) hold the targets; this example is for profiling
 //! (e.g. under `perf record`), and for the op counts of a change.
 
@@ -30,6 +30,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let size = std::env::args().nth(1).unwrap_or_else(|| "paper".into());
     let steps: usize = std::env::args().nth(2).map(|s| s.parse().expect("steps: a whole number")).unwrap_or(20);
+    let batch: usize = std::env::args().nth(3).map(|s| s.parse().expect("batch: a whole number")).unwrap_or(256);
+    // Members: 1 is a solo flow; E > 1 an ensemble of E members, each with its own batch.
+    let members: usize = std::env::args().nth(4).map(|s| s.parse().expect("members: a whole number")).unwrap_or(1);
     // Paper: obs 29 and a goal → condition 58, action 8 (NF-GCBC's defaults). Quick: the quick
     // suite's NF-GCBC on pointmaze-medium-navigate (2-D position and goal → condition 4, action 2).
     let (cond, act, cfg) = match size.as_str() {
@@ -37,15 +40,18 @@ fn main() {
         "quick" => (4, 2, FlowConfig { blocks: 4, channels: 64, encoder: EncoderConfig { hidden: vec![128, 128], rep: 32, ..EncoderConfig::default() }, ..FlowConfig::gcbc(2, 4) }),
         other => panic!("size `{other}`: expected `paper` or `quick`"),
     };
-    let flow = ConditionalFlow::new(cfg, 0, &Device::Cpu).unwrap();
+    let seeds: Vec<u64> = (0..members as u64).collect();
+    let flow = if members > 1 { ConditionalFlow::members(cfg, &seeds, &Device::Cpu).unwrap() } else { ConditionalFlow::new(cfg, 0, &Device::Cpu).unwrap() };
     let mut trainer = Trainer::new(flow.trainable_vars(), WarmupCosine::default(), 1e-6).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let (x, y) = (randn(&mut rng, 256, act), randn(&mut rng, 256, cond));
+    let (x, y) = (randn(&mut rng, members * batch, act), randn(&mut rng, members * batch, cond));
+    let (x, y) = if members > 1 { (x.reshape((members, batch, act)).unwrap(), y.reshape((members, batch, cond)).unwrap()) } else { (x, y) };
+    let mut rngs: Vec<ChaCha8Rng> = seeds.iter().map(|&s| ChaCha8Rng::seed_from_u64(s)).collect();
     let (mut fwd, mut bwd, mut opt) = (vec![], vec![], vec![]);
     let mut nodes = 0;
     for i in 0..steps + 3 {
         let t0 = Instant::now();
-        let loss = flow.nll_loss(&x, Some(&y), &mut rng).unwrap();
+        let loss = if members > 1 { flow.member_nll_losses(&x, Some(&y), &mut rngs).unwrap().sum_all().unwrap() } else { flow.nll_loss(&x, Some(&y), &mut rng).unwrap() };
         let _ = loss.to_scalar::<f32>().unwrap();
         let t1 = Instant::now();
         let grads = loss.backward().unwrap();
@@ -60,5 +66,5 @@ fn main() {
         }
     }
     let (f, b, o) = (median(fwd), median(bwd), median(opt));
-    println!("{size}: {} parameters, {nodes} graph nodes; median ms: forward {f:.2}, backward {b:.2}, optimiser {o:.2}, step {:.2}", flow.num_params(), f + b + o);
+    println!("{size} × {members} members of batch {batch}: {} parameters, {nodes} graph nodes; median ms: forward {f:.2}, backward {b:.2}, optimiser {o:.2}, step {:.2}", flow.num_params(), f + b + o);
 }

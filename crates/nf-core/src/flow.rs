@@ -90,17 +90,8 @@ impl ConditionalFlow {
             let mut blocks = Vec::with_capacity(cfg.blocks);
             for i in 0..cfg.blocks {
                 let linear = InvertibleLinear::new(b, &format!("blocks.{i}.linear"), cfg.dim)?;
-                let coupling = AffineCoupling::new(
-                    b,
-                    &format!("blocks.{i}.coupling"),
-                    cfg.dim,
-                    cfg.rep_dim(),
-                    cfg.channels,
-                    cfg.widen_first_layer,
-                    cfg.leaky_relu_slope,
-                    cfg.layer_norm_eps,
-                    cfg.soft_clamp,
-                )?;
+                let coupling =
+                    AffineCoupling::new(b, &format!("blocks.{i}.coupling"), cfg.dim, cfg.rep_dim(), cfg.channels, cfg.widen_first_layer, cfg.leaky_relu_slope, cfg.layer_norm_eps, cfg.soft_clamp)?;
                 blocks.push(FlowBlock { linear, coupling });
             }
             (encoder, blocks)

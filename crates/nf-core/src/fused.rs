@@ -90,7 +90,7 @@ impl Epilogue {
     fn group(&self, input: usize, params: usize, d: usize) -> candle_core::Result<(usize, usize)> {
         let unit = if self.eps.is_some() { 3 * d } else { d };
         let groups = params / unit.max(1);
-        if groups == 0 || params % unit != 0 || input % (groups * d.max(1)) != 0 {
+        if groups == 0 || !params.is_multiple_of(unit) || !input.is_multiple_of(groups * d.max(1)) {
             candle_core::bail!("nf-dense-epilogue: {params} parameters and {input} inputs do not split into members of width {d}");
         }
         Ok((unit, input / groups))

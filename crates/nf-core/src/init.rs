@@ -73,8 +73,8 @@ impl<'a> ParamBuilder<'a> {
     }
 
     /// `f(member stream)` for every member, concatenated member-major.
-    pub fn per_member(&mut self, mut f: impl FnMut(&mut ChaCha8Rng) -> Vec<f64>) -> Vec<f64> {
-        self.rngs.iter_mut().flat_map(|rng| f(rng)).collect()
+    pub fn per_member(&mut self, f: impl FnMut(&mut ChaCha8Rng) -> Vec<f64>) -> Vec<f64> {
+        self.rngs.iter_mut().flat_map(f).collect()
     }
 
     /// `n` copies of `v` for every member.

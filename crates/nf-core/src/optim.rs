@@ -256,19 +256,20 @@ impl AdamW {
     }
 
     /// Restores member e's slices of the moments from a solo run's state (see
-    /// [`AdamW::member_state`]); the step count must match the ensemble's.
+    /// [`AdamW::member_state`]), and takes its step count: the members of an ensemble share one
+    /// (its caller resumes only members saved at the same step).
     pub fn load_member_state(&mut self, prefix: &str, e: usize, n: usize, tensors: &std::collections::HashMap<String, Tensor>) -> Result<()> {
         self.check_members(e, n)?;
         let get = |k: String| tensors.get(&k).cloned().ok_or_else(|| FlowError::Checkpoint { path: Default::default(), reason: format!("optimiser state `{k}` missing") });
         let t = get(format!("{prefix}.t"))?.to_vec1::<i64>()?[0] as usize;
-        if t != self.t {
-            return Err(FlowError::Checkpoint { path: Default::default(), reason: format!("member {e} is at optimiser step {t}, the ensemble at {}", self.t) });
-        }
         for (i, (moments, var)) in self.moments.iter_mut().zip(&self.vars).enumerate() {
             let (m_e, v_e) = (get(format!("{prefix}.m.{i}"))?, get(format!("{prefix}.v.{i}"))?);
             for (name, t) in [("m", &m_e), ("v", &v_e)] {
                 if t.dims() != &var.dims()[1..] {
-                    return Err(FlowError::Checkpoint { path: Default::default(), reason: format!("optimiser state `{prefix}.{name}.{i}` has shape {:?}, a member expects {:?}", t.dims(), &var.dims()[1..]) });
+                    return Err(FlowError::Checkpoint {
+                        path: Default::default(),
+                        reason: format!("optimiser state `{prefix}.{name}.{i}` has shape {:?}, a member expects {:?}", t.dims(), &var.dims()[1..]),
+                    });
                 }
             }
             let (m, v) = moments.tensors(var.as_tensor())?;
@@ -280,6 +281,7 @@ impl AdamW {
             let (m, v) = (put(&m, &m_e)?, put(&v, &v_e)?);
             moments.set(&m, &v)?;
         }
+        self.t = t;
         Ok(())
     }
 

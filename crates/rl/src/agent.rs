@@ -85,6 +85,47 @@ pub trait Agent: Send {
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()>;
 }
 
+/// A member ensemble of one agent: E runs that differ only in their seed, trained as one graph
+/// (parameters stacked along a leading member axis, see `nf_core::ConditionalFlow::members`).
+/// Member e is, in every number, the solo agent built with seed e: its batches and noise come
+/// from its own streams and its state is saved in the solo agent's format, so a run's results
+/// do not depend on which members it was grouped with. On the CPU this buys nothing (a step's
+/// cost grows with the rows it computes, grouped or not); on a GPU it fills the device.
+pub trait Members: Send {
+    fn count(&self) -> usize;
+    fn data_spec(&self) -> DataSpec;
+    /// One gradient step of every live member: member e trains on `batches[e]` with the noise
+    /// stream `rngs[e]` (each used exactly as the solo agent's `update` uses its one stream).
+    /// Entry e of the result is `None` for a member not live, else its metrics or the
+    /// [`RlError::NonFinite`] of a loss term that was not finite; such a member is left out of
+    /// the step (the others still take it).
+    fn update(&mut self, batches: &[Batch], rngs: &mut [ChaCha8Rng], live: &[bool]) -> Result<Vec<Option<Result<Metrics>>>>;
+    /// Member e's state as its solo agent's [`Agent::state`].
+    fn member_state(&self, e: usize) -> Result<Vec<(String, Tensor)>>;
+    /// Restores member e from a solo agent's state (a checkpoint).
+    fn load_member_state(&mut self, e: usize, state: &HashMap<String, Tensor>) -> Result<()>;
+}
+
+/// Member e's variables of an ensemble's VarMap as `{prefix}{name}`, with the solo shapes.
+pub fn varmap_member_state(vars: &candle_nn::VarMap, prefix: &str, e: usize) -> Result<Vec<(String, Tensor)>> {
+    let mut out = Vec::new();
+    for (k, v) in varmap_state(vars, prefix) {
+        out.push((k, v.get(e)?));
+    }
+    Ok(out)
+}
+
+/// `[E, n, a]` + `[E, n, b]` rows, one `[n, ·]` block per member batch → one `[E, n, a + b]`
+/// tensor (the ensemble form of [`rows_tensor`]); `pick` selects each batch's parts.
+pub fn member_rows_tensor(batches: &[Batch], pick: impl Fn(&Batch) -> Vec<(&[f32], usize)>, device: &candle_core::Device) -> Result<Tensor> {
+    let n = batches.first().map_or(0, |b| b.batch);
+    let mut blocks = Vec::with_capacity(batches.len());
+    for b in batches {
+        blocks.push(rows_tensor(&pick(b), n, &candle_core::Device::Cpu)?);
+    }
+    Ok(Tensor::stack(&blocks, 0)?.to_device(device)?)
+}
+
 /// Turns a loss tensor's value into an error if it is not finite (term named for the message).
 pub fn check_finite(term: &str, value: f64) -> Result<f64> {
     if value.is_finite() {

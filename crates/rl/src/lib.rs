@@ -12,8 +12,11 @@ pub mod registry;
 pub mod seeds;
 pub mod train;
 
-pub use agent::{check_finite, load_varmap, polyak, rows_tensor, scalar, sorted_vars, synthetic_batch, twin_q, twin_q_frozen, unit_gaussian_nll, varmap_state, Agent, DataSpec, Metrics};
+pub use agent::{
+    check_finite, load_varmap, member_rows_tensor, polyak, rows_tensor, scalar, sorted_vars, synthetic_batch, twin_q, twin_q_frozen, unit_gaussian_nll, varmap_member_state, varmap_state, Agent,
+    DataSpec, Members, Metrics,
+};
 pub use error::{Result, RlError};
 pub use eval::{evaluate, EvalReport, TaskResult};
 pub use registry::{check_finite_fields, AgentConfig, Configured, Entry, Fields, Registered, UserTable};
-pub use train::{load_checkpoint, train, Progress, TrainConfig, TrainSummary, BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE};
+pub use train::{load_checkpoint, train, train_members, Progress, TrainConfig, TrainSummary, BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE};

@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::agent::{Agent, DataSpec};
+use crate::agent::{Agent, DataSpec, Members, Metrics};
 use crate::error::{Result, RlError};
 use crate::eval::{evaluate, EvalReport};
 use crate::seeds::mix;
@@ -108,9 +108,7 @@ fn save_checkpoint(agent: &dyn Agent, path: &Path, step: u64, best: f64) -> Resu
 
 /// Loads a checkpoint into `agent`; returns (step, best success so far).
 pub fn load_checkpoint(agent: &mut dyn Agent, path: &Path) -> Result<(u64, f64)> {
-    let map = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| RlError::Checkpoint { path: path.into(), reason: format!("not a readable safetensors file ({e})") })?;
-    let step = map.get(STEP_KEY).ok_or_else(|| RlError::Checkpoint { path: path.into(), reason: format!("`{STEP_KEY}` missing") })?.to_vec1::<i64>()?[0] as u64;
-    let best = map.get(BEST_KEY).map(|t| t.to_vec1::<f64>()).transpose()?.map(|v| v[0]).unwrap_or(f64::NEG_INFINITY);
+    let (map, step, best) = read_checkpoint(path)?;
     agent.load_state(&map).map_err(|e| RlError::Checkpoint { path: path.into(), reason: e.to_string() })?;
     Ok((step, best))
 }
@@ -184,89 +182,264 @@ impl MetricsCsv {
     }
 }
 
+impl Sampler {
+    /// The sampler `spec` trains on, over `data` for `task`.
+    fn new(spec: DataSpec, task: &Task, data: Dataset) -> Result<Self> {
+        Ok(match spec {
+            DataSpec::GoalConditioned(gc) => Sampler::Goal(GcSampler::new(data, gc)?),
+            DataSpec::Transitions => {
+                // The imitation tasks have no rewards; only BC, which ignores them, runs there.
+                let (r, m) = if task.is_imitation() { (vec![0.0; data.len()], vec![1.0; data.len()]) } else { envs::singletask_rewards(task, &data)? };
+                Sampler::Plain(TransitionSampler::new(data)?.with_rewards(r, m)?)
+            }
+            DataSpec::Chunks { obs_history, action_chunk, .. } => Sampler::Chunks(TransitionSampler::new(data)?, obs_history, action_chunk),
+        })
+    }
+}
+
+/// A checkpoint's tensors, step and best score (without loading them into an agent).
+pub(crate) fn read_checkpoint(path: &Path) -> Result<(HashMap<String, Tensor>, u64, f64)> {
+    let map = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| RlError::Checkpoint { path: path.into(), reason: format!("not a readable safetensors file ({e})") })?;
+    let step = map.get(STEP_KEY).ok_or_else(|| RlError::Checkpoint { path: path.into(), reason: format!("`{STEP_KEY}` missing") })?.to_vec1::<i64>()?[0] as u64;
+    let best = map.get(BEST_KEY).map(|t| t.to_vec1::<f64>()).transpose()?.map(|v| v[0]).unwrap_or(f64::NEG_INFINITY);
+    Ok((map, step, best))
+}
+
+/// One run's bookkeeping in its directory: the metrics file, the loss averages since the last
+/// evaluation, the best score and the checkpoints. A solo run has one; a member ensemble one per
+/// member, so each member's directory is exactly what its solo run writes.
+pub(crate) struct RunLog {
+    cfg: TrainConfig,
+    last: PathBuf,
+    best_path: PathBuf,
+    csv: MetricsCsv,
+    best: f64,
+    sums: Vec<(String, f64)>,
+    count: usize,
+    pub(crate) last_eval: Option<EvalReport>,
+    have_checkpoint: bool,
+    pub(crate) start: u64,
+}
+
+impl RunLog {
+    /// Opens `dir` (created if needed) for a run with `cfg`; returns the log and the resumed
+    /// checkpoint's tensors, if `dir/last.safetensors` exists.
+    pub(crate) fn open(dir: &Path, cfg: &TrainConfig) -> Result<(Self, Option<HashMap<String, Tensor>>)> {
+        std::fs::create_dir_all(dir).map_err(|e| RlError::io(dir, e))?;
+        let last = dir.join(LAST_CHECKPOINT);
+        let (state, start, best) = if last.exists() {
+            let (map, step, best) = read_checkpoint(&last)?;
+            (Some(map), step, best)
+        } else {
+            (None, 0, f64::NEG_INFINITY)
+        };
+        let csv = MetricsCsv::open(dir.join(METRICS_FILE), start)?;
+        let have_checkpoint = last.exists();
+        let log = Self { cfg: cfg.clone(), best_path: dir.join(BEST_CHECKPOINT), last, csv, best, sums: Vec::new(), count: 0, last_eval: None, have_checkpoint, start };
+        Ok((log, state))
+    }
+
+    /// The error of a non-finite loss at `step` (0-based), with the step and last checkpoint filled in.
+    pub(crate) fn fill(&self, e: RlError, step: u64) -> RlError {
+        match e {
+            RlError::NonFinite { term, value, .. } => RlError::NonFinite { step: step + 1, term, value, last_checkpoint: self.have_checkpoint.then(|| self.last.clone()) },
+            other => other,
+        }
+    }
+
+    pub(crate) fn record(&mut self, metrics: &Metrics) {
+        for (k, v) in metrics {
+            match self.sums.iter_mut().find(|(n, _)| n == k) {
+                Some((_, s)) => *s += v,
+                None => self.sums.push((k.clone(), *v)),
+            }
+        }
+        self.count += 1;
+    }
+
+    /// Whether step `done` (1-based) ends with an evaluation.
+    pub(crate) fn evaluates_at(&self, done: u64) -> bool {
+        done.is_multiple_of(self.cfg.eval_every) || done == self.cfg.steps
+    }
+
+    /// Evaluates `agent` after step `done`, appends the row, and writes the checkpoints.
+    pub(crate) fn evaluate(&mut self, agent: &dyn Agent, task: &Task, done: u64, steps_per_second: f64) -> Result<()> {
+        let report = evaluate(agent, task, self.cfg.eval_episodes, mix(&[self.cfg.seed, done, 0xE7A1]))?;
+        let mut cols = vec![
+            ("step".to_string(), done.to_string()),
+            ("eval/success".into(), format!("{:.4}", report.success)),
+            ("eval/return".into(), format!("{:.3}", report.ret)),
+            ("eval/score".into(), format!("{:.4}", report.score)),
+            ("eval/score_final".into(), format!("{:.4}", report.score_final)),
+        ];
+        for t in &report.tasks {
+            cols.push((format!("eval/{}/success", t.task), format!("{:.4}", t.success)));
+            cols.push((format!("eval/{}/return", t.task), format!("{:.3}", t.ret)));
+        }
+        for (k, s) in &self.sums {
+            cols.push((format!("train/{k}"), format!("{:.6}", s / self.count as f64)));
+        }
+        cols.push(("time/steps_per_s".into(), format!("{steps_per_second:.2}")));
+        self.csv.push(cols)?;
+        if report.score > self.best {
+            self.best = report.score;
+            save_checkpoint(agent, &self.best_path, done, self.best)?;
+        }
+        save_checkpoint(agent, &self.last, done, self.best)?;
+        self.have_checkpoint = true;
+        self.sums.clear();
+        self.count = 0;
+        self.last_eval = Some(report);
+        Ok(())
+    }
+
+    /// The run's summary (evaluating once more if it resumed after its last evaluation).
+    pub(crate) fn finish(self, agent: &dyn Agent, task: &Task, elapsed: f64) -> Result<TrainSummary> {
+        let final_eval = match self.last_eval {
+            Some(r) => r,
+            // Resumed after the last evaluation had already been written: evaluate once more.
+            None => evaluate(agent, task, self.cfg.eval_episodes, mix(&[self.cfg.seed, self.cfg.steps, 0xE7A1]))?,
+        };
+        Ok(TrainSummary { final_eval, best_score: self.best, resumed_from: self.start, steps_per_second: (self.cfg.steps - self.start) as f64 / elapsed.max(1e-9) })
+    }
+}
+
 /// Trains `agent` on `task` from `data`, writing into `dir` (created if needed). If
 /// `dir/last.safetensors` exists the run resumes from it.
 pub fn train(agent: &mut dyn Agent, task: &Task, data: Dataset, cfg: &TrainConfig, dir: &Path, progress: &mut dyn FnMut(Progress<'_>)) -> Result<TrainSummary> {
-    std::fs::create_dir_all(dir).map_err(|e| RlError::io(dir, e))?;
-    let sampler = match agent.data_spec() {
-        DataSpec::GoalConditioned(gc) => Sampler::Goal(GcSampler::new(data, gc)?),
-        DataSpec::Transitions => {
-            // The imitation tasks have no rewards; only BC, which ignores them, runs there.
-            let (r, m) = if task.is_imitation() { (vec![0.0; data.len()], vec![1.0; data.len()]) } else { envs::singletask_rewards(task, &data)? };
-            Sampler::Plain(TransitionSampler::new(data)?.with_rewards(r, m)?)
-        }
-        DataSpec::Chunks { obs_history, action_chunk, .. } => Sampler::Chunks(TransitionSampler::new(data)?, obs_history, action_chunk),
-    };
-    let last = dir.join(LAST_CHECKPOINT);
-    let best_path = dir.join(BEST_CHECKPOINT);
-    let (start, mut best) = if last.exists() { load_checkpoint(agent, &last)? } else { (0, f64::NEG_INFINITY) };
-    let mut csv = MetricsCsv::open(dir.join(METRICS_FILE), start)?;
+    let sampler = Sampler::new(agent.data_spec(), task, data)?;
+    let (mut log, state) = RunLog::open(dir, cfg)?;
+    if let Some(state) = state {
+        agent.load_state(&state).map_err(|e| RlError::Checkpoint { path: dir.join(LAST_CHECKPOINT), reason: e.to_string() })?;
+    }
     let mut batch = Batch::default();
-    // `best` is the best evaluation's score: the success rate for goal-conditioned tasks, the
-    // VQ-BeT score for imitation tasks.
-    let mut sums: Vec<(String, f64)> = Vec::new();
-    let mut count = 0usize;
-    let mut last_eval: Option<EvalReport> = None;
-    let mut have_checkpoint = last.exists();
+    let t0 = Instant::now();
+    let mut window = Instant::now();
+    let mut window_steps = 0u64;
+    for step in log.start..cfg.steps {
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(&[cfg.seed, step]));
+        sampler.sample_into(cfg.batch_size, &mut rng, &mut batch);
+        let metrics = agent.update(&batch, &mut rng).map_err(|e| log.fill(e, step))?;
+        log.record(&metrics);
+        window_steps += 1;
+        let done = step + 1;
+        if log.evaluates_at(done) {
+            let sps = window_steps as f64 / window.elapsed().as_secs_f64().max(1e-9);
+            log.evaluate(agent, task, done, sps)?;
+            window = Instant::now();
+            window_steps = 0;
+        }
+        progress(Progress { step: done, total: cfg.steps, metrics: &metrics, last_eval: log.last_eval.as_ref() });
+    }
+    log.finish(agent, task, t0.elapsed().as_secs_f64())
+}
+
+/// Trains a member ensemble: member e is the run with `cfgs[e]` (its seed) in `dirs[e]`, and
+/// writes there exactly what that solo run writes: the same batches and noise (drawn from its
+/// own seed's streams), metrics, evaluations and checkpoints (in the solo agent's format, so a
+/// member's run resumes solo or in another ensemble alike). `solo` is a scratch agent of the
+/// same config that member states are loaded into to be evaluated and saved.
+///
+/// All members must resume from the same step. A member whose loss goes non-finite fails with
+/// the usual error (step, term, checkpoint) and is left out of the steps after; the others go on.
+/// Returns each member's outcome.
+pub fn train_members(
+    ens: &mut dyn Members,
+    solo: &mut dyn Agent,
+    task: &Task,
+    data: Dataset,
+    cfgs: &[TrainConfig],
+    dirs: &[PathBuf],
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Vec<Result<TrainSummary>>> {
+    let n = ens.count();
+    if cfgs.len() != n || dirs.len() != n {
+        return Err(RlError::Config { agent: solo.name().into(), reason: format!("an ensemble of {n} members got {} configs and {} run directories", cfgs.len(), dirs.len()) });
+    }
+    let same = |a: &TrainConfig, b: &TrainConfig| TrainConfig { seed: 0, ..a.clone() } == TrainConfig { seed: 0, ..b.clone() };
+    if let Some(c) = cfgs.iter().find(|c| !same(c, &cfgs[0])) {
+        return Err(RlError::Config { agent: solo.name().into(), reason: format!("ensemble members differ in more than the seed: {c:?} vs {:?}", cfgs[0]) });
+    }
+    let cfg = &cfgs[0];
+    let sampler = Sampler::new(ens.data_spec(), task, data)?;
+    let mut logs = Vec::with_capacity(n);
+    for (e, (dir, c)) in dirs.iter().zip(cfgs).enumerate() {
+        let (log, state) = RunLog::open(dir, c)?;
+        if let Some(state) = state {
+            ens.load_member_state(e, &state).map_err(|err| RlError::Checkpoint { path: dir.join(LAST_CHECKPOINT), reason: err.to_string() })?;
+        }
+        logs.push(log);
+    }
+    let start = logs[0].start;
+    if let Some((e, log)) = logs.iter().enumerate().find(|(_, l)| l.start != start) {
+        return Err(RlError::Config {
+            agent: solo.name().into(),
+            reason: format!("member {e} ({}) resumes at step {}, member 0 at {start}; an ensemble's members must be at the same step", dirs[e].display(), log.start),
+        });
+    }
+    let mut outcome: Vec<Option<RlError>> = (0..n).map(|_| None).collect();
+    let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
     let t0 = Instant::now();
     let mut window = Instant::now();
     let mut window_steps = 0u64;
     for step in start..cfg.steps {
-        let mut rng = ChaCha8Rng::seed_from_u64(mix(&[cfg.seed, step]));
-        sampler.sample_into(cfg.batch_size, &mut rng, &mut batch);
-        let metrics = agent.update(&batch, &mut rng).map_err(|e| match e {
-            RlError::NonFinite { term, value, .. } => RlError::NonFinite { step: step + 1, term, value, last_checkpoint: have_checkpoint.then(|| last.clone()) },
-            other => other,
-        })?;
-        for (k, v) in &metrics {
-            match sums.iter_mut().find(|(n, _)| n == k) {
-                Some((_, s)) => *s += v,
-                None => sums.push((k.clone(), *v)),
+        let live: Vec<bool> = outcome.iter().map(Option::is_none).collect();
+        if !live.contains(&true) {
+            break;
+        }
+        let mut rngs: Vec<ChaCha8Rng> = cfgs.iter().map(|c| ChaCha8Rng::seed_from_u64(mix(&[c.seed, step]))).collect();
+        for ((batch, rng), alive) in batches.iter_mut().zip(rngs.iter_mut()).zip(&live) {
+            if *alive {
+                sampler.sample_into(cfg.batch_size, rng, batch);
             }
         }
-        count += 1;
+        let results = ens.update(&batches, &mut rngs, &live)?;
+        let mut shown = Vec::new();
+        for (e, r) in results.into_iter().enumerate() {
+            match r {
+                Some(Ok(metrics)) => {
+                    logs[e].record(&metrics);
+                    if shown.is_empty() {
+                        shown = metrics;
+                    }
+                }
+                Some(Err(err)) => outcome[e] = Some(logs[e].fill(err, step)),
+                None => {}
+            }
+        }
         window_steps += 1;
         let done = step + 1;
-        if done % cfg.eval_every == 0 || done == cfg.steps {
+        let mut last_eval = None;
+        if logs[0].evaluates_at(done) {
             let sps = window_steps as f64 / window.elapsed().as_secs_f64().max(1e-9);
-            let report = evaluate(agent, task, cfg.eval_episodes, mix(&[cfg.seed, done, 0xE7A1]))?;
-            let mut cols = vec![
-                ("step".to_string(), done.to_string()),
-                ("eval/success".into(), format!("{:.4}", report.success)),
-                ("eval/return".into(), format!("{:.3}", report.ret)),
-                ("eval/score".into(), format!("{:.4}", report.score)),
-                ("eval/score_final".into(), format!("{:.4}", report.score_final)),
-            ];
-            for t in &report.tasks {
-                cols.push((format!("eval/{}/success", t.task), format!("{:.4}", t.success)));
-                cols.push((format!("eval/{}/return", t.task), format!("{:.3}", t.ret)));
+            for e in (0..n).filter(|&e| outcome[e].is_none()) {
+                load_member(ens, solo, e)?;
+                logs[e].evaluate(solo, task, done, sps)?;
             }
-            for (k, s) in &sums {
-                cols.push((format!("train/{k}"), format!("{:.6}", s / count as f64)));
-            }
-            cols.push(("time/steps_per_s".into(), format!("{sps:.2}")));
-            csv.push(cols)?;
-            if report.score > best {
-                best = report.score;
-                save_checkpoint(agent, &best_path, done, best)?;
-            }
-            save_checkpoint(agent, &last, done, best)?;
-            have_checkpoint = true;
-            sums.clear();
-            count = 0;
+            last_eval = logs.iter().zip(&outcome).find(|(_, o)| o.is_none()).and_then(|(l, _)| l.last_eval.clone());
             window = Instant::now();
             window_steps = 0;
-            last_eval = Some(report);
         }
-        progress(Progress { step: done, total: cfg.steps, metrics: &metrics, last_eval: last_eval.as_ref() });
+        progress(Progress { step: done, total: cfg.steps, metrics: &shown, last_eval: last_eval.as_ref() });
     }
-    let final_eval = match last_eval {
-        Some(r) => r,
-        // Resumed after the last evaluation had already been written: evaluate once more.
-        None => evaluate(agent, task, cfg.eval_episodes, mix(&[cfg.seed, cfg.steps, 0xE7A1]))?,
-    };
     let elapsed = t0.elapsed().as_secs_f64();
-    Ok(TrainSummary { final_eval, best_score: best, resumed_from: start, steps_per_second: (cfg.steps - start) as f64 / elapsed.max(1e-9) })
+    let mut out = Vec::with_capacity(n);
+    for (e, (log, failed)) in logs.into_iter().zip(outcome).enumerate() {
+        out.push(match failed {
+            Some(err) => Err(err),
+            None => {
+                load_member(ens, solo, e)?;
+                log.finish(solo, task, elapsed)
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// Loads member e's state into the scratch solo agent.
+fn load_member(ens: &dyn Members, solo: &mut dyn Agent, e: usize) -> Result<()> {
+    let state: HashMap<String, Tensor> = ens.member_state(e)?.into_iter().collect();
+    solo.load_state(&state)
 }
 
 #[cfg(test)]

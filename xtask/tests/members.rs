@@ -1,0 +1,164 @@
+//! `rl::train_members` end to end: each member's run directory holds what its solo run writes,
+//! a killed ensemble resumes bit-exactly, and a member whose loss goes NaN fails alone.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use envs::{Batch, Split};
+use rand_chacha::ChaCha8Rng;
+use rl::{Agent, DataSpec, Members, Metrics, RlError, TrainConfig};
+
+const TASK: &str = "pointmaze-medium-navigate";
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nf-rl-members-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn small() -> nf_algos::NfGcbcConfig {
+    nf_algos::NfGcbcConfig { blocks: 2, channels: 32, encoder_hidden: vec![32, 32], rep: 8, lr: 1e-3, warmup: 10, schedule_steps: 100, ..Default::default() }
+}
+
+fn data() -> envs::Dataset {
+    envs::generate_with(TASK, 0, Split::Train, 40, 1001).unwrap()
+}
+
+fn train_cfg(seed: u64, steps: u64) -> TrainConfig {
+    TrainConfig { steps, batch_size: 64, eval_every: 50, eval_episodes: 2, seed }
+}
+
+fn column(dir: &Path, name: &str) -> Vec<f64> {
+    rl::train::MetricsCsv::read(dir.join(rl::METRICS_FILE)).unwrap().series("step", name).unwrap().into_iter().map(|(_, v)| v).collect()
+}
+
+fn ensemble(dirs: &[PathBuf], seeds: &[u64], steps: u64) -> Vec<rl::Result<rl::TrainSummary>> {
+    let dev = Device::Cpu;
+    let mut ens = nf_algos::NfGcbcMembers::new(&small(), 2, 2, seeds, &dev).unwrap();
+    let mut scratch = nf_algos::NfGcbc::new(small(), 2, 2, 0, &dev).unwrap();
+    let cfgs: Vec<_> = seeds.iter().map(|&s| train_cfg(s, steps)).collect();
+    rl::train_members(&mut ens, &mut scratch, &envs::Task::resolve(TASK).unwrap(), data(), &cfgs, dirs, &mut |_| {}).unwrap()
+}
+
+#[test]
+fn member_runs_write_their_solo_records_and_resume_bitwise() {
+    let seeds = [0u64, 1];
+    let task = envs::Task::resolve(TASK).unwrap();
+    let full: Vec<PathBuf> = seeds.iter().map(|s| tmp(&format!("full{s}"))).collect();
+    let split: Vec<PathBuf> = seeds.iter().map(|s| tmp(&format!("split{s}"))).collect();
+    for r in ensemble(&full, &seeds, 100) {
+        assert_eq!(r.unwrap().resumed_from, 0);
+    }
+    // "Kill" after the first checkpoint: the ensemble told to stop at 50, then the same to 100.
+    ensemble(&split, &seeds, 50);
+    for r in ensemble(&split, &seeds, 100) {
+        assert_eq!(r.unwrap().resumed_from, 50);
+    }
+    for (e, &seed) in seeds.iter().enumerate() {
+        // Resumed = uninterrupted, bit for bit (parameters, optimiser state, metrics).
+        let load = |d: &Path| candle_core::safetensors::load(d.join(rl::LAST_CHECKPOINT), &Device::Cpu).unwrap();
+        let (a, b) = (load(&full[e]), load(&split[e]));
+        assert_eq!(a.len(), b.len());
+        for (k, t) in &a {
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1::<f64>().unwrap();
+            assert_eq!(flat(t), flat(&b[k]), "member {e}: {k} differs after resumption");
+        }
+        let strip = |p: &Path| -> Vec<String> { std::fs::read_to_string(p.join(rl::METRICS_FILE)).unwrap().lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect() };
+        assert_eq!(strip(&full[e]), strip(&split[e]), "member {e}: metrics after resumption");
+
+        // The member's records are its solo run's: same columns, same loss averages (to 1e-4),
+        // and its checkpoint loads into, and resumes as, a solo agent.
+        let solo_dir = tmp(&format!("solo{seed}"));
+        let mut solo = nf_algos::NfGcbc::new(small(), 2, 2, seed, &Device::Cpu).unwrap();
+        rl::train(&mut solo, &task, data(), &train_cfg(seed, 100), &solo_dir, &mut |_| {}).unwrap();
+        let header = |d: &Path| rl::train::MetricsCsv::read(d.join(rl::METRICS_FILE)).unwrap().header().clone();
+        assert_eq!(header(&full[e]), header(&solo_dir));
+        let (m, s) = (column(&full[e], "train/nll"), column(&solo_dir, "train/nll"));
+        assert_eq!(m.len(), 2);
+        for (x, y) in m.iter().zip(&s) {
+            assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "member {e}: mean nll {x} vs solo {y}");
+        }
+        let mut reloaded = nf_algos::NfGcbc::new(small(), 2, 2, 99, &Device::Cpu).unwrap();
+        assert_eq!(rl::load_checkpoint(&mut reloaded, &full[e].join(rl::LAST_CHECKPOINT)).unwrap().0, 100);
+    }
+}
+
+/// Three members; member 1's loss is NaN at its 7th step.
+struct FaultyMembers {
+    steps: [u64; 3],
+}
+
+impl Members for FaultyMembers {
+    fn count(&self) -> usize {
+        3
+    }
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::GoalConditioned(envs::GoalConfig::default())
+    }
+    fn update(&mut self, _b: &[Batch], _r: &mut [ChaCha8Rng], live: &[bool]) -> rl::Result<Vec<Option<rl::Result<Metrics>>>> {
+        Ok((0..3)
+            .map(|e| {
+                live[e].then(|| {
+                    self.steps[e] += 1;
+                    let v = if e == 1 && self.steps[e] == 7 { f64::NAN } else { 1.0 };
+                    Ok(vec![("critic_loss".into(), rl::check_finite("critic_loss", v)?)])
+                })
+            })
+            .collect())
+    }
+    fn member_state(&self, e: usize) -> rl::Result<Vec<(String, Tensor)>> {
+        Ok(vec![("steps".into(), Tensor::new(&[self.steps[e] as i64], &Device::Cpu)?)])
+    }
+    fn load_member_state(&mut self, e: usize, s: &HashMap<String, Tensor>) -> rl::Result<()> {
+        self.steps[e] = s["steps"].to_vec1::<i64>()?[0] as u64;
+        Ok(())
+    }
+}
+
+/// The solo agent the members' states are evaluated and saved through.
+struct Scratch {
+    steps: u64,
+}
+
+impl Agent for Scratch {
+    fn name(&self) -> &str {
+        "faulty"
+    }
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::GoalConditioned(envs::GoalConfig::default())
+    }
+    fn update(&mut self, _b: &Batch, _r: &mut ChaCha8Rng) -> rl::Result<Metrics> {
+        unreachable!("the ensemble trains; the scratch agent only evaluates")
+    }
+    fn act(&self, _o: &[f32], _g: Option<&[f32]>, n: usize, _r: &mut ChaCha8Rng) -> rl::Result<Vec<f32>> {
+        Ok(vec![0.0; 2 * n])
+    }
+    fn state(&self) -> rl::Result<Vec<(String, Tensor)>> {
+        Ok(vec![("steps".into(), Tensor::new(&[self.steps as i64], &Device::Cpu)?)])
+    }
+    fn load_state(&mut self, s: &HashMap<String, Tensor>) -> rl::Result<()> {
+        self.steps = s["steps"].to_vec1::<i64>()?[0] as u64;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_nan_member_fails_alone_naming_step_term_and_checkpoint() {
+    let dirs: Vec<PathBuf> = (0..3).map(|e| tmp(&format!("nan{e}"))).collect();
+    let cfgs: Vec<_> = (0..3).map(|s| TrainConfig { steps: 20, batch_size: 8, eval_every: 5, eval_episodes: 1, seed: s }).collect();
+    let data = envs::generate_with(TASK, 0, Split::Train, 2, 51).unwrap();
+    let out = rl::train_members(&mut FaultyMembers { steps: [0; 3] }, &mut Scratch { steps: 0 }, &envs::Task::resolve(TASK).unwrap(), data, &cfgs, &dirs, &mut |_| {}).unwrap();
+    let err = out[1].as_ref().unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, RlError::NonFinite { step: 7, .. }), "{msg}");
+    assert!(msg.contains("critic_loss") && msg.contains("step 7") && msg.contains("last.safetensors"), "{msg}");
+    // The failed member's records end at its step-5 evaluation; the others ran all 20 steps.
+    assert_eq!(std::fs::read_to_string(dirs[1].join(rl::METRICS_FILE)).unwrap().lines().count(), 2);
+    for e in [0, 2] {
+        assert!(out[e].is_ok(), "member {e}: {:?}", out[e].as_ref().err());
+        assert_eq!(column(&dirs[e], "eval/success").len(), 4, "member {e}");
+        let ckpt = candle_core::safetensors::load(dirs[e].join(rl::LAST_CHECKPOINT), &Device::Cpu).unwrap();
+        assert_eq!(ckpt["steps"].to_vec1::<i64>().unwrap(), [20], "member {e} trained every step");
+    }
+}
