@@ -3,6 +3,7 @@
 //! `run-one` entry point). Finished runs (`final.toml` present) are skipped; killed ones resume
 //! from their checkpoint. Ends with the aggregate tables.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -51,6 +52,86 @@ pub struct BenchArgs {
     /// With `--dry-run`: list the runs only, without the probe and the time estimate.
     #[arg(long, requires = "dry_run")]
     pub no_estimate: bool,
+    /// Runs of one cell (same agent, task, config and resume step; different seeds) trained as
+    /// one member ensemble in one process, for agents that have one. `auto`: 1 on the CPU (an
+    /// ensemble's member-step costs as much as a solo step there, measured), up to 25 on a CUDA
+    /// device; `1` trains every run alone.
+    #[arg(long, default_value = "auto")]
+    pub members: MembersArg,
+}
+
+/// `--members`: how many runs may share one process as a member ensemble.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MembersArg {
+    Auto,
+    Fixed(usize),
+}
+
+impl std::str::FromStr for MembersArg {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "auto" => Ok(MembersArg::Auto),
+            n => match n.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(MembersArg::Fixed(n)),
+                _ => Err(format!("`{s}` is not a member count; valid: `auto` or a positive number (1 trains every run alone)")),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for MembersArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MembersArg::Auto => write!(f, "auto"),
+            MembersArg::Fixed(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl MembersArg {
+    /// The most runs per process on `device`. On this project's 2-core CPU an ensemble of E
+    /// members steps in E× the time of one solo step or a little more (quick NF-GCBC, E = 8:
+    /// 1.16×; paper size, E = 4: 1.08× per member-step, `crates/nf-core/examples/step_profile.rs`):
+    /// the CPU's cost is the rows computed, not the ops issued, so `auto` groups only on GPUs.
+    pub fn per_group(self, device: DeviceName) -> usize {
+        match (self, device) {
+            (MembersArg::Fixed(n), _) => n,
+            (MembersArg::Auto, DeviceName::Cpu) => 1,
+            (MembersArg::Auto, DeviceName::Cuda(_)) => 25,
+        }
+    }
+}
+
+/// The step a run's last checkpoint holds (0 without one; `None` if it cannot be read, so the
+/// run is not grouped and reports the problem itself).
+fn checkpoint_step(out: &Path) -> Option<i64> {
+    let path = out.join(rl::LAST_CHECKPOINT);
+    if !path.exists() {
+        return Some(0);
+    }
+    // SAFETY: the checkpoint is written to a temporary name and renamed, never modified in place.
+    let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(&path) }.ok()?;
+    st.load("train.step", &candle_core::Device::Cpu).ok()?.to_vec1::<i64>().ok()?.first().copied()
+}
+
+/// Pending runs in processes: runs of one cell that may share a member ensemble (an agent with
+/// one, everything but the seed equal, the same resume step) go together, up to `max` a group.
+pub fn group_runs(s: &suite::Suite, pending: &[usize], max: usize) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(Vec<usize>, Option<i64>)> = Vec::new();
+    for &i in pending {
+        let spec = &s.runs[i].spec;
+        let step = checkpoint_step(&spec.out);
+        let can = max > 1 && step.is_some() && crate::agents::find(&spec.agent).is_ok_and(|a| a.has_members());
+        if can {
+            if let Some((g, _)) = groups.iter_mut().find(|(g, st)| g.len() < max && *st == step && crate::train::compatible(&s.runs[g[0]].spec, spec)) {
+                g.push(i);
+                continue;
+            }
+        }
+        groups.push((vec![i], if can { step } else { None }));
+    }
+    groups.into_iter().map(|(g, _)| g).collect()
 }
 
 /// `--jobs`: how many runs share the machine at once.
@@ -113,8 +194,10 @@ pub fn threads_per_run(slots: usize) -> String {
 pub struct RunOneArgs {
     #[arg(long)]
     pub suite: String,
-    #[arg(long)]
-    pub index: usize,
+    /// The run's index in the suite's expansion; several (`--index 3,4,5`) train as one member
+    /// ensemble.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub index: Vec<usize>,
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
     #[arg(long, default_value = "data")]
@@ -135,11 +218,14 @@ pub enum Launcher {
 /// Executes run `index` of a suite (what each worker process, or Slurm array task, does).
 pub fn run_one(args: RunOneArgs) -> Result<()> {
     let s = suite::load(&suite::resolve(&args.suite), &args.results, &args.data)?;
-    let run = s.runs.get(args.index).with_context(|| format!("suite {} has {} runs; no index {}", s.name, s.runs.len(), args.index))?;
-    let mut spec = run.spec.clone();
-    spec.device = args.device;
-    crate::train::execute(&spec, false)?;
-    Ok(())
+    let mut specs = Vec::with_capacity(args.index.len());
+    for &i in &args.index {
+        let run = s.runs.get(i).with_context(|| format!("suite {} has {} runs; no index {i}", s.name, s.runs.len()))?;
+        let mut spec = run.spec.clone();
+        spec.device = args.device;
+        specs.push(spec);
+    }
+    crate::train::execute_group(&specs)
 }
 
 fn done(out: &Path) -> bool {
@@ -211,27 +297,38 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let exe = std::env::current_exe().context("locating the xtask binary")?;
     let threads = threads_per_run(slots.len());
+    let groups = group_runs(&s, &pending, args.members.per_group(devices[0]));
+    if groups.len() < pending.len() {
+        println!("{} runs in {} processes (member ensembles, --members {})", pending.len(), groups.len(), args.members);
+    }
     if args.launcher == Launcher::Slurm {
-        return slurm(&args, &s, &path, &exe, &pending);
+        return slurm(&args, &s, &path, &exe, &groups);
     }
     let bar = ProgressBar::new(pending.len() as u64);
     bar.set_style(ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} runs (eta {eta}) {msg}").unwrap());
-    let mut queue = pending.into_iter();
-    let mut running: Vec<(usize, usize, Child)> = Vec::new();
+    let mut queue = groups.into_iter();
+    let mut running: Vec<(Vec<usize>, usize, Child)> = Vec::new();
     let mut free: Vec<usize> = (0..slots.len()).rev().collect();
     let mut failed: Vec<(usize, String)> = Vec::new();
     loop {
         while !free.is_empty() {
-            let Some(i) = queue.next() else { break };
+            let Some(group) = queue.next() else { break };
             let slot = free.pop().expect("checked non-empty");
-            let dir = RunDir::new(&s.runs[i].spec.out);
+            // An ensemble's process logs into its first member's run directory; the others'
+            // logs say where.
+            let dir = RunDir::new(&s.runs[group[0]].spec.out);
             dir.create()?;
             let log = dir.create_log()?;
+            for &i in &group[1..] {
+                let d = RunDir::new(&s.runs[i].spec.out);
+                d.create()?;
+                writeln!(d.create_log()?, "trained as a member ensemble with {}; its log is {}", s.runs[group[0]].spec.out.display(), dir.log_path().display())?;
+            }
             let child = Command::new(&exe)
                 .args(["run-one", "--suite"])
                 .arg(&path)
                 .arg("--index")
-                .arg(i.to_string())
+                .arg(group.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","))
                 .arg("--results")
                 .arg(&args.results)
                 .arg("--data")
@@ -243,7 +340,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 .stderr(Stdio::from(log))
                 .spawn()
                 .context("starting a run process")?;
-            running.push((i, slot, child));
+            running.push((group, slot, child));
         }
         if running.is_empty() {
             break;
@@ -252,26 +349,32 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let mut k = 0;
         while k < running.len() {
             if let Some(status) = running[k].2.try_wait()? {
-                let (i, slot, _) = running.remove(k);
+                let (group, slot, _) = running.remove(k);
                 free.push(slot);
-                let dir = RunDir::new(&s.runs[i].spec.out);
-                if !status.success() || !dir.is_done() {
-                    // The worker's own failure, when it recorded one; else how its process ended.
-                    let why = match dir.read_status() {
-                        Ok(Some(failed @ RunStatus::Failed(_))) => failed,
-                        _ => RunStatus::Failed(format!("process exited with {status}; see {}", dir.log_path().display())),
-                    };
-                    dir.write_status(&why)?;
-                    let why = why.to_string();
-                    bar.println(format!("FAILED {} {} seed{}: {why}", s.runs[i].spec.agent, s.runs[i].spec.task, s.runs[i].spec.seed));
-                    failed.push((i, why));
+                let log = RunDir::new(&s.runs[group[0]].spec.out).log_path();
+                for &i in &group {
+                    let dir = RunDir::new(&s.runs[i].spec.out);
+                    if !dir.is_done() {
+                        // The worker's own failure, when it recorded one; else how its process ended.
+                        let why = match dir.read_status() {
+                            Ok(Some(failed @ RunStatus::Failed(_))) => failed,
+                            _ => RunStatus::Failed(format!("process exited with {status}; see {}", log.display())),
+                        };
+                        dir.write_status(&why)?;
+                        let why = why.to_string();
+                        bar.println(format!("FAILED {} {} seed{}: {why}", s.runs[i].spec.agent, s.runs[i].spec.task, s.runs[i].spec.seed));
+                        failed.push((i, why));
+                    }
+                    bar.inc(1);
                 }
-                bar.inc(1);
             } else {
                 k += 1;
             }
         }
-        let names: Vec<String> = running.iter().map(|(i, slot, _)| format!("{}/{}@{}", s.runs[*i].spec.agent, s.runs[*i].spec.task, slots[*slot])).collect();
+        let names: Vec<String> = running
+            .iter()
+            .map(|(g, slot, _)| format!("{}/{}{}@{}", s.runs[g[0]].spec.agent, s.runs[g[0]].spec.task, if g.len() > 1 { format!("×{}", g.len()) } else { String::new() }, slots[*slot]))
+            .collect();
         bar.set_message(format!("running {} | failed {} | {}", running.len(), failed.len(), names.join(", ")));
     }
     bar.finish_and_clear();
@@ -289,7 +392,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
 /// thread (the thread policy of `--jobs auto`; `--slurm-opt=--cpus-per-task=N` asks for more, and
 /// the task then runs N threads); `--jobs N` caps the tasks running at once, `auto` leaves that
 /// to Slurm.
-fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, pending: &[usize]) -> Result<()> {
+fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, groups: &[Vec<usize>]) -> Result<()> {
+    let pending: Vec<usize> = groups.iter().flatten().copied().collect();
     if pending.is_empty() {
         println!("nothing to submit: every run is finished");
         println!("{}", crate::aggregate::aggregate(s, &args.results)?);
@@ -304,7 +408,7 @@ fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, pend
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let dir = results.join("slurm").join(format!("{}-{stamp}", s.name));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for &i in pending {
+    for &i in &pending {
         std::fs::create_dir_all(&s.runs[i].spec.out)?;
     }
     let mut script = String::from("#!/bin/bash\n");
@@ -312,12 +416,12 @@ fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, pend
         Jobs::Fixed(n) => format!("%{n}"),
         Jobs::Auto => String::new(),
     };
-    script.push_str(&format!("#SBATCH --job-name=nfrl-{}\n#SBATCH --array=0-{}{cap}\n#SBATCH --cpus-per-task=1\n#SBATCH --output={}/%A_%a.out\n", s.name, pending.len() - 1, dir.display()));
+    script.push_str(&format!("#SBATCH --job-name=nfrl-{}\n#SBATCH --array=0-{}{cap}\n#SBATCH --cpus-per-task=1\n#SBATCH --output={}/%A_%a.out\n", s.name, groups.len() - 1, dir.display()));
     for o in &args.slurm_opts {
         script.push_str(&format!("#SBATCH {o}\n"));
     }
-    script.push_str(&format!("# One array task per pending run of suite {} (indices into its expansion).\n", s.name));
-    script.push_str(&format!("RUNS=({})\n", pending.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ")));
+    script.push_str(&format!("# One array task per pending run of suite {} (indices into its expansion; a comma list is a member ensemble).\n", s.name));
+    script.push_str(&format!("RUNS=({})\n", groups.iter().map(|g| g.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")).collect::<Vec<_>>().join(" ")));
     script.push_str("export RAYON_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n");
     script.push_str(&format!("exec {:?} run-one --suite {:?} --index ${{RUNS[$SLURM_ARRAY_TASK_ID]}} --results {:?} --data {:?}\n", exe, suite_abs, results, data));
     let file = dir.join("array.sbatch");
@@ -333,7 +437,7 @@ fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, pend
         bail!("sbatch failed: {}{}", stdout, String::from_utf8_lossy(&out.stderr));
     }
     let job = stdout.lines().next().unwrap_or("").to_string();
-    println!("submitted Slurm job {job}: {} array tasks ({}); logs in {}", pending.len(), file.display(), dir.display());
+    println!("submitted Slurm job {job}: {} array tasks for {} runs ({}); logs in {}", groups.len(), pending.len(), file.display(), dir.display());
     if !args.wait {
         println!("when it finishes: cargo xtask aggregate --suite {}", args.suite);
         return Ok(());

@@ -193,6 +193,112 @@ fn execute_inner(spec: &RunSpec, dir: &RunDir, show_progress: bool) -> Result<rl
     Ok(summary)
 }
 
+/// Trains `specs` (runs that differ only in their seed and run directory) as one member
+/// ensemble in this process; each member's directory ends as its solo run's would (config,
+/// metrics, checkpoints, `final.toml`, `status`). One spec is a solo run.
+pub fn execute_group(specs: &[RunSpec]) -> Result<()> {
+    match specs {
+        [] => Ok(()),
+        [one] => execute(one, false).map(|_| ()),
+        _ => {
+            let dirs: Vec<RunDir> = specs.iter().map(|s| RunDir::new(&s.out)).collect();
+            for d in &dirs {
+                d.create()?;
+            }
+            let result = execute_group_inner(specs, &dirs);
+            let failed = match &result {
+                Ok(outcomes) => outcomes.iter().filter(|o| o.is_err()).count(),
+                Err(_) => specs.len(),
+            };
+            for (e, d) in dirs.iter().enumerate() {
+                let status = match &result {
+                    Ok(outcomes) => match &outcomes[e] {
+                        Ok(()) => RunStatus::Done,
+                        Err(err) => RunStatus::Failed(format!("{err:#}")),
+                    },
+                    Err(err) => RunStatus::Failed(format!("{err:#}")),
+                };
+                d.write_status(&status)?;
+            }
+            if failed > 0 {
+                bail!("{failed} of {} member runs failed (see each run's `status`)", specs.len());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whether two runs may share a member ensemble: everything but the seed and the run directory
+/// equal.
+pub fn compatible(a: &RunSpec, b: &RunSpec) -> bool {
+    a.agent == b.agent && a.task == b.task && a.agent_table == b.agent_table && a.data == b.data && TrainConfig { seed: 0, ..a.train.clone() } == TrainConfig { seed: 0, ..b.train.clone() }
+}
+
+fn execute_group_inner(specs: &[RunSpec], dirs: &[RunDir]) -> Result<Vec<Result<()>>> {
+    let first = &specs[0];
+    if let Some(s) = specs.iter().find(|s| !compatible(s, first)) {
+        bail!("runs {} and {} differ in more than their seed; they cannot share a member ensemble", first.out.display(), s.out.display());
+    }
+    for d in dirs {
+        d.write_status(&RunStatus::Running)?;
+    }
+    let task = envs::Task::resolve(&first.task)?;
+    let device = first.device.open()?;
+    let cfg = crate::agents::configure(&first.agent, first.agent_table.as_ref())?;
+    crate::agents::check_task(&cfg, &task)?;
+    let mut fitted = first.train.clone();
+    let seeds: Vec<u64> = specs.iter().map(|s| s.seed).collect();
+    let Some((mut ens, mut scratch, agent_toml)) = cfg.build_members(&mut fitted, task.obs_dim, task.act_dim, &seeds, &device)? else {
+        bail!("{} trains solo only (it has no member ensemble); run it with --members 1", first.agent);
+    };
+    let agent_table: toml::Table = agent_toml.parse().with_context(|| format!("{}: the resolved config is not a TOML table", first.agent))?;
+    let mut cfgs = Vec::with_capacity(specs.len());
+    for (spec, dir) in specs.iter().zip(dirs) {
+        let train = TrainConfig { seed: spec.seed, ..fitted.clone() };
+        let resolved = RunConfig { agent_name: spec.agent.clone(), task: spec.task.clone(), seed: spec.seed, train: train.clone(), agent: agent_table.clone() };
+        if dir.has_checkpoint() && dir.read_config()?.as_ref() != Some(&resolved) {
+            bail!("{} holds a run with a different config ({}); resume with the same settings, or choose another --out", spec.out.display(), dir.config_path().display());
+        }
+        dir.write_config(&resolved)?;
+        cfgs.push(train);
+    }
+    let outcome = envs::manifest::ensure(&first.data, &first.task, 0, envs::Split::Train)?;
+    let data = envs::Dataset::load_npz(outcome.path())?;
+    data.check_for_task(outcome.path(), &first.task)?;
+    let outs: Vec<std::path::PathBuf> = specs.iter().map(|s| s.out.clone()).collect();
+    let results = rl::train_members(ens.as_mut(), scratch.as_mut(), &task, data, &cfgs, &outs, &mut |_| {})?;
+    let meta = &task.meta;
+    let mut done = Vec::with_capacity(specs.len());
+    for (e, (r, (spec, dir))) in results.into_iter().zip(specs.iter().zip(dirs)).enumerate() {
+        done.push(match r {
+            Err(err) => Err(err.into()),
+            Ok(summary) => {
+                let state: std::collections::HashMap<String, candle_core::Tensor> = ens.member_state(e)?.into_iter().collect();
+                scratch.load_state(&state)?;
+                let latency_us = action_latency_us(scratch.as_ref(), task.obs_dim)?;
+                let ev = &summary.final_eval;
+                dir.write_final(&RunFinal {
+                    agent: spec.agent.clone(),
+                    task: spec.task.clone(),
+                    seed: spec.seed,
+                    steps: fitted.steps,
+                    success: ev.success,
+                    ret: ev.ret,
+                    best_score: summary.best_score,
+                    score: Some(ev.score),
+                    score_final: Some(ev.score_final),
+                    steps_per_second: summary.steps_per_second,
+                    action_latency_us: latency_us,
+                    stands_in_for: meta.stands_in_for.clone(),
+                    tasks: ev.tasks.iter().map(|t| (t.task.clone(), TaskFinal { success: t.success, ret: t.ret, score: Some(t.score), score_final: Some(t.score_final) })).collect(),
+                })?;
+                Ok(())
+            }
+        });
+    }
+    Ok(done)
+}
+
 /// Median time of one batch-1 action (the real-time control path), in microseconds.
 fn action_latency_us(agent: &dyn rl::Agent, obs_dim: usize) -> Result<f64> {
     use rand::SeedableRng;

@@ -177,3 +177,35 @@ fn a_dry_run_estimates_the_quick_suites_wall_time() {
     let text = dry(&small, &["--no-estimate"]);
     assert!(text.contains("nf-gcbc") && !text.contains("estimated time") && !text.contains("probed"), "{text}");
 }
+
+/// `--members 3` trains a cell's three seeds as one member ensemble in one process; each run
+/// directory ends as with `--members 1` (one process per run): the same evaluations and loss
+/// averages, row for row (bitwise on the CPU, where an ensemble runs each member's solo gemm).
+#[test]
+fn a_cells_seeds_train_as_one_member_ensemble_with_the_solo_results() {
+    let dir = root("members");
+    let p = dir.join("seeds.toml");
+    std::fs::write(
+        &p,
+        "[suite]\nseeds = [0, 1, 2]\neval_episodes = 2\nbatch_size = 32\n\n[[experiment]]\nsetting = \"cil\"\ntasks = [\"pointmaze-medium-navigate\"]\nagents = [\"nf-gcbc\"]\nsteps = 200\neval_every = 100\n[experiment.agent.nf-gcbc]\nblocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8\n",
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let run = |members: &str, results: &Path| {
+        let out = xtask().args(["bench", "--jobs", "1", "--members", members, "--suite"]).arg(&p).arg("--results").arg(results).arg("--data").arg(&data).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    let (grouped, solo) = (dir.join("grouped"), dir.join("solo"));
+    assert!(run("3", &grouped).contains("3 runs in 1 processes"));
+    assert!(!run("1", &solo).contains("processes"));
+    let strip = |p: PathBuf| -> Vec<String> { std::fs::read_to_string(p).unwrap().lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect() };
+    for seed in 0..3 {
+        let rel = format!("runs/seeds/cil/pointmaze-medium-navigate/nf-gcbc/seed{seed}");
+        assert_eq!(std::fs::read_to_string(grouped.join(&rel).join("status")).unwrap().trim(), "done");
+        assert_eq!(strip(grouped.join(&rel).join("metrics.csv")), strip(solo.join(&rel).join("metrics.csv")), "seed {seed}");
+    }
+    let log = std::fs::read_to_string(grouped.join("runs/seeds/cil/pointmaze-medium-navigate/nf-gcbc/seed2/log.txt")).unwrap_or_default();
+    assert!(log.contains("member ensemble"), "{log}");
+}

@@ -234,4 +234,8 @@ impl AgentConfig for NfGcbcConfig {
     fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<NfGcbc> {
         NfGcbc::new(self.clone(), obs_dim, act_dim, seed, device)
     }
+    const MEMBERS: bool = true;
+    fn build_members(&self, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Option<Result<Box<dyn Members>>> {
+        Some(NfGcbcMembers::new(self, obs_dim, act_dim, seeds, device).map(|m| Box::new(m) as Box<dyn Members>))
+    }
 }

@@ -18,7 +18,7 @@ use envs::TaskKind;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::agent::{Agent, DataSpec};
+use crate::agent::{Agent, DataSpec, Members};
 use crate::error::{Result, RlError};
 use crate::train::TrainConfig;
 
@@ -60,6 +60,16 @@ pub trait AgentConfig: Serialize + DeserializeOwned + Default + Clone + Send + '
 
     /// The agent for a task with these dimensions (actions in `[-1, 1]^act_dim`).
     fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Self::Agent>;
+
+    /// Whether [`AgentConfig::build_members`] builds a member ensemble (the runner groups the
+    /// seeds of a cell into one process only for such agents).
+    const MEMBERS: bool = false;
+
+    /// The agent as a member ensemble, member e the agent `build` gives for `seeds[e]`; `None`
+    /// for agents that train solo only.
+    fn build_members(&self, _obs_dim: usize, _act_dim: usize, _seeds: &[u64], _device: &Device) -> Option<Result<Box<dyn Members>>> {
+        None
+    }
 }
 
 /// An [`AgentConfig`] behind `dyn`, so [`Configured`] can hold any agent's config.
@@ -69,9 +79,13 @@ trait DynConfig: Send {
     fn fit_budget(&mut self, train: &mut TrainConfig, user: &UserTable);
     fn to_toml(&self) -> Result<String>;
     fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Box<dyn Agent>>;
+    fn build_members(&self, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Option<Result<Box<dyn Members>>>;
 }
 
 impl<C: AgentConfig> DynConfig for C {
+    fn build_members(&self, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Option<Result<Box<dyn Members>>> {
+        AgentConfig::build_members(self, obs_dim, act_dim, seeds, device)
+    }
     fn data_spec(&self) -> DataSpec {
         AgentConfig::data_spec(self)
     }
@@ -88,6 +102,9 @@ impl<C: AgentConfig> DynConfig for C {
         Ok(Box::new(AgentConfig::build(self, obs_dim, act_dim, seed, device)?))
     }
 }
+
+/// A member ensemble, a scratch solo agent of its config, and the resolved config as TOML.
+pub type BuiltMembers = (Box<dyn Members>, Box<dyn Agent>, String);
 
 /// A config read from a table and checked: what the suite checks look at and what builds the
 /// agent.
@@ -118,6 +135,17 @@ impl Configured {
         let text = self.config.to_toml()?;
         Ok((self.config.build(obs_dim, act_dim, seed, device)?, text))
     }
+
+    /// [`Configured::build`] for a member ensemble over `seeds`: the ensemble, a scratch solo
+    /// agent of the same config (what member states are evaluated and saved through) and the
+    /// resolved config; `None` when the agent has no ensemble form.
+    pub fn build_members(mut self, train: &mut TrainConfig, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Result<Option<BuiltMembers>> {
+        self.config.fit_budget(train, &self.user);
+        let text = self.config.to_toml()?;
+        let Some(members) = self.config.build_members(obs_dim, act_dim, seeds, device) else { return Ok(None) };
+        let scratch = self.config.build(obs_dim, act_dim, seeds.first().copied().unwrap_or(0), device)?;
+        Ok(Some((members?, scratch, text)))
+    }
 }
 
 /// One registry entry, object-safe so the runner's list holds every agent:
@@ -130,6 +158,8 @@ pub trait Registered: Sync {
     fn compared_against(&self) -> &'static [&'static str];
     /// `std::any::type_name` of the agent type (a test checks every `Agent` impl is registered).
     fn agent_type(&self) -> &'static str;
+    /// See [`AgentConfig::MEMBERS`].
+    fn has_members(&self) -> bool;
     /// Reads `table` (an `[agent]` section; `None` for the paper's defaults) into the config and
     /// checks it: unknown keys, non-finite values, ranges.
     fn configure(&self, table: Option<&toml::Table>) -> Result<Configured>;
@@ -154,6 +184,9 @@ impl<C: AgentConfig> Registered for Entry<C> {
     }
     fn agent_type(&self) -> &'static str {
         std::any::type_name::<C::Agent>()
+    }
+    fn has_members(&self) -> bool {
+        C::MEMBERS
     }
     fn configure(&self, table: Option<&toml::Table>) -> Result<Configured> {
         let user = table.cloned().unwrap_or_default();
