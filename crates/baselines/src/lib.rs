@@ -11,5 +11,5 @@ pub mod rebrac;
 pub use bc::{Bc, BcConfig};
 pub use fm_gcbc::{FmGcbc, FmGcbcConfig};
 pub use fql::{Fql, FqlConfig, FqlQAgg};
-pub use gcbc::{Gcbc, GcbcConfig};
+pub use gcbc::{Gcbc, GcbcConfig, GcbcMembers};
 pub use rebrac::{Rebrac, RebracConfig};

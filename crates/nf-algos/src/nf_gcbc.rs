@@ -12,7 +12,7 @@ use candle_core::{Device, Tensor};
 use envs::{Batch, GoalConfig};
 use nf_core::{ConditionalFlow, Draw, EncoderConfig, FlowConfig, FlowSampler, Trainer, WarmupCosine};
 use rand_chacha::ChaCha8Rng;
-use rl::{check_finite, member_rows_tensor, rows_tensor, scalar, Agent, AgentConfig, DataSpec, Fields, Members, Metrics, Result, RlError, TrainConfig, UserTable};
+use rl::{check_finite, member_rows_tensor, rows_tensor, scalar, step_members, Agent, AgentConfig, DataSpec, Fields, Members, Metrics, Result, RlError, TrainConfig, UserTable};
 use serde::{Deserialize, Serialize};
 
 /// NF-GCBC's hyper-parameters; defaults are the paper code's (`flax_fcnf_gcbc.py`).
@@ -180,13 +180,8 @@ impl Members for NfGcbcMembers {
         let actions = member_rows_tensor(batches, |b| vec![(&b.actions, a)], &dev)?;
         // Σ_e L_e over the live members with a finite loss: member e's gradient is its own.
         let losses = self.flow.member_nll_losses(&actions, Some(&cond), rngs)?;
-        let values = losses.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
-        let checked: Vec<Option<Result<f64>>> = values.iter().zip(live).map(|(&v, &l)| l.then(|| check_finite("nll", v))).collect();
-        let stepping: Vec<u32> = checked.iter().enumerate().filter(|(_, c)| matches!(c, Some(Ok(_)))).map(|(e, _)| e as u32).collect();
-        if !stepping.is_empty() {
-            let idx = Tensor::new(stepping.as_slice(), &dev)?;
-            self.trainer.step(&losses.index_select(&idx, 0)?.sum_all()?)?;
-        }
+        let trainer = &mut self.trainer;
+        let checked = step_members(&losses, "nll", live, |total| Ok(trainer.step(total).map(|_| ())?))?;
         let lr = self.trainer.optimizer().lr;
         Ok(checked.into_iter().map(|c| c.map(|r| r.map(|nll| vec![("nll".into(), nll), ("lr".into(), lr)]))).collect())
     }

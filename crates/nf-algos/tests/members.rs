@@ -1,10 +1,7 @@
-//! NF-GCBC as a member ensemble: member e sees the batches and noise of the solo run with seed e
-//! and its losses follow that run's, step by step; a member whose loss goes non-finite drops out
-//! and the others go on unchanged.
+//! NF-GCBC as a member ensemble: a member whose loss goes non-finite drops out and the others go
+//! on as their solo runs (`xtask/tests/members.rs` holds every ensemble agent to its solo runs).
 
-use std::collections::HashMap;
-
-use candle_core::{DType, Device, Tensor};
+use candle_core::Device;
 use envs::{Batch, GcSampler, GoalConfig, Split};
 use nf_algos::{NfGcbc, NfGcbcConfig, NfGcbcMembers};
 use rand::SeedableRng;
@@ -12,9 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use rl::{Agent, Members, RlError};
 
 const SEEDS: [u64; 3] = [0, 5, 11];
-/// The bound the design asks for: 1e-4 relative. On the CPU with one thread the members' losses
-/// are measured bitwise equal to the solo runs' (the batched matmul runs the solo gemm per
-/// member); the bound leaves room for devices whose batched kernels sum in another order.
+/// The bound the design asks for: 1e-4 relative (on the CPU the losses are bitwise equal).
 const TOL: f64 = 1e-4;
 
 fn cfg() -> NfGcbcConfig {
@@ -26,56 +21,9 @@ fn sampler() -> GcSampler {
     GcSampler::new(data, GoalConfig::geometric(cfg().gamma)).unwrap()
 }
 
-fn flat(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap()
-}
-
 /// The streams the training loop gives seed `seed` at `step`.
 fn stream(seed: u64, step: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(rl::seeds::mix(&[seed, step]))
-}
-
-#[test]
-fn members_follow_their_solo_runs_for_100_steps() {
-    let dev = Device::Cpu;
-    let s = sampler();
-    let mut ens = NfGcbcMembers::new(&cfg(), 2, 2, &SEEDS, &dev).unwrap();
-    let mut solos: Vec<NfGcbc> = SEEDS.iter().map(|&seed| NfGcbc::new(cfg(), 2, 2, seed, &dev).unwrap()).collect();
-    let mut batches: Vec<Batch> = SEEDS.iter().map(|_| Batch::default()).collect();
-    let live = [true; 3];
-    let mut worst = 0f64;
-    for step in 0..100 {
-        let mut rngs: Vec<ChaCha8Rng> = SEEDS.iter().map(|&seed| stream(seed, step)).collect();
-        for (b, r) in batches.iter_mut().zip(rngs.iter_mut()) {
-            s.sample_into(64, r, b);
-        }
-        let got = ens.update(&batches, &mut rngs, &live).unwrap();
-        for (e, &seed) in SEEDS.iter().enumerate() {
-            let mut r = stream(seed, step);
-            let mut b = Batch::default();
-            s.sample_into(64, &mut r, &mut b);
-            let want = solos[e].update(&b, &mut r).unwrap();
-            let got = got[e].as_ref().expect("a live member reports").as_ref().expect("finite");
-            let (g, w) = (got[0].1, want[0].1);
-            assert_eq!(got[0].0, "nll");
-            let err = (g - w).abs() / w.abs().max(1.0);
-            worst = worst.max(err);
-            assert!(err <= TOL, "step {step}, member {e}: nll {g} vs solo {w}");
-        }
-    }
-    println!("largest relative loss difference over 100 steps × {} members: {worst:e}", SEEDS.len());
-    // The members' saved states are their solo runs' (same names, shapes; values to TOL).
-    for (e, solo) in solos.iter().enumerate() {
-        let (m, s): (HashMap<_, _>, HashMap<_, _>) = (ens.member_state(e).unwrap().into_iter().collect(), solo.state().unwrap().into_iter().collect());
-        assert_eq!(m.len(), s.len());
-        for (k, t) in &s {
-            assert_eq!(m[k].dims(), t.dims(), "{k}");
-            let (a, b) = (flat(&m[k]), flat(t));
-            let scale = b.iter().fold(1e-3f64, |x, v| x.max(v.abs()));
-            let err = a.iter().zip(&b).fold(0f64, |x, (p, q)| x.max((p - q).abs())) / scale;
-            assert!(err <= 1e-3, "member {e}: {k} differs by {err:e} (relative to its scale)");
-        }
-    }
 }
 
 /// Member 1's batch turns to NaN at step 3: it reports the non-finite term and drops out; the

@@ -115,6 +115,41 @@ pub fn varmap_member_state(vars: &candle_nn::VarMap, prefix: &str, e: usize) -> 
     Ok(out)
 }
 
+/// Sets member e's slice of every variable of an ensemble's `vars` from a solo agent's
+/// `{prefix}{name}` tensors (solo shapes).
+pub fn load_varmap_member(vars: &candle_nn::VarMap, state: &HashMap<String, Tensor>, prefix: &str, e: usize) -> Result<()> {
+    for (name, var) in vars.data().lock().unwrap().iter() {
+        let key = format!("{prefix}{name}");
+        let t = state.get(&key).ok_or_else(|| RlError::Config { agent: prefix.trim_end_matches('.').into(), reason: format!("checkpoint lacks `{key}`") })?;
+        if t.dims() != &var.dims()[1..] {
+            return Err(RlError::Config { agent: prefix.trim_end_matches('.').into(), reason: format!("`{key}` has shape {:?}, a member expects {:?}", t.dims(), &var.dims()[1..]) });
+        }
+        var.as_tensor().slice_set(&t.to_device(var.device())?.to_dtype(var.dtype())?.unsqueeze(0)?, 0, e)?;
+    }
+    Ok(())
+}
+
+/// Each member's [`unit_gaussian_nll`], `[E]`, for actions and means `[E, n, d]`.
+pub fn member_unit_gaussian_nll(a: &Tensor, mu: &Tensor) -> Result<Tensor> {
+    let d = a.dim(candle_core::D::Minus1)? as f64;
+    let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln() * d;
+    Ok(((((a - mu)?.sqr()?.sum(candle_core::D::Minus1)? * 0.5)?.mean(candle_core::D::Minus1)?) + half_log_2pi)?)
+}
+
+/// One optimiser step on `Σ_e losses[e]` over the members that are `live` and whose loss is
+/// finite (`term` names it in the error of the others): the common tail of a single-loss
+/// ensemble agent's update. Returns each member's loss (`None` when not live).
+pub fn step_members(losses: &Tensor, term: &str, live: &[bool], step: impl FnOnce(&Tensor) -> Result<()>) -> Result<Vec<Option<Result<f64>>>> {
+    let values = losses.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
+    let checked: Vec<Option<Result<f64>>> = values.iter().zip(live).map(|(&v, &l)| l.then(|| check_finite(term, v))).collect();
+    let stepping: Vec<u32> = checked.iter().enumerate().filter(|(_, c)| matches!(c, Some(Ok(_)))).map(|(e, _)| e as u32).collect();
+    if !stepping.is_empty() {
+        let idx = Tensor::new(stepping.as_slice(), losses.device())?;
+        step(&losses.index_select(&idx, 0)?.sum_all()?)?;
+    }
+    Ok(checked)
+}
+
 /// `[E, n, a]` + `[E, n, b]` rows, one `[n, ·]` block per member batch → one `[E, n, a + b]`
 /// tensor (the ensemble form of [`rows_tensor`]); `pick` selects each batch's parts.
 pub fn member_rows_tensor(batches: &[Batch], pick: impl Fn(&Batch) -> Vec<(&[f32], usize)>, device: &candle_core::Device) -> Result<Tensor> {
