@@ -48,8 +48,7 @@ fn ensemble(dirs: &[PathBuf], seeds: &[u64], steps: u64) -> Vec<rl::Result<rl::T
 /// equal, which the runner test checks through whole runs).
 fn members_follow_their_solo_runs<C: AgentConfig>(cfg: C) {
     let (dev, seeds) = (Device::Cpu, [0u64, 5, 11]);
-    let DataSpec::GoalConditioned(goals) = cfg.data_spec() else { panic!("{}: a goal-conditioned agent", C::NAME) };
-    let sampler = envs::GcSampler::new(data(), goals).unwrap();
+    let sampler = Sampler::of(cfg.data_spec());
     let mut ens = cfg.build_members(2, 2, &seeds, &dev).expect("an ensemble form").unwrap();
     let mut solos: Vec<C::Agent> = seeds.iter().map(|&s| cfg.build(2, 2, s, &dev).unwrap()).collect();
     let stream = |seed: u64, step: u64| ChaCha8Rng::seed_from_u64(rl::seeds::mix(&[seed, step]));
@@ -83,6 +82,40 @@ fn members_follow_their_solo_runs<C: AgentConfig>(cfg: C) {
             assert_eq!(m[k].dims(), t.dims(), "{}: {k}", C::NAME);
         }
     }
+}
+
+/// The batches the training loop draws for a data spec (goal-conditioned on the maze, transitions
+/// on its singletask variant).
+enum Sampler {
+    Goal(envs::GcSampler),
+    Transitions(envs::TransitionSampler),
+}
+
+impl Sampler {
+    fn of(spec: DataSpec) -> Self {
+        match spec {
+            DataSpec::GoalConditioned(goals) => Sampler::Goal(envs::GcSampler::new(data(), goals).unwrap()),
+            DataSpec::Transitions => {
+                let task = format!("{TASK}-singletask-task3");
+                let ds = envs::generate_with(&task, 0, Split::Train, 40, 1001).unwrap();
+                let (r, m) = envs::singletask_rewards(&envs::Task::resolve(&task).unwrap(), &ds).unwrap();
+                Sampler::Transitions(envs::TransitionSampler::new(ds).unwrap().with_rewards(r, m).unwrap())
+            }
+            other => panic!("no sampler here for {other:?}"),
+        }
+    }
+
+    fn sample_into(&self, n: usize, rng: &mut ChaCha8Rng, out: &mut Batch) {
+        match self {
+            Sampler::Goal(s) => s.sample_into(n, rng, out),
+            Sampler::Transitions(s) => s.sample_transitions_into(n, rng, out),
+        }
+    }
+}
+
+#[test]
+fn nf_rlbc_members_follow_their_solo_runs() {
+    members_follow_their_solo_runs(nf_algos::NfRlbcConfig { blocks: 2, channels: 32, encoder_hidden: vec![32], rep: 8, critic_hidden: vec![32, 32], alpha: 1.0, ..Default::default() });
 }
 
 #[test]

@@ -7,4 +7,4 @@ pub mod nf_rlbc;
 
 pub use nf_bc::{NfBc, NfBcConfig};
 pub use nf_gcbc::{NfGcbc, NfGcbcConfig, NfGcbcMembers};
-pub use nf_rlbc::{NfRlbc, NfRlbcConfig, QAgg};
+pub use nf_rlbc::{NfRlbc, NfRlbcConfig, NfRlbcMembers, QAgg};

@@ -13,12 +13,14 @@
 
 use std::collections::HashMap;
 
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, D};
 use candle_nn::VarMap;
 use envs::Batch;
 use nf_core::{Activation, AdamW, ConditionalFlow, Draw, EncoderConfig, FlowConfig, FlowSampler, Mlp};
 use rand_chacha::ChaCha8Rng;
-use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Metrics, Result, RlError};
+use rl::{
+    check_finite, load_varmap, load_varmap_member, member_rows_tensor, scalar, sorted_vars, varmap_member_state, varmap_state, Agent, AgentConfig, DataSpec, Fields, Members, Metrics, Result, RlError,
+};
 use serde::{Deserialize, Serialize};
 
 /// How the TD target aggregates the two target critics.
@@ -95,19 +97,35 @@ pub struct NfRlbc {
     device: Device,
 }
 
-impl NfRlbc {
-    pub fn new(cfg: NfRlbcConfig, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Self> {
+impl NfRlbcConfig {
+    fn flow_config(&self, obs_dim: usize, act_dim: usize) -> Result<FlowConfig> {
+        let cfg = self;
         if !(0.0..=1.0).contains(&cfg.tau) || !(0.0..1.0).contains(&cfg.discount) || cfg.alpha < 0.0 || cfg.lambda < 0.0 {
             return Err(RlError::Config { agent: "nf-rlbc".into(), reason: format!("need 0 ≤ tau ≤ 1, 0 ≤ discount < 1, alpha ≥ 0, lambda ≥ 0 (got {cfg:?})") });
         }
-        let flow_cfg = FlowConfig {
+        Ok(FlowConfig {
             blocks: cfg.blocks,
             channels: cfg.channels,
             widen_first_layer: cfg.widen_first_layer,
             encoder: EncoderConfig { hidden: cfg.encoder_hidden.clone(), rep: cfg.rep, ..EncoderConfig::default() },
             ..FlowConfig::rlbc(act_dim, obs_dim)
-        };
-        let flow = FlowSampler::new(ConditionalFlow::new(flow_cfg, seed, device)?);
+        })
+    }
+}
+
+/// The TD target `r + γ·mask·agg_i Q̄_i(s', a')` from the two target critics' values.
+fn td_target(cfg: &NfRlbcConfig, r: &Tensor, mask: &Tensor, t: [Tensor; 2]) -> Result<Tensor> {
+    let [t0, t1] = t;
+    let next = match cfg.q_agg {
+        QAgg::Min => t0.minimum(&t1)?,
+        QAgg::Mean => ((t0 + t1)? * 0.5)?,
+    };
+    Ok((r + (mask * next)? * cfg.discount)?.detach())
+}
+
+impl NfRlbc {
+    pub fn new(cfg: NfRlbcConfig, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Self> {
+        let flow = FlowSampler::new(ConditionalFlow::new(cfg.flow_config(obs_dim, act_dim)?, seed, device)?);
         let critic_vars = VarMap::new();
         let target_vars = VarMap::new();
         let mk = |vars: &VarMap, i: usize| Mlp::new(vars, &format!("critic{i}"), obs_dim + act_dim, &cfg.critic_hidden, 1, Activation::Gelu, true, seed.wrapping_add(1 + i as u64), device);
@@ -152,12 +170,7 @@ impl Agent for NfRlbc {
 
         // Critic: TD target from the target critics at a' ~ π(s'), no gradient.
         let (a2, _) = self.sample_clipped(&s2, rng)?;
-        let [t0, t1] = rl::twin_q(&self.targets, &s2, &a2.detach())?;
-        let next = match self.cfg.q_agg {
-            QAgg::Min => t0.minimum(&t1)?,
-            QAgg::Mean => ((t0 + t1)? * 0.5)?,
-        };
-        let y = (r + (mask * next)? * self.cfg.discount)?.detach();
+        let y = td_target(&self.cfg, &r, &mask, rl::twin_q(&self.targets, &s2, &a2.detach())?)?;
         let [q0, q1] = rl::twin_q(&self.critics, &s, &a)?;
         let critic_loss = (((&q0 - &y)?.sqr()?.mean_all()? + (&q1 - &y)?.sqr()?.mean_all()?)? * 0.5)?;
 
@@ -206,6 +219,116 @@ impl Agent for NfRlbc {
     }
 }
 
+/// NF-RLBC as a member ensemble: E solo agents' flows, critics, target critics and optimisers
+/// in one graph, member e the solo agent with `seeds[e]`. The losses are each member's, row
+/// means taken per member; the optimisers step on their sums over the members that step.
+pub struct NfRlbcMembers {
+    cfg: NfRlbcConfig,
+    flow: ConditionalFlow,
+    critic_vars: VarMap,
+    target_vars: VarMap,
+    critics: [Mlp; 2],
+    targets: [Mlp; 2],
+    actor_opt: AdamW,
+    critic_opt: AdamW,
+    obs_dim: usize,
+    act_dim: usize,
+    device: Device,
+}
+
+impl NfRlbcMembers {
+    pub fn new(cfg: &NfRlbcConfig, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Result<Self> {
+        let flow = ConditionalFlow::members(cfg.flow_config(obs_dim, act_dim)?, seeds, device)?;
+        let (critic_vars, target_vars) = (VarMap::new(), VarMap::new());
+        // Member e's critic i from seed_e + 1 + i, as the solo agent draws it.
+        let mk = |vars: &VarMap, i: usize| {
+            let member_seeds: Vec<u64> = seeds.iter().map(|s| s.wrapping_add(1 + i as u64)).collect();
+            Mlp::members(vars, &format!("critic{i}"), obs_dim + act_dim, &cfg.critic_hidden, 1, Activation::Gelu, true, &member_seeds, device)
+        };
+        let critics = [mk(&critic_vars, 0)?, mk(&critic_vars, 1)?];
+        let targets = [mk(&target_vars, 0)?, mk(&target_vars, 1)?];
+        let actor_opt = AdamW::adam(flow.trainable_vars(), cfg.lr)?;
+        let critic_opt = AdamW::adam(sorted_vars(&critic_vars), cfg.lr)?;
+        Ok(Self { cfg: cfg.clone(), flow, critic_vars, target_vars, critics, targets, actor_opt, critic_opt, obs_dim, act_dim, device: device.clone() })
+    }
+
+    fn sample_clipped(&self, s: &Tensor, rngs: &mut [ChaCha8Rng]) -> Result<(Tensor, Tensor)> {
+        let z = self.flow.member_noise(rngs, s.dim(1)?)?;
+        let (a, logp) = self.flow.sample_and_log_prob(Some(s), &z)?;
+        Ok((a.clamp(-1f32, 1f32)?, logp))
+    }
+}
+
+impl Members for NfRlbcMembers {
+    fn count(&self) -> usize {
+        self.flow.member_count().unwrap_or(1)
+    }
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::Transitions
+    }
+    fn update(&mut self, batches: &[Batch], rngs: &mut [ChaCha8Rng], live: &[bool]) -> Result<Vec<Option<Result<Metrics>>>> {
+        let (d, k, dev) = (self.obs_dim, self.act_dim, &self.device);
+        let s = member_rows_tensor(batches, |b| vec![(&b.observations, d)], dev)?;
+        let s2 = member_rows_tensor(batches, |b| vec![(&b.next_observations, d)], dev)?;
+        let a = member_rows_tensor(batches, |b| vec![(&b.actions, k)], dev)?;
+        let r = member_rows_tensor(batches, |b| vec![(&b.rewards, 1)], dev)?.squeeze(D::Minus1)?;
+        let mask = member_rows_tensor(batches, |b| vec![(&b.masks, 1)], dev)?.squeeze(D::Minus1)?;
+
+        // The solo agent's losses, each a per-member `[E]` (row means over the last axis).
+        let (a2, _) = self.sample_clipped(&s2, rngs)?;
+        let y = td_target(&self.cfg, &r, &mask, rl::twin_q(&self.targets, &s2, &a2.detach())?)?;
+        let [q0, q1] = rl::twin_q(&self.critics, &s, &a)?;
+        let critic_loss = (((&q0 - &y)?.sqr()?.mean(D::Minus1)? + (&q1 - &y)?.sqr()?.mean(D::Minus1)?)? * 0.5)?;
+        let (a_pi, logp_pi) = self.sample_clipped(&s, rngs)?;
+        let [p0, p1] = rl::twin_q_frozen(&self.critics, &s, &a_pi)?;
+        let q_pi = p0.minimum(&p1)?.mean(D::Minus1)?;
+        let bc = self.flow.log_prob(&a, Some(&s))?.mean(D::Minus1)?.neg()?;
+        let ent = logp_pi.mean(D::Minus1)?;
+        let actor_loss = ((q_pi.neg()? + (&bc * self.cfg.alpha)?)? + (&ent * self.cfg.lambda)?)?;
+
+        let host = |t: &Tensor| -> Result<Vec<f64>> { Ok(t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?) };
+        let (cv, av, bv, qv, ev) = (host(&critic_loss)?, host(&actor_loss)?, host(&bc)?, host(&q_pi)?, host(&ent)?);
+        let results: Vec<Option<Result<Metrics>>> = (0..live.len())
+            .map(|e| {
+                live[e].then(|| -> Result<Metrics> {
+                    let c = check_finite("critic_loss", cv[e])?;
+                    let a = check_finite("actor_loss", av[e])?;
+                    Ok(vec![("critic_loss".into(), c), ("actor_loss".into(), a), ("bc_nll".into(), bv[e]), ("q_pi".into(), qv[e]), ("log_pi".into(), ev[e])])
+                })
+            })
+            .collect();
+        let stepping: Vec<u32> = results.iter().enumerate().filter(|(_, r)| matches!(r, Some(Ok(_)))).map(|(e, _)| e as u32).collect();
+        if !stepping.is_empty() {
+            let idx = Tensor::new(stepping.as_slice(), dev)?;
+            // As the solo agent: two backward passes, each applied to its own parameters.
+            let g_critic = critic_loss.index_select(&idx, 0)?.sum_all()?.backward()?;
+            let g_actor = actor_loss.index_select(&idx, 0)?.sum_all()?.backward()?;
+            self.critic_opt.step(&g_critic)?;
+            self.actor_opt.step(&g_actor)?;
+            rl::polyak(&self.target_vars, &self.critic_vars, self.cfg.tau)?;
+        }
+        Ok(results)
+    }
+    fn member_state(&self, e: usize) -> Result<Vec<(String, Tensor)>> {
+        let n = self.count();
+        let mut out: Vec<(String, Tensor)> = self.flow.member_tensors(e)?.into_iter().map(|(k, v)| (format!("actor.{k}"), v)).collect();
+        out.extend(varmap_member_state(&self.critic_vars, "", e)?);
+        out.extend(varmap_member_state(&self.target_vars, "target.", e)?);
+        out.extend(self.actor_opt.member_state("opt_actor", e, n)?);
+        out.extend(self.critic_opt.member_state("opt_critic", e, n)?);
+        Ok(out)
+    }
+    fn load_member_state(&mut self, e: usize, state: &HashMap<String, Tensor>) -> Result<()> {
+        let n = self.count();
+        self.flow.set_member_tensors(e, state, "actor.")?;
+        load_varmap_member(&self.critic_vars, state, "", e)?;
+        load_varmap_member(&self.target_vars, state, "target.", e)?;
+        self.actor_opt.load_member_state("opt_actor", e, n, state)?;
+        self.critic_opt.load_member_state("opt_critic", e, n, state)?;
+        Ok(())
+    }
+}
+
 impl AgentConfig for NfRlbcConfig {
     const NAME: &'static str = "nf-rlbc";
     const SOURCE: &'static str = file!();
@@ -231,5 +354,9 @@ impl AgentConfig for NfRlbcConfig {
     }
     fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<NfRlbc> {
         NfRlbc::new(self.clone(), obs_dim, act_dim, seed, device)
+    }
+    const MEMBERS: bool = true;
+    fn build_members(&self, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Option<Result<Box<dyn Members>>> {
+        Some(NfRlbcMembers::new(self, obs_dim, act_dim, seeds, device).map(|m| Box::new(m) as Box<dyn Members>))
     }
 }
