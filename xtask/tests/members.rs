@@ -36,7 +36,7 @@ fn column(dir: &Path, name: &str) -> Vec<f64> {
 
 fn ensemble(dirs: &[PathBuf], seeds: &[u64], steps: u64) -> Vec<rl::Result<rl::TrainSummary>> {
     let dev = Device::Cpu;
-    let mut ens = nf_algos::NfGcbcMembers::new(&small(), 2, 2, seeds, &dev).unwrap();
+    let mut ens = nf_algos::nf_gcbc::members(&small(), 2, 2, seeds, &dev).unwrap();
     let mut scratch = nf_algos::NfGcbc::new(small(), 2, 2, 0, &dev).unwrap();
     let cfgs: Vec<_> = seeds.iter().map(|&s| train_cfg(s, steps)).collect();
     rl::train_members(&mut ens, &mut scratch, &envs::Task::resolve(TASK).unwrap(), data(), &cfgs, dirs, &mut |_| {}).unwrap()
@@ -89,6 +89,7 @@ fn members_follow_their_solo_runs<C: AgentConfig>(cfg: C) {
 enum Sampler {
     Goal(envs::GcSampler),
     Transitions(envs::TransitionSampler),
+    Chunks(envs::TransitionSampler, usize, usize),
 }
 
 impl Sampler {
@@ -101,7 +102,7 @@ impl Sampler {
                 let (r, m) = envs::singletask_rewards(&envs::Task::resolve(&task).unwrap(), &ds).unwrap();
                 Sampler::Transitions(envs::TransitionSampler::new(ds).unwrap().with_rewards(r, m).unwrap())
             }
-            other => panic!("no sampler here for {other:?}"),
+            DataSpec::Chunks { obs_history, action_chunk, .. } => Sampler::Chunks(envs::TransitionSampler::new(data()).unwrap(), obs_history, action_chunk),
         }
     }
 
@@ -109,8 +110,25 @@ impl Sampler {
         match self {
             Sampler::Goal(s) => s.sample_into(n, rng, out),
             Sampler::Transitions(s) => s.sample_transitions_into(n, rng, out),
+            Sampler::Chunks(s, h, k) => s.sample_chunks_into(n, *h, *k, rng, out),
         }
     }
+}
+
+#[test]
+fn nf_bc_members_follow_their_solo_runs() {
+    members_follow_their_solo_runs(nf_algos::NfBcConfig {
+        blocks: 2,
+        channels: 32,
+        encoder_hidden: vec![32],
+        rep: 8,
+        obs_history: 2,
+        action_chunk: 4,
+        execute: 2,
+        warmup: 10,
+        schedule_steps: 100,
+        ..Default::default()
+    });
 }
 
 #[test]

@@ -13,8 +13,10 @@ use candle_core::{Device, Tensor};
 use envs::Batch;
 use nf_core::{ConditionalFlow, Draw, EncoderConfig, FlowConfig, FlowSampler, Trainer, WarmupCosine};
 use rand_chacha::ChaCha8Rng;
-use rl::{check_finite, scalar, Agent, AgentConfig, DataSpec, Fields, Metrics, Result, RlError, TrainConfig, UserTable};
+use rl::{check_finite, scalar, Agent, AgentConfig, DataSpec, Fields, Members, Metrics, Result, RlError, TrainConfig, UserTable};
 use serde::{Deserialize, Serialize};
+
+use crate::nll_members::{Condition, NllMembers};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -79,8 +81,10 @@ pub struct NfBc {
     chunk_dim: usize,
 }
 
-impl NfBc {
-    pub fn new(cfg: NfBcConfig, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Self> {
+impl NfBcConfig {
+    /// The flow's config and the (condition, chunk) widths.
+    fn flow_config(&self, obs_dim: usize, act_dim: usize) -> Result<(FlowConfig, usize, usize)> {
+        let cfg = self;
         if cfg.obs_history == 0 || cfg.action_chunk == 0 || cfg.execute == 0 || cfg.execute > cfg.action_chunk {
             return Err(RlError::Config {
                 agent: "nf-bc".into(),
@@ -96,11 +100,29 @@ impl NfBc {
             encoder: EncoderConfig { hidden: cfg.encoder_hidden.clone(), rep: cfg.rep, layer_norm_eps: 1e-5, ..EncoderConfig::default() },
             ..FlowConfig::bc(chunk_dim, cond_dim)
         };
+        Ok((flow_cfg, cond_dim, chunk_dim))
+    }
+
+    fn schedule(&self) -> WarmupCosine {
+        WarmupCosine { peak: self.lr, warmup: self.warmup, total: self.schedule_steps, floor: self.lr_floor }
+    }
+}
+
+impl NfBc {
+    pub fn new(cfg: NfBcConfig, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Self> {
+        let (flow_cfg, cond_dim, chunk_dim) = cfg.flow_config(obs_dim, act_dim)?;
         let flow = FlowSampler::new(ConditionalFlow::new(flow_cfg, seed, device)?);
-        let schedule = WarmupCosine { peak: cfg.lr, warmup: cfg.warmup, total: cfg.schedule_steps, floor: cfg.lr_floor };
-        let trainer = Trainer::new(flow.trainable_vars(), schedule, cfg.weight_decay)?;
+        let trainer = Trainer::new(flow.trainable_vars(), cfg.schedule(), cfg.weight_decay)?;
         Ok(Self { cfg, flow, trainer, cond_dim, chunk_dim })
     }
+}
+
+/// NF-BC as a member ensemble: member e is the solo agent with `seeds[e]`.
+pub fn members(cfg: &NfBcConfig, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Result<NllMembers> {
+    let (flow_cfg, cond_dim, chunk_dim) = cfg.flow_config(obs_dim, act_dim)?;
+    let flow = ConditionalFlow::members(flow_cfg, seeds, device)?;
+    let trainer = Trainer::new(flow.trainable_vars(), cfg.schedule(), cfg.weight_decay)?;
+    Ok(NllMembers::new(flow, trainer, AgentConfig::data_spec(cfg), Condition::Obs(cond_dim), chunk_dim))
 }
 
 impl Agent for NfBc {
@@ -169,5 +191,9 @@ impl AgentConfig for NfBcConfig {
     }
     fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<NfBc> {
         NfBc::new(self.clone(), obs_dim, act_dim, seed, device)
+    }
+    const MEMBERS: bool = true;
+    fn build_members(&self, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Option<Result<Box<dyn Members>>> {
+        Some(members(self, obs_dim, act_dim, seeds, device).map(|m| Box::new(m) as Box<dyn Members>))
     }
 }

@@ -12,8 +12,10 @@ use candle_core::{Device, Tensor};
 use envs::{Batch, GoalConfig};
 use nf_core::{ConditionalFlow, Draw, EncoderConfig, FlowConfig, FlowSampler, Trainer, WarmupCosine};
 use rand_chacha::ChaCha8Rng;
-use rl::{check_finite, member_rows_tensor, rows_tensor, scalar, step_members, Agent, AgentConfig, DataSpec, Fields, Members, Metrics, Result, RlError, TrainConfig, UserTable};
+use rl::{check_finite, rows_tensor, scalar, Agent, AgentConfig, DataSpec, Fields, Members, Metrics, Result, RlError, TrainConfig, UserTable};
 use serde::{Deserialize, Serialize};
+
+use crate::nll_members::{Condition, NllMembers};
 
 /// NF-GCBC's hyper-parameters; defaults are the paper code's (`flax_fcnf_gcbc.py`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -149,53 +151,11 @@ impl Agent for NfGcbc {
     }
 }
 
-/// NF-GCBC as a member ensemble: E solo agents' flows and optimisers in one graph, member e the
-/// solo agent with `seeds[e]` (the same loss, the same data and noise streams, the same state).
-pub struct NfGcbcMembers {
-    flow: ConditionalFlow,
-    trainer: Trainer,
-    obs_dim: usize,
-    act_dim: usize,
-    gamma: f32,
-}
-
-impl NfGcbcMembers {
-    pub fn new(cfg: &NfGcbcConfig, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Result<Self> {
-        let flow = ConditionalFlow::members(cfg.flow_config(obs_dim, act_dim)?, seeds, device)?;
-        let trainer = Trainer::new(flow.trainable_vars(), cfg.schedule(), cfg.weight_decay)?;
-        Ok(Self { flow, trainer, obs_dim, act_dim, gamma: cfg.gamma })
-    }
-}
-
-impl Members for NfGcbcMembers {
-    fn count(&self) -> usize {
-        self.flow.member_count().unwrap_or(1)
-    }
-    fn data_spec(&self) -> DataSpec {
-        DataSpec::GoalConditioned(GoalConfig::geometric(self.gamma))
-    }
-    fn update(&mut self, batches: &[Batch], rngs: &mut [ChaCha8Rng], live: &[bool]) -> Result<Vec<Option<Result<Metrics>>>> {
-        let (d, a, dev) = (self.obs_dim, self.act_dim, self.flow.device().clone());
-        let cond = member_rows_tensor(batches, |b| vec![(&b.observations, d), (&b.goals, d)], &dev)?;
-        let actions = member_rows_tensor(batches, |b| vec![(&b.actions, a)], &dev)?;
-        // Σ_e L_e over the live members with a finite loss: member e's gradient is its own.
-        let losses = self.flow.member_nll_losses(&actions, Some(&cond), rngs)?;
-        let trainer = &mut self.trainer;
-        let checked = step_members(&losses, "nll", live, |total| Ok(trainer.step(total).map(|_| ())?))?;
-        let lr = self.trainer.optimizer().lr;
-        Ok(checked.into_iter().map(|c| c.map(|r| r.map(|nll| vec![("nll".into(), nll), ("lr".into(), lr)]))).collect())
-    }
-    fn member_state(&self, e: usize) -> Result<Vec<(String, Tensor)>> {
-        let mut out: Vec<(String, Tensor)> = self.flow.member_tensors(e)?.into_iter().map(|(k, v)| (format!("policy.{k}"), v)).collect();
-        out.extend(self.trainer.optimizer().member_state("opt", e, self.count())?);
-        Ok(out)
-    }
-    fn load_member_state(&mut self, e: usize, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.flow.set_member_tensors(e, state, "policy.")?;
-        let n = self.count();
-        self.trainer.optimizer_mut().load_member_state("opt", e, n, state)?;
-        Ok(())
-    }
+/// NF-GCBC as a member ensemble: member e is the solo agent with `seeds[e]`.
+pub fn members(cfg: &NfGcbcConfig, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Result<NllMembers> {
+    let flow = ConditionalFlow::members(cfg.flow_config(obs_dim, act_dim)?, seeds, device)?;
+    let trainer = Trainer::new(flow.trainable_vars(), cfg.schedule(), cfg.weight_decay)?;
+    Ok(NllMembers::new(flow, trainer, AgentConfig::data_spec(cfg), Condition::ObsGoal(obs_dim), act_dim))
 }
 
 impl AgentConfig for NfGcbcConfig {
@@ -231,6 +191,6 @@ impl AgentConfig for NfGcbcConfig {
     }
     const MEMBERS: bool = true;
     fn build_members(&self, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Option<Result<Box<dyn Members>>> {
-        Some(NfGcbcMembers::new(self, obs_dim, act_dim, seeds, device).map(|m| Box::new(m) as Box<dyn Members>))
+        Some(members(self, obs_dim, act_dim, seeds, device).map(|m| Box::new(m) as Box<dyn Members>))
     }
 }

@@ -3,7 +3,7 @@
 
 use candle_core::Device;
 use envs::{Batch, GcSampler, GoalConfig, Split};
-use nf_algos::{NfGcbc, NfGcbcConfig, NfGcbcMembers};
+use nf_algos::{NfGcbc, NfGcbcConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rl::{Agent, Members, RlError};
@@ -32,7 +32,7 @@ fn stream(seed: u64, step: u64) -> ChaCha8Rng {
 fn a_non_finite_member_drops_out_and_the_others_go_on() {
     let dev = Device::Cpu;
     let s = sampler();
-    let mut ens = NfGcbcMembers::new(&cfg(), 2, 2, &SEEDS, &dev).unwrap();
+    let mut ens = nf_algos::nf_gcbc::members(&cfg(), 2, 2, &SEEDS, &dev).unwrap();
     let mut solos: Vec<NfGcbc> = SEEDS.iter().map(|&seed| NfGcbc::new(cfg(), 2, 2, seed, &dev).unwrap()).collect();
     let mut batches: Vec<Batch> = SEEDS.iter().map(|_| Batch::default()).collect();
     let mut live = [true; 3];
