@@ -142,6 +142,12 @@ fn nf_gcbc_members_follow_their_solo_runs() {
 }
 
 #[test]
+fn bc_and_fm_gcbc_members_follow_their_solo_runs() {
+    members_follow_their_solo_runs(baselines::BcConfig { hidden: vec![64, 64], lr: 1e-3, ..Default::default() });
+    members_follow_their_solo_runs(baselines::FmGcbcConfig { hidden: vec![64, 64], lr: 1e-3, ..Default::default() });
+}
+
+#[test]
 fn gcbc_members_follow_their_solo_runs() {
     members_follow_their_solo_runs(baselines::GcbcConfig { hidden: vec![64, 64], lr: 1e-3, ..Default::default() });
 }

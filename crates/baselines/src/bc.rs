@@ -9,8 +9,10 @@ use candle_nn::VarMap;
 use envs::{Batch, TaskKind};
 use nf_core::{Activation, AdamW, Mlp};
 use rand_chacha::ChaCha8Rng;
-use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Metrics, Result};
+use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Members, Metrics, Result};
 use serde::{Deserialize, Serialize};
+
+use crate::gaussian_members::{GaussianMembers, Input};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -99,5 +101,9 @@ impl AgentConfig for BcConfig {
     }
     fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Bc> {
         Bc::new(self.clone(), obs_dim, act_dim, seed, device)
+    }
+    const MEMBERS: bool = true;
+    fn build_members(&self, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Option<Result<Box<dyn Members>>> {
+        Some(GaussianMembers::new(DataSpec::Transitions, Input::Obs(obs_dim), &self.hidden, self.layer_norm, self.lr, act_dim, seeds, device).map(|m| Box::new(m) as Box<dyn Members>))
     }
 }

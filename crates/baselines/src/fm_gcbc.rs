@@ -15,7 +15,10 @@ use nf_core::{Activation, AdamW, Mlp};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use rl::{check_finite, load_varmap, rows_tensor, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Metrics, Result, RlError};
+use rl::{
+    check_finite, load_varmap, load_varmap_member, member_rows_tensor, rows_tensor, scalar, sorted_vars, step_members, varmap_member_state, varmap_state, Agent, AgentConfig, DataSpec, Fields,
+    Members, Metrics, Result, RlError,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -114,6 +117,69 @@ impl Agent for FmGcbc {
     }
 }
 
+/// FM-GCBC as a member ensemble: E solo agents' velocity fields and optimisers in one graph,
+/// member e the solo agent with `seeds[e]`, drawing its x₀ and t from its own stream.
+pub struct FmGcbcMembers {
+    goals: GoalConfig,
+    vars: VarMap,
+    field: Mlp,
+    opt: AdamW,
+    obs_dim: usize,
+    act_dim: usize,
+    device: Device,
+}
+
+impl FmGcbcMembers {
+    pub fn new(cfg: &FmGcbcConfig, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Result<Self> {
+        cfg.goals.validate()?;
+        let vars = VarMap::new();
+        let field = Mlp::members(&vars, "field", act_dim + 1 + 2 * obs_dim, &cfg.hidden, act_dim, Activation::Gelu, cfg.layer_norm, seeds, device)?;
+        let opt = AdamW::adam(sorted_vars(&vars), cfg.lr)?;
+        Ok(Self { goals: cfg.goals, vars, field, opt, obs_dim, act_dim, device: device.clone() })
+    }
+}
+
+impl Members for FmGcbcMembers {
+    fn count(&self) -> usize {
+        self.vars.all_vars().first().map_or(0, |v| v.dims()[0])
+    }
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::GoalConditioned(self.goals)
+    }
+    fn update(&mut self, batches: &[Batch], rngs: &mut [ChaCha8Rng], live: &[bool]) -> Result<Vec<Option<Result<Metrics>>>> {
+        let (d, k, e_n) = (self.obs_dim, self.act_dim, batches.len());
+        let n = batches.first().map_or(0, |b| b.batch);
+        let cond = member_rows_tensor(batches, |b| vec![(&b.observations, d), (&b.goals, d)], &self.device)?;
+        let a = member_rows_tensor(batches, |b| vec![(&b.actions, k)], &self.device)?;
+        // Member e's x₀ then t from its stream, in the solo agent's order.
+        let (mut x0, mut t) = (Vec::with_capacity(e_n * n * k), Vec::with_capacity(e_n * n));
+        for rng in rngs.iter_mut() {
+            x0.extend((0..n * k).map(|_| rng.sample::<f32, _>(StandardNormal)));
+            t.extend((0..n).map(|_| rng.random::<f32>()));
+        }
+        let x0 = Tensor::from_vec(x0, (e_n, n, k), &self.device)?;
+        let t = Tensor::from_vec(t, (e_n, n, 1), &self.device)?;
+        let xt = (x0.broadcast_mul(&(1.0 - &t)?)? + a.broadcast_mul(&t)?)?;
+        let target = (&a - &x0)?;
+        let v = self.field.forward(&Tensor::cat(&[&xt, &t, &cond], D::Minus1)?)?;
+        let losses = (v - target)?.sqr()?.reshape((e_n, n * k))?.mean(D::Minus1)?;
+        let opt = &mut self.opt;
+        let checked = step_members(&losses, "flow_matching", live, |total| Ok(opt.step(&total.backward()?)?))?;
+        Ok(checked.into_iter().map(|c| c.map(|r| r.map(|v| vec![("flow_matching".into(), v)]))).collect())
+    }
+    fn member_state(&self, e: usize) -> Result<Vec<(String, Tensor)>> {
+        let mut out = varmap_member_state(&self.vars, "", e)?;
+        out.extend(self.opt.member_state("opt", e, self.count())?);
+        Ok(out)
+    }
+    fn load_member_state(&mut self, e: usize, state: &HashMap<String, Tensor>) -> Result<()> {
+        load_varmap_member(&self.vars, state, "", e)?;
+        let n = self.count();
+        self.opt.load_member_state("opt", e, n, state)?;
+        Ok(())
+    }
+}
+
 impl AgentConfig for FmGcbcConfig {
     const NAME: &'static str = "fm-gcbc";
     const SOURCE: &'static str = file!();
@@ -131,5 +197,9 @@ impl AgentConfig for FmGcbcConfig {
     }
     fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<FmGcbc> {
         FmGcbc::new(self.clone(), obs_dim, act_dim, seed, device)
+    }
+    const MEMBERS: bool = true;
+    fn build_members(&self, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Option<Result<Box<dyn Members>>> {
+        Some(FmGcbcMembers::new(self, obs_dim, act_dim, seeds, device).map(|m| Box::new(m) as Box<dyn Members>))
     }
 }

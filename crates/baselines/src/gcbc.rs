@@ -13,11 +13,10 @@ use candle_nn::VarMap;
 use envs::{Batch, GoalConfig};
 use nf_core::{Activation, AdamW, Mlp};
 use rand_chacha::ChaCha8Rng;
-use rl::{
-    check_finite, load_varmap, load_varmap_member, member_rows_tensor, rows_tensor, scalar, sorted_vars, step_members, varmap_member_state, varmap_state, Agent, AgentConfig, DataSpec, Fields,
-    Members, Metrics, Result, RlError,
-};
+use rl::{check_finite, load_varmap, rows_tensor, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Members, Metrics, Result, RlError};
 use serde::{Deserialize, Serialize};
+
+use crate::gaussian_members::{GaussianMembers, Input};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -93,57 +92,6 @@ impl Agent for Gcbc {
     }
 }
 
-/// GCBC as a member ensemble: E solo agents' actors and optimisers in one graph, member e the
-/// solo agent with `seeds[e]`.
-pub struct GcbcMembers {
-    goals: GoalConfig,
-    vars: VarMap,
-    actor: Mlp,
-    opt: AdamW,
-    obs_dim: usize,
-    act_dim: usize,
-    device: Device,
-}
-
-impl GcbcMembers {
-    pub fn new(cfg: &GcbcConfig, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Result<Self> {
-        cfg.goals.validate()?;
-        let vars = VarMap::new();
-        let actor = Mlp::members(&vars, "actor", 2 * obs_dim, &cfg.hidden, act_dim, Activation::Gelu, cfg.layer_norm, seeds, device)?;
-        let opt = AdamW::adam(sorted_vars(&vars), cfg.lr)?;
-        Ok(Self { goals: cfg.goals, vars, actor, opt, obs_dim, act_dim, device: device.clone() })
-    }
-}
-
-impl Members for GcbcMembers {
-    fn count(&self) -> usize {
-        self.vars.all_vars().first().map_or(0, |v| v.dims()[0])
-    }
-    fn data_spec(&self) -> DataSpec {
-        DataSpec::GoalConditioned(self.goals)
-    }
-    fn update(&mut self, batches: &[Batch], _rngs: &mut [ChaCha8Rng], live: &[bool]) -> Result<Vec<Option<Result<Metrics>>>> {
-        let (d, a) = (self.obs_dim, self.act_dim);
-        let x = member_rows_tensor(batches, |b| vec![(&b.observations, d), (&b.goals, d)], &self.device)?;
-        let act = member_rows_tensor(batches, |b| vec![(&b.actions, a)], &self.device)?;
-        let losses = rl::member_unit_gaussian_nll(&act, &self.actor.forward(&x)?)?;
-        let opt = &mut self.opt;
-        let checked = step_members(&losses, "nll", live, |total| Ok(opt.step(&total.backward()?)?))?;
-        Ok(checked.into_iter().map(|c| c.map(|r| r.map(|nll| vec![("nll".into(), nll)]))).collect())
-    }
-    fn member_state(&self, e: usize) -> Result<Vec<(String, Tensor)>> {
-        let mut out = varmap_member_state(&self.vars, "", e)?;
-        out.extend(self.opt.member_state("opt", e, self.count())?);
-        Ok(out)
-    }
-    fn load_member_state(&mut self, e: usize, state: &HashMap<String, Tensor>) -> Result<()> {
-        load_varmap_member(&self.vars, state, "", e)?;
-        let n = self.count();
-        self.opt.load_member_state("opt", e, n, state)?;
-        Ok(())
-    }
-}
-
 impl AgentConfig for GcbcConfig {
     const NAME: &'static str = "gcbc";
     const SOURCE: &'static str = file!();
@@ -163,6 +111,9 @@ impl AgentConfig for GcbcConfig {
     }
     const MEMBERS: bool = true;
     fn build_members(&self, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Option<Result<Box<dyn Members>>> {
-        Some(GcbcMembers::new(self, obs_dim, act_dim, seeds, device).map(|m| Box::new(m) as Box<dyn Members>))
+        Some(self.goals.validate().map_err(Into::into).and_then(|()| {
+            let spec = DataSpec::GoalConditioned(self.goals);
+            GaussianMembers::new(spec, Input::ObsGoal(obs_dim), &self.hidden, self.layer_norm, self.lr, act_dim, seeds, device).map(|m| Box::new(m) as Box<dyn Members>)
+        }))
     }
 }

@@ -4,12 +4,14 @@
 pub mod bc;
 pub mod fm_gcbc;
 pub mod fql;
+pub mod gaussian_members;
 pub mod gcbc;
 pub mod random;
 pub mod rebrac;
 
 pub use bc::{Bc, BcConfig};
-pub use fm_gcbc::{FmGcbc, FmGcbcConfig};
+pub use fm_gcbc::{FmGcbc, FmGcbcConfig, FmGcbcMembers};
 pub use fql::{Fql, FqlConfig, FqlQAgg};
-pub use gcbc::{Gcbc, GcbcConfig, GcbcMembers};
+pub use gaussian_members::GaussianMembers;
+pub use gcbc::{Gcbc, GcbcConfig};
 pub use rebrac::{Rebrac, RebracConfig};
