@@ -148,6 +148,11 @@ fn bc_and_fm_gcbc_members_follow_their_solo_runs() {
 }
 
 #[test]
+fn rebrac_members_follow_their_solo_runs() {
+    members_follow_their_solo_runs(baselines::RebracConfig { actor_hidden: vec![32, 32], critic_hidden: vec![32, 32], ..Default::default() });
+}
+
+#[test]
 fn gcbc_members_follow_their_solo_runs() {
     members_follow_their_solo_runs(baselines::GcbcConfig { hidden: vec![64, 64], lr: 1e-3, ..Default::default() });
 }

@@ -14,4 +14,4 @@ pub use fm_gcbc::{FmGcbc, FmGcbcConfig, FmGcbcMembers};
 pub use fql::{Fql, FqlConfig, FqlQAgg};
 pub use gaussian_members::GaussianMembers;
 pub use gcbc::{Gcbc, GcbcConfig};
-pub use rebrac::{Rebrac, RebracConfig};
+pub use rebrac::{Rebrac, RebracConfig, RebracMembers};

@@ -10,14 +10,17 @@
 
 use std::collections::HashMap;
 
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, D};
 use candle_nn::VarMap;
 use envs::Batch;
 use nf_core::{Activation, AdamW, Mlp};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Metrics, Result};
+use rl::{
+    check_finite, load_varmap, load_varmap_member, member_rows_tensor, scalar, sorted_vars, step_members, varmap_member_state, varmap_state, Agent, AgentConfig, DataSpec, Fields, Members, Metrics,
+    Result,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -183,6 +186,153 @@ impl Agent for Rebrac {
     }
 }
 
+/// ReBRAC as a member ensemble: E solo agents' actors, critics, targets and optimisers in one
+/// graph, member e the solo agent with `seeds[e]`; every loss and the actor loss's Q scale are
+/// each member's own.
+pub struct RebracMembers {
+    cfg: RebracConfig,
+    actor_vars: VarMap,
+    critic_vars: VarMap,
+    target_actor_vars: VarMap,
+    target_critic_vars: VarMap,
+    actor: Mlp,
+    target_actor: Mlp,
+    critics: [Mlp; 2],
+    targets: [Mlp; 2],
+    actor_opt: AdamW,
+    critic_opt: AdamW,
+    steps: u64,
+    obs_dim: usize,
+    act_dim: usize,
+    device: Device,
+}
+
+impl RebracMembers {
+    pub fn new(cfg: &RebracConfig, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Result<Self> {
+        let (actor_vars, critic_vars, target_actor_vars, target_critic_vars) = (VarMap::new(), VarMap::new(), VarMap::new(), VarMap::new());
+        let actor = Mlp::members(&actor_vars, "actor", obs_dim, &cfg.actor_hidden, act_dim, Activation::Gelu, false, seeds, device)?;
+        let target_actor = Mlp::members(&target_actor_vars, "actor", obs_dim, &cfg.actor_hidden, act_dim, Activation::Gelu, false, seeds, device)?;
+        let mk = |vars: &VarMap, i: usize| {
+            let member_seeds: Vec<u64> = seeds.iter().map(|s| s.wrapping_add(1 + i as u64)).collect();
+            Mlp::members(vars, &format!("critic{i}"), obs_dim + act_dim, &cfg.critic_hidden, 1, Activation::Gelu, true, &member_seeds, device)
+        };
+        let critics = [mk(&critic_vars, 0)?, mk(&critic_vars, 1)?];
+        let targets = [mk(&target_critic_vars, 0)?, mk(&target_critic_vars, 1)?];
+        let actor_opt = AdamW::adam(sorted_vars(&actor_vars), cfg.lr)?;
+        let critic_opt = AdamW::adam(sorted_vars(&critic_vars), cfg.lr)?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            actor_vars,
+            critic_vars,
+            target_actor_vars,
+            target_critic_vars,
+            actor,
+            target_actor,
+            critics,
+            targets,
+            actor_opt,
+            critic_opt,
+            steps: 0,
+            obs_dim,
+            act_dim,
+            device: device.clone(),
+        })
+    }
+}
+
+impl Members for RebracMembers {
+    fn count(&self) -> usize {
+        self.actor_vars.all_vars().first().map_or(0, |v| v.dims()[0])
+    }
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::Transitions
+    }
+    fn update(&mut self, batches: &[Batch], rngs: &mut [ChaCha8Rng], live: &[bool]) -> Result<Vec<Option<Result<Metrics>>>> {
+        let (d, k, dev, e_n) = (self.obs_dim, self.act_dim, &self.device, batches.len());
+        let n = batches.first().map_or(0, |b| b.batch);
+        let s = member_rows_tensor(batches, |b| vec![(&b.observations, d)], dev)?;
+        let s2 = member_rows_tensor(batches, |b| vec![(&b.next_observations, d)], dev)?;
+        let a = member_rows_tensor(batches, |b| vec![(&b.actions, k)], dev)?;
+        let a2_data = member_rows_tensor(batches, |b| vec![(&b.next_actions, k)], dev)?;
+        let r = member_rows_tensor(batches, |b| vec![(&b.rewards, 1)], dev)?.squeeze(D::Minus1)?;
+        let mask = member_rows_tensor(batches, |b| vec![(&b.masks, 1)], dev)?.squeeze(D::Minus1)?;
+
+        let clip = self.cfg.actor_noise_clip as f32;
+        let noise: Vec<f32> = rngs.iter_mut().flat_map(|rng| (0..n * k).map(|_| (rng.sample::<f32, _>(StandardNormal) * self.cfg.actor_noise as f32).clamp(-clip, clip)).collect::<Vec<_>>()).collect();
+        let a2 = (self.target_actor.forward(&s2)?.tanh()? + Tensor::from_vec(noise, (e_n, n, k), dev)?)?.clamp(-1f32, 1f32)?;
+        let [t0, t1] = rl::twin_q(&self.targets, &s2, &a2)?;
+        let penalty = ((&a2 - &a2_data)?.sqr()?.sum(D::Minus1)? * self.cfg.alpha_critic)?;
+        let y = (r + (mask * (t0.minimum(&t1)? - penalty)?)? * self.cfg.discount)?.detach();
+        let [q0, q1] = rl::twin_q(&self.critics, &s, &a)?;
+        let critic_loss = ((&q0 - &y)?.sqr()?.mean(D::Minus1)? + (&q1 - &y)?.sqr()?.mean(D::Minus1)?)?;
+        let q_mean = host(&q0.mean(D::Minus1)?)?;
+        let opt = &mut self.critic_opt;
+        let checked = step_members(&critic_loss, "critic_loss", live, |total| Ok(opt.step(&total.backward()?)?))?;
+        let mut results: Vec<Option<Result<Metrics>>> =
+            checked.into_iter().enumerate().map(|(e, c)| c.map(|r| r.map(|cv| vec![("critic_loss".to_string(), cv), ("q".to_string(), q_mean[e])]))).collect();
+
+        self.steps += 1;
+        if self.steps.is_multiple_of(self.cfg.actor_freq) {
+            let pi = self.actor.forward(&s)?.tanh()?;
+            let [p0, p1] = rl::twin_q_frozen(&self.critics, &s, &pi)?;
+            let q = p0.minimum(&p1)?;
+            // Each member's |Q| scale, a constant as in the solo agent (which divides by it,
+            // i.e. multiplies by its reciprocal rounded to f32).
+            let inv: Vec<f32> = host(&q.abs()?.mean(D::Minus1)?)?.iter().map(|v| (1.0 / v.max(1e-6)) as f32).collect();
+            let inv = Tensor::from_vec(inv, e_n, dev)?;
+            let bc = (&pi - &a)?.sqr()?.sum(D::Minus1)?.mean(D::Minus1)?;
+            let actor_loss = ((q.mean(D::Minus1)? * inv)?.neg()? + (&bc * self.cfg.alpha_actor)?)?;
+            let bc_v = host(&bc)?;
+            let still: Vec<bool> = results.iter().map(|r| matches!(r, Some(Ok(_)))).collect();
+            let opt = &mut self.actor_opt;
+            let checked = step_members(&actor_loss, "actor_loss", &still, |total| Ok(opt.step(&total.backward()?)?))?;
+            rl::polyak(&self.target_actor_vars, &self.actor_vars, self.cfg.tau)?;
+            rl::polyak(&self.target_critic_vars, &self.critic_vars, self.cfg.tau)?;
+            for (e, c) in checked.into_iter().enumerate() {
+                match c {
+                    Some(Ok(av)) => {
+                        if let Some(Ok(m)) = &mut results[e] {
+                            m.push(("actor_loss".into(), av));
+                            m.push(("bc_mse".into(), bc_v[e]));
+                        }
+                    }
+                    Some(Err(err)) => results[e] = Some(Err(err)),
+                    None => {}
+                }
+            }
+        }
+        Ok(results)
+    }
+    fn member_state(&self, e: usize) -> Result<Vec<(String, Tensor)>> {
+        let n = self.count();
+        let mut out = varmap_member_state(&self.actor_vars, "", e)?;
+        out.extend(varmap_member_state(&self.critic_vars, "", e)?);
+        out.extend(varmap_member_state(&self.target_actor_vars, "target.", e)?);
+        out.extend(varmap_member_state(&self.target_critic_vars, "target.", e)?);
+        out.extend(self.actor_opt.member_state("opt_actor", e, n)?);
+        out.extend(self.critic_opt.member_state("opt_critic", e, n)?);
+        out.push(("rebrac.steps".into(), Tensor::new(&[self.steps as i64], &Device::Cpu)?));
+        Ok(out)
+    }
+    fn load_member_state(&mut self, e: usize, state: &HashMap<String, Tensor>) -> Result<()> {
+        let n = self.count();
+        load_varmap_member(&self.actor_vars, state, "", e)?;
+        load_varmap_member(&self.critic_vars, state, "", e)?;
+        load_varmap_member(&self.target_actor_vars, state, "target.", e)?;
+        load_varmap_member(&self.target_critic_vars, state, "target.", e)?;
+        self.actor_opt.load_member_state("opt_actor", e, n, state)?;
+        self.critic_opt.load_member_state("opt_critic", e, n, state)?;
+        if let Some(t) = state.get("rebrac.steps") {
+            self.steps = t.to_vec1::<i64>()?[0] as u64;
+        }
+        Ok(())
+    }
+}
+
+fn host(t: &Tensor) -> Result<Vec<f64>> {
+    Ok(t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?)
+}
+
 impl AgentConfig for RebracConfig {
     const NAME: &'static str = "rebrac";
     const SOURCE: &'static str = file!();
@@ -206,5 +356,9 @@ impl AgentConfig for RebracConfig {
     }
     fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Rebrac> {
         Rebrac::new(self.clone(), obs_dim, act_dim, seed, device)
+    }
+    const MEMBERS: bool = true;
+    fn build_members(&self, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Option<Result<Box<dyn Members>>> {
+        Some(RebracMembers::new(self, obs_dim, act_dim, seeds, device).map(|m| Box::new(m) as Box<dyn Members>))
     }
 }
