@@ -153,6 +153,19 @@ fn rebrac_members_follow_their_solo_runs() {
 }
 
 #[test]
+fn fql_members_follow_their_solo_runs() {
+    members_follow_their_solo_runs(baselines::FqlConfig { actor_hidden: vec![32, 32], critic_hidden: vec![32, 32], flow_steps: 3, ..Default::default() });
+    members_follow_their_solo_runs(baselines::FqlConfig {
+        actor_hidden: vec![32, 32],
+        critic_hidden: vec![32, 32],
+        flow_steps: 3,
+        normalize_q_loss: true,
+        q_agg: baselines::FqlQAgg::Min,
+        ..Default::default()
+    });
+}
+
+#[test]
 fn gcbc_members_follow_their_solo_runs() {
     members_follow_their_solo_runs(baselines::GcbcConfig { hidden: vec![64, 64], lr: 1e-3, ..Default::default() });
 }

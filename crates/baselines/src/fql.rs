@@ -19,7 +19,7 @@ use nf_core::{Activation, AdamW, Mlp};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Metrics, Result};
+use rl::{check_finite, load_varmap, load_varmap_member, member_rows_tensor, scalar, sorted_vars, varmap_member_state, varmap_state, Agent, AgentConfig, DataSpec, Fields, Members, Metrics, Result};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,6 +195,157 @@ impl Agent for Fql {
     }
 }
 
+/// FQL as a member ensemble: E solo agents' BC flows, one-step policies, critics, targets and
+/// optimisers in one graph, member e the solo agent with `seeds[e]`, drawing its noises from its
+/// own stream in the solo agent's order.
+pub struct FqlMembers {
+    cfg: FqlConfig,
+    actor_vars: VarMap,
+    critic_vars: VarMap,
+    target_vars: VarMap,
+    bc_flow: Mlp,
+    onestep: Mlp,
+    critics: [Mlp; 2],
+    targets: [Mlp; 2],
+    actor_opt: AdamW,
+    critic_opt: AdamW,
+    obs_dim: usize,
+    act_dim: usize,
+    device: Device,
+}
+
+impl FqlMembers {
+    pub fn new(cfg: &FqlConfig, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Result<Self> {
+        let (actor_vars, critic_vars, target_vars) = (VarMap::new(), VarMap::new(), VarMap::new());
+        let shifted = |k: u64| -> Vec<u64> { seeds.iter().map(|s| s.wrapping_add(k)).collect() };
+        let bc_flow = Mlp::members(&actor_vars, "bc_flow", obs_dim + act_dim + 1, &cfg.actor_hidden, act_dim, Activation::Gelu, false, seeds, device)?;
+        let onestep = Mlp::members(&actor_vars, "onestep", obs_dim + act_dim, &cfg.actor_hidden, act_dim, Activation::Gelu, false, &shifted(7), device)?;
+        let mk = |vars: &VarMap, i: usize| Mlp::members(vars, &format!("critic{i}"), obs_dim + act_dim, &cfg.critic_hidden, 1, Activation::Gelu, true, &shifted(1 + i as u64), device);
+        let critics = [mk(&critic_vars, 0)?, mk(&critic_vars, 1)?];
+        let targets = [mk(&target_vars, 0)?, mk(&target_vars, 1)?];
+        let actor_opt = AdamW::adam(sorted_vars(&actor_vars), cfg.lr)?;
+        let critic_opt = AdamW::adam(sorted_vars(&critic_vars), cfg.lr)?;
+        Ok(Self { cfg: cfg.clone(), actor_vars, critic_vars, target_vars, bc_flow, onestep, critics, targets, actor_opt, critic_opt, obs_dim, act_dim, device: device.clone() })
+    }
+
+    fn onestep_action(&self, s: &Tensor, z: &Tensor) -> Result<Tensor> {
+        Ok(self.onestep.forward(&Tensor::cat(&[s, z], D::Minus1)?)?)
+    }
+
+    /// Euler integration of every member's BC flow from `z` (no gradient).
+    fn bc_ode(&self, s: &Tensor, z: &Tensor) -> Result<Tensor> {
+        let (e_n, n) = (s.dim(0)?, s.dim(1)?);
+        let dt = 1.0 / self.cfg.flow_steps as f64;
+        let mut x = z.clone();
+        for k in 0..self.cfg.flow_steps {
+            let t = Tensor::full((k as f64 * dt) as f32, (e_n, n, 1), &self.device)?;
+            let v = self.bc_flow.forward(&Tensor::cat(&[s, &x, &t], D::Minus1)?)?;
+            x = (&x + (v * dt)?)?.detach();
+        }
+        Ok(x)
+    }
+}
+
+impl Members for FqlMembers {
+    fn count(&self) -> usize {
+        self.actor_vars.all_vars().first().map_or(0, |v| v.dims()[0])
+    }
+    fn data_spec(&self) -> DataSpec {
+        DataSpec::Transitions
+    }
+    fn update(&mut self, batches: &[Batch], rngs: &mut [ChaCha8Rng], live: &[bool]) -> Result<Vec<Option<Result<Metrics>>>> {
+        let (d, k, dev, e_n) = (self.obs_dim, self.act_dim, &self.device, batches.len());
+        let n = batches.first().map_or(0, |b| b.batch);
+        let s = member_rows_tensor(batches, |b| vec![(&b.observations, d)], dev)?;
+        let s2 = member_rows_tensor(batches, |b| vec![(&b.next_observations, d)], dev)?;
+        let a = member_rows_tensor(batches, |b| vec![(&b.actions, k)], dev)?;
+        let r = member_rows_tensor(batches, |b| vec![(&b.rewards, 1)], dev)?.squeeze(D::Minus1)?;
+        let mask = member_rows_tensor(batches, |b| vec![(&b.masks, 1)], dev)?.squeeze(D::Minus1)?;
+        // Each member's draws in the solo order: z' (critic), x₀ and t (BC flow), z (one-step).
+        let (mut z2, mut x0, mut t, mut z) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for rng in rngs.iter_mut() {
+            z2.extend((0..n * k).map(|_| rng.sample::<f32, _>(StandardNormal)));
+            x0.extend((0..n * k).map(|_| rng.sample::<f32, _>(StandardNormal)));
+            t.extend((0..n).map(|_| rng.random::<f32>()));
+            z.extend((0..n * k).map(|_| rng.sample::<f32, _>(StandardNormal)));
+        }
+        let shape = (e_n, n, k);
+        let (z2, x0, z) = (Tensor::from_vec(z2, shape, dev)?, Tensor::from_vec(x0, shape, dev)?, Tensor::from_vec(z, shape, dev)?);
+        let t = Tensor::from_vec(t, (e_n, n, 1), dev)?;
+
+        let a2 = self.onestep_action(&s2, &z2)?.clamp(-1f32, 1f32)?.detach();
+        let [t0, t1] = rl::twin_q(&self.targets, &s2, &a2)?;
+        let next = match self.cfg.q_agg {
+            FqlQAgg::Min => t0.minimum(&t1)?,
+            FqlQAgg::Mean => ((t0 + t1)? * 0.5)?,
+        };
+        let y = (r + (mask * next)? * self.cfg.discount)?.detach();
+        let [q0, q1] = rl::twin_q(&self.critics, &s, &a)?;
+        let critic_loss = ((&q0 - &y)?.sqr()?.mean(D::Minus1)? + (&q1 - &y)?.sqr()?.mean(D::Minus1)?)?;
+
+        let xt = (x0.broadcast_mul(&(1.0 - &t)?)? + a.broadcast_mul(&t)?)?;
+        let v = self.bc_flow.forward(&Tensor::cat(&[&s, &xt, &t], D::Minus1)?)?;
+        let per_member_mean = |x: Tensor| -> Result<Tensor> { Ok(x.reshape((e_n, ()))?.mean(D::Minus1)?) };
+        let bc_flow_loss = per_member_mean((v - (&a - &x0)?)?.sqr()?)?;
+
+        let target = self.bc_ode(&s, &z)?;
+        let mu = self.onestep_action(&s, &z)?;
+        let distill = per_member_mean((&mu - &target)?.sqr()?)?;
+        let [p0, p1] = rl::twin_q_frozen(&self.critics, &s, &mu.clamp(-1f32, 1f32)?)?;
+        let q = ((p0 + p1)? * 0.5)?;
+        let mut q_loss = q.mean(D::Minus1)?.neg()?;
+        if self.cfg.normalize_q_loss {
+            // The solo agent divides by its |Q| scale, i.e. multiplies by the f32 reciprocal.
+            let inv: Vec<f32> = host(&q.abs()?.mean(D::Minus1)?)?.iter().map(|v| (1.0 / v.max(1e-6)) as f32).collect();
+            q_loss = (q_loss * Tensor::from_vec(inv, e_n, dev)?)?;
+        }
+        let actor_loss = ((&bc_flow_loss + (&distill * self.cfg.alpha)?)? + &q_loss)?;
+
+        let (cv, av, bv, dv, qv) = (host(&critic_loss)?, host(&actor_loss)?, host(&bc_flow_loss)?, host(&distill)?, host(&q.mean(D::Minus1)?)?);
+        let results: Vec<Option<Result<Metrics>>> = (0..live.len())
+            .map(|e| {
+                live[e].then(|| -> Result<Metrics> {
+                    let c = check_finite("critic_loss", cv[e])?;
+                    let a = check_finite("actor_loss", av[e])?;
+                    Ok(vec![("critic_loss".into(), c), ("actor_loss".into(), a), ("bc_flow_loss".into(), bv[e]), ("distill_loss".into(), dv[e]), ("q".into(), qv[e])])
+                })
+            })
+            .collect();
+        let stepping: Vec<u32> = results.iter().enumerate().filter(|(_, r)| matches!(r, Some(Ok(_)))).map(|(e, _)| e as u32).collect();
+        if !stepping.is_empty() {
+            let idx = Tensor::new(stepping.as_slice(), dev)?;
+            let g_critic = critic_loss.index_select(&idx, 0)?.sum_all()?.backward()?;
+            let g_actor = actor_loss.index_select(&idx, 0)?.sum_all()?.backward()?;
+            self.critic_opt.step(&g_critic)?;
+            self.actor_opt.step(&g_actor)?;
+            rl::polyak(&self.target_vars, &self.critic_vars, self.cfg.tau)?;
+        }
+        Ok(results)
+    }
+    fn member_state(&self, e: usize) -> Result<Vec<(String, Tensor)>> {
+        let n = self.count();
+        let mut out = varmap_member_state(&self.actor_vars, "", e)?;
+        out.extend(varmap_member_state(&self.critic_vars, "", e)?);
+        out.extend(varmap_member_state(&self.target_vars, "target.", e)?);
+        out.extend(self.actor_opt.member_state("opt_actor", e, n)?);
+        out.extend(self.critic_opt.member_state("opt_critic", e, n)?);
+        Ok(out)
+    }
+    fn load_member_state(&mut self, e: usize, state: &HashMap<String, Tensor>) -> Result<()> {
+        let n = self.count();
+        load_varmap_member(&self.actor_vars, state, "", e)?;
+        load_varmap_member(&self.critic_vars, state, "", e)?;
+        load_varmap_member(&self.target_vars, state, "target.", e)?;
+        self.actor_opt.load_member_state("opt_actor", e, n, state)?;
+        self.critic_opt.load_member_state("opt_critic", e, n, state)?;
+        Ok(())
+    }
+}
+
+fn host(t: &Tensor) -> Result<Vec<f64>> {
+    Ok(t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?)
+}
+
 impl AgentConfig for FqlConfig {
     const NAME: &'static str = "fql";
     const SOURCE: &'static str = file!();
@@ -215,5 +366,9 @@ impl AgentConfig for FqlConfig {
     }
     fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Fql> {
         Fql::new(self.clone(), obs_dim, act_dim, seed, device)
+    }
+    const MEMBERS: bool = true;
+    fn build_members(&self, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Option<Result<Box<dyn Members>>> {
+        Some(FqlMembers::new(self, obs_dim, act_dim, seeds, device).map(|m| Box::new(m) as Box<dyn Members>))
     }
 }

@@ -11,7 +11,7 @@ pub mod rebrac;
 
 pub use bc::{Bc, BcConfig};
 pub use fm_gcbc::{FmGcbc, FmGcbcConfig, FmGcbcMembers};
-pub use fql::{Fql, FqlConfig, FqlQAgg};
+pub use fql::{Fql, FqlConfig, FqlMembers, FqlQAgg};
 pub use gaussian_members::GaussianMembers;
 pub use gcbc::{Gcbc, GcbcConfig};
 pub use rebrac::{Rebrac, RebracConfig, RebracMembers};
