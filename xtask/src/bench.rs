@@ -265,6 +265,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let state = if done(&r.spec.out) { "done" } else { "to run" };
             println!("{i:5} {:16} {:48} {:8} seed {} ({} steps) {state}", r.setting, r.spec.task, r.spec.agent, r.spec.seed, r.spec.train.steps);
         }
+        let pending: Vec<usize> = (0..s.runs.len()).filter(|&i| !done(&s.runs[i].spec.out)).collect();
+        let groups = group_runs(&s, &pending, args.members.per_group(devices[0]));
+        if groups.len() < pending.len() {
+            // The estimate below prices each member-step as a solo step: what was measured on
+            // the CPU (see `MembersArg::per_group`); on a GPU an ensemble should cost less.
+            println!("member ensembles (--members {}): {} pending runs in {} processes", args.members, pending.len(), groups.len());
+        }
         if !args.no_estimate {
             let at_once = match args.launcher {
                 Launcher::Local => Some(slots.len()),
