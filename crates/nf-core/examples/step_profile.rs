@@ -1,7 +1,7 @@
 //! Where one NF-GCBC training step's time goes: forward, backward and optimiser, with the number
 //! of graph nodes the step builds, at the paper's size and at the quick suite's. Run with one
 //! thread, as the runner runs each job:
-//! `RAYON_NUM_THREADS=1 cargo run --release -p nf-core --example step_profile -- [paper|quick] [steps] [batch] [members]`.
+//! `RAYON_NUM_THREADS=1 cargo run --release -p nf-core --example step_profile -- [paper|quick] [steps] [batch] [members] [cpu|cuda]`.
 //! The perf benchmarks (`cargo xtask perf`) hold the targets; this example is for profiling
 //! (e.g. under `perf record`), and for the op counts of a change.
 
@@ -33,6 +33,12 @@ fn main() {
     let batch: usize = std::env::args().nth(3).map(|s| s.parse().expect("batch: a whole number")).unwrap_or(256);
     // Members: 1 is a solo flow; E > 1 an ensemble of E members, each with its own batch.
     let members: usize = std::env::args().nth(4).map(|s| s.parse().expect("members: a whole number")).unwrap_or(1);
+    // `cuda` (a `--features cuda` build) times the step on GPU 0; the default is the CPU.
+    let dev = match std::env::args().nth(5).as_deref() {
+        None | Some("cpu") => Device::Cpu,
+        Some("cuda") => Device::new_cuda(0).expect("GPU 0 (build with `--features cuda`)"),
+        Some(other) => panic!("device `{other}`: expected `cpu` or `cuda`"),
+    };
     // Paper: obs 29 and a goal → condition 58, action 8 (NF-GCBC's defaults). Quick: the quick
     // suite's NF-GCBC on pointmaze-medium-navigate (2-D position and goal → condition 4, action 2).
     let (cond, act, cfg) = match size.as_str() {
@@ -41,11 +47,12 @@ fn main() {
         other => panic!("size `{other}`: expected `paper` or `quick`"),
     };
     let seeds: Vec<u64> = (0..members as u64).collect();
-    let flow = if members > 1 { ConditionalFlow::members(cfg, &seeds, &Device::Cpu).unwrap() } else { ConditionalFlow::new(cfg, 0, &Device::Cpu).unwrap() };
+    let flow = if members > 1 { ConditionalFlow::members(cfg, &seeds, &dev).unwrap() } else { ConditionalFlow::new(cfg, 0, &dev).unwrap() };
     let mut trainer = Trainer::new(flow.trainable_vars(), WarmupCosine::default(), 1e-6).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let (x, y) = (randn(&mut rng, members * batch, act), randn(&mut rng, members * batch, cond));
     let (x, y) = if members > 1 { (x.reshape((members, batch, act)).unwrap(), y.reshape((members, batch, cond)).unwrap()) } else { (x, y) };
+    let (x, y) = (x.to_device(&dev).unwrap(), y.to_device(&dev).unwrap());
     let mut rngs: Vec<ChaCha8Rng> = seeds.iter().map(|&s| ChaCha8Rng::seed_from_u64(s)).collect();
     let (mut fwd, mut bwd, mut opt) = (vec![], vec![], vec![]);
     let mut nodes = 0;
@@ -55,8 +62,11 @@ fn main() {
         let _ = loss.to_scalar::<f32>().unwrap();
         let t1 = Instant::now();
         let grads = loss.backward().unwrap();
+        // A GPU runs asynchronously: wait for each phase before reading the clock.
+        dev.synchronize().unwrap();
         let t2 = Instant::now();
         trainer.optimizer_mut().step(&grads).unwrap();
+        dev.synchronize().unwrap();
         let t3 = Instant::now();
         nodes = loss.sorted_nodes().len();
         if i >= 3 {

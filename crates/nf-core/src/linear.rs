@@ -367,7 +367,7 @@ mod tests {
                     let (sp, sb) = (VarMap::new(), VarMap::new());
                     let solo = InvertibleLinear::new(&mut ParamBuilder::new(&sp, &sb, 0, &Device::Cpu, DType::F64), "m", d).unwrap();
                     for (dst, src) in [(&solo.perm, &lin.perm), (&solo.lower, &lin.lower), (&solo.upper, &lin.upper), (&solo.diag, &lin.diag)] {
-                        dst.slice_set(&src.get(e).unwrap().unsqueeze(0).unwrap().squeeze(0).unwrap(), 0, 0).unwrap();
+                        dst.slice_set(&src.get(e).unwrap(), 0, 0).unwrap();
                     }
                     let one = if inverse { solo.inverse_weight().unwrap() } else { solo.weight().unwrap() };
                     assert!(max((fused.get(e).unwrap() - one).unwrap()) < 1e-12, "d={d} inverse={inverse}: member {e}");
