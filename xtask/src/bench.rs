@@ -260,12 +260,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if !s.description.is_empty() {
         println!("{}", s.description.trim());
     }
+    let pending: Vec<usize> = (0..s.runs.len()).filter(|&i| !done(&s.runs[i].spec.out)).collect();
     if args.dry_run {
         for (i, r) in s.runs.iter().enumerate() {
             let state = if done(&r.spec.out) { "done" } else { "to run" };
             println!("{i:5} {:16} {:48} {:8} seed {} ({} steps) {state}", r.setting, r.spec.task, r.spec.agent, r.spec.seed, r.spec.train.steps);
         }
-        let pending: Vec<usize> = (0..s.runs.len()).filter(|&i| !done(&s.runs[i].spec.out)).collect();
         let groups = group_runs(&s, &pending, args.members.per_group(devices[0]));
         if groups.len() < pending.len() {
             // The estimate below prices each member-step as a solo step: what was measured on
@@ -297,7 +297,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
             println!("generated {}", o.path().display());
         }
     }
-    let pending: Vec<usize> = (0..s.runs.len()).filter(|&i| !done(&s.runs[i].spec.out)).collect();
     let skipped = s.runs.len() - pending.len();
     if skipped > 0 {
         println!("{skipped} runs already finished: skipped");

@@ -174,22 +174,7 @@ fn execute_inner(spec: &RunSpec, dir: &RunDir, show_progress: bool) -> Result<rl
     })?;
     bar.finish_and_clear();
     let latency_us = action_latency_us(agent.as_ref(), obs_dim)?;
-    let e = &summary.final_eval;
-    dir.write_final(&RunFinal {
-        agent: spec.agent.clone(),
-        task: spec.task.clone(),
-        seed: spec.seed,
-        steps: cfg.steps,
-        success: e.success,
-        ret: e.ret,
-        best_score: summary.best_score,
-        score: Some(e.score),
-        score_final: Some(e.score_final),
-        steps_per_second: summary.steps_per_second,
-        action_latency_us: latency_us,
-        stands_in_for: meta.stands_in_for.clone(),
-        tasks: e.tasks.iter().map(|t| (t.task.clone(), TaskFinal { success: t.success, ret: t.ret, score: Some(t.score), score_final: Some(t.score_final) })).collect(),
-    })?;
+    dir.write_final(&run_final(spec, cfg.steps, &summary, latency_us, meta))?;
     Ok(summary)
 }
 
@@ -273,30 +258,34 @@ fn execute_group_inner(specs: &[RunSpec], dirs: &[RunDir]) -> Result<Vec<Result<
         done.push(match r {
             Err(err) => Err(err.into()),
             Ok(summary) => {
-                let state: std::collections::HashMap<String, candle_core::Tensor> = ens.member_state(e)?.into_iter().collect();
-                scratch.load_state(&state)?;
+                rl::train::load_member(ens.as_ref(), scratch.as_mut(), e)?;
                 let latency_us = action_latency_us(scratch.as_ref(), task.obs_dim)?;
-                let ev = &summary.final_eval;
-                dir.write_final(&RunFinal {
-                    agent: spec.agent.clone(),
-                    task: spec.task.clone(),
-                    seed: spec.seed,
-                    steps: fitted.steps,
-                    success: ev.success,
-                    ret: ev.ret,
-                    best_score: summary.best_score,
-                    score: Some(ev.score),
-                    score_final: Some(ev.score_final),
-                    steps_per_second: summary.steps_per_second,
-                    action_latency_us: latency_us,
-                    stands_in_for: meta.stands_in_for.clone(),
-                    tasks: ev.tasks.iter().map(|t| (t.task.clone(), TaskFinal { success: t.success, ret: t.ret, score: Some(t.score), score_final: Some(t.score_final) })).collect(),
-                })?;
+                dir.write_final(&run_final(spec, fitted.steps, &summary, latency_us, meta))?;
                 Ok(())
             }
         });
     }
     Ok(done)
+}
+
+/// What `final.toml` records of a finished run.
+fn run_final(spec: &RunSpec, steps: u64, summary: &rl::TrainSummary, action_latency_us: f64, meta: &envs::TaskMeta) -> RunFinal {
+    let e = &summary.final_eval;
+    RunFinal {
+        agent: spec.agent.clone(),
+        task: spec.task.clone(),
+        seed: spec.seed,
+        steps,
+        success: e.success,
+        ret: e.ret,
+        best_score: summary.best_score,
+        score: Some(e.score),
+        score_final: Some(e.score_final),
+        steps_per_second: summary.steps_per_second,
+        action_latency_us,
+        stands_in_for: meta.stands_in_for.clone(),
+        tasks: e.tasks.iter().map(|t| (t.task.clone(), TaskFinal { success: t.success, ret: t.ret, score: Some(t.score), score_final: Some(t.score_final) })).collect(),
+    }
 }
 
 /// Median time of one batch-1 action (the real-time control path), in microseconds.

@@ -19,7 +19,10 @@ use nf_core::{Activation, AdamW, Mlp};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use rl::{check_finite, load_varmap, load_varmap_member, member_rows_tensor, scalar, sorted_vars, varmap_member_state, varmap_state, Agent, AgentConfig, DataSpec, Fields, Members, Metrics, Result};
+use rl::{
+    check_finite, load_varmap, load_varmap_member, member_rows_tensor, member_values, scalar, sorted_vars, varmap_member_state, varmap_state, Agent, AgentConfig, DataSpec, Fields, Members, Metrics,
+    Result,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,12 +299,12 @@ impl Members for FqlMembers {
         let mut q_loss = q.mean(D::Minus1)?.neg()?;
         if self.cfg.normalize_q_loss {
             // The solo agent divides by its |Q| scale, i.e. multiplies by the f32 reciprocal.
-            let inv: Vec<f32> = host(&q.abs()?.mean(D::Minus1)?)?.iter().map(|v| (1.0 / v.max(1e-6)) as f32).collect();
+            let inv: Vec<f32> = member_values(&q.abs()?.mean(D::Minus1)?)?.iter().map(|v| (1.0 / v.max(1e-6)) as f32).collect();
             q_loss = (q_loss * Tensor::from_vec(inv, e_n, dev)?)?;
         }
         let actor_loss = ((&bc_flow_loss + (&distill * self.cfg.alpha)?)? + &q_loss)?;
 
-        let (cv, av, bv, dv, qv) = (host(&critic_loss)?, host(&actor_loss)?, host(&bc_flow_loss)?, host(&distill)?, host(&q.mean(D::Minus1)?)?);
+        let (cv, av, bv, dv, qv) = (member_values(&critic_loss)?, member_values(&actor_loss)?, member_values(&bc_flow_loss)?, member_values(&distill)?, member_values(&q.mean(D::Minus1)?)?);
         let results: Vec<Option<Result<Metrics>>> = (0..live.len())
             .map(|e| {
                 live[e].then(|| -> Result<Metrics> {
@@ -340,10 +343,6 @@ impl Members for FqlMembers {
         self.critic_opt.load_member_state("opt_critic", e, n, state)?;
         Ok(())
     }
-}
-
-fn host(t: &Tensor) -> Result<Vec<f64>> {
-    Ok(t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?)
 }
 
 impl AgentConfig for FqlConfig {

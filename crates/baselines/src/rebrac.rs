@@ -18,8 +18,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rl::{
-    check_finite, load_varmap, load_varmap_member, member_rows_tensor, scalar, sorted_vars, step_members, varmap_member_state, varmap_state, Agent, AgentConfig, DataSpec, Fields, Members, Metrics,
-    Result,
+    check_finite, load_varmap, load_varmap_member, member_rows_tensor, member_values, scalar, sorted_vars, step_members, varmap_member_state, varmap_state, Agent, AgentConfig, DataSpec, Fields,
+    Members, Metrics, Result,
 };
 use serde::{Deserialize, Serialize};
 
@@ -265,7 +265,7 @@ impl Members for RebracMembers {
         let y = (r + (mask * (t0.minimum(&t1)? - penalty)?)? * self.cfg.discount)?.detach();
         let [q0, q1] = rl::twin_q(&self.critics, &s, &a)?;
         let critic_loss = ((&q0 - &y)?.sqr()?.mean(D::Minus1)? + (&q1 - &y)?.sqr()?.mean(D::Minus1)?)?;
-        let q_mean = host(&q0.mean(D::Minus1)?)?;
+        let q_mean = member_values(&q0.mean(D::Minus1)?)?;
         let opt = &mut self.critic_opt;
         let checked = step_members(&critic_loss, "critic_loss", live, |total| Ok(opt.step(&total.backward()?)?))?;
         let mut results: Vec<Option<Result<Metrics>>> =
@@ -278,11 +278,11 @@ impl Members for RebracMembers {
             let q = p0.minimum(&p1)?;
             // Each member's |Q| scale, a constant as in the solo agent (which divides by it,
             // i.e. multiplies by its reciprocal rounded to f32).
-            let inv: Vec<f32> = host(&q.abs()?.mean(D::Minus1)?)?.iter().map(|v| (1.0 / v.max(1e-6)) as f32).collect();
+            let inv: Vec<f32> = member_values(&q.abs()?.mean(D::Minus1)?)?.iter().map(|v| (1.0 / v.max(1e-6)) as f32).collect();
             let inv = Tensor::from_vec(inv, e_n, dev)?;
             let bc = (&pi - &a)?.sqr()?.sum(D::Minus1)?.mean(D::Minus1)?;
             let actor_loss = ((q.mean(D::Minus1)? * inv)?.neg()? + (&bc * self.cfg.alpha_actor)?)?;
-            let bc_v = host(&bc)?;
+            let bc_v = member_values(&bc)?;
             let still: Vec<bool> = results.iter().map(|r| matches!(r, Some(Ok(_)))).collect();
             let opt = &mut self.actor_opt;
             let checked = step_members(&actor_loss, "actor_loss", &still, |total| Ok(opt.step(&total.backward()?)?))?;
@@ -327,10 +327,6 @@ impl Members for RebracMembers {
         }
         Ok(())
     }
-}
-
-fn host(t: &Tensor) -> Result<Vec<f64>> {
-    Ok(t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?)
 }
 
 impl AgentConfig for RebracConfig {

@@ -19,7 +19,8 @@ use envs::Batch;
 use nf_core::{Activation, AdamW, ConditionalFlow, Draw, EncoderConfig, FlowConfig, FlowSampler, Mlp};
 use rand_chacha::ChaCha8Rng;
 use rl::{
-    check_finite, load_varmap, load_varmap_member, member_rows_tensor, scalar, sorted_vars, varmap_member_state, varmap_state, Agent, AgentConfig, DataSpec, Fields, Members, Metrics, Result, RlError,
+    check_finite, load_varmap, load_varmap_member, member_rows_tensor, member_values, scalar, sorted_vars, varmap_member_state, varmap_state, Agent, AgentConfig, DataSpec, Fields, Members, Metrics,
+    Result, RlError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -286,8 +287,7 @@ impl Members for NfRlbcMembers {
         let ent = logp_pi.mean(D::Minus1)?;
         let actor_loss = ((q_pi.neg()? + (&bc * self.cfg.alpha)?)? + (&ent * self.cfg.lambda)?)?;
 
-        let host = |t: &Tensor| -> Result<Vec<f64>> { Ok(t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?) };
-        let (cv, av, bv, qv, ev) = (host(&critic_loss)?, host(&actor_loss)?, host(&bc)?, host(&q_pi)?, host(&ent)?);
+        let (cv, av, bv, qv, ev) = (member_values(&critic_loss)?, member_values(&actor_loss)?, member_values(&bc)?, member_values(&q_pi)?, member_values(&ent)?);
         let results: Vec<Option<Result<Metrics>>> = (0..live.len())
             .map(|e| {
                 live[e].then(|| -> Result<Metrics> {

@@ -136,11 +136,16 @@ pub fn member_unit_gaussian_nll(a: &Tensor, mu: &Tensor) -> Result<Tensor> {
     Ok(((((a - mu)?.sqr()?.sum(candle_core::D::Minus1)? * 0.5)?.mean(candle_core::D::Minus1)?) + half_log_2pi)?)
 }
 
+/// The values of a per-member `[E]` tensor (losses, metrics) as f64, as [`scalar`] reads a solo one.
+pub fn member_values(t: &Tensor) -> Result<Vec<f64>> {
+    Ok(t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?)
+}
+
 /// One optimiser step on `Σ_e losses[e]` over the members that are `live` and whose loss is
 /// finite (`term` names it in the error of the others): the common tail of a single-loss
 /// ensemble agent's update. Returns each member's loss (`None` when not live).
 pub fn step_members(losses: &Tensor, term: &str, live: &[bool], step: impl FnOnce(&Tensor) -> Result<()>) -> Result<Vec<Option<Result<f64>>>> {
-    let values = losses.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
+    let values = member_values(losses)?;
     let checked: Vec<Option<Result<f64>>> = values.iter().zip(live).map(|(&v, &l)| l.then(|| check_finite(term, v))).collect();
     let stepping: Vec<u32> = checked.iter().enumerate().filter(|(_, c)| matches!(c, Some(Ok(_)))).map(|(e, _)| e as u32).collect();
     if !stepping.is_empty() {

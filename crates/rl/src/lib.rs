@@ -13,8 +13,8 @@ pub mod seeds;
 pub mod train;
 
 pub use agent::{
-    check_finite, load_varmap, load_varmap_member, member_rows_tensor, member_unit_gaussian_nll, polyak, rows_tensor, scalar, sorted_vars, step_members, synthetic_batch, twin_q, twin_q_frozen,
-    unit_gaussian_nll, varmap_member_state, varmap_state, Agent, DataSpec, Members, Metrics,
+    check_finite, load_varmap, load_varmap_member, member_rows_tensor, member_unit_gaussian_nll, member_values, polyak, rows_tensor, scalar, sorted_vars, step_members, synthetic_batch, twin_q,
+    twin_q_frozen, unit_gaussian_nll, varmap_member_state, varmap_state, Agent, DataSpec, Members, Metrics,
 };
 pub use error::{Result, RlError};
 pub use eval::{evaluate, EvalReport, TaskResult};

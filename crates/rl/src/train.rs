@@ -436,8 +436,8 @@ pub fn train_members(
     Ok(out)
 }
 
-/// Loads member e's state into the scratch solo agent.
-fn load_member(ens: &dyn Members, solo: &mut dyn Agent, e: usize) -> Result<()> {
+/// Loads member e's state into a solo agent of the same config (to evaluate, save or time it).
+pub fn load_member(ens: &dyn Members, solo: &mut dyn Agent, e: usize) -> Result<()> {
     let state: HashMap<String, Tensor> = ens.member_state(e)?.into_iter().collect();
     solo.load_state(&state)
 }
