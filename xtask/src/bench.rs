@@ -268,8 +268,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         let groups = group_runs(&s, &pending, args.members.per_group(devices[0]));
         if groups.len() < pending.len() {
-            // The estimate below prices each member-step as a solo step: what was measured on
-            // the CPU (see `MembersArg::per_group`); on a GPU an ensemble should cost less.
             println!("member ensembles (--members {}): {} pending runs in {} processes", args.members, pending.len(), groups.len());
         }
         if !args.no_estimate {
@@ -282,7 +280,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             };
             match unusable {
                 Some(why) => println!("no time estimate on {listed}: {why} (GPU figures need `--features cuda` and the device; drop --devices for the CPU estimate)"),
-                None => print!("{}", crate::plan::estimate(&s, &path, &args.results, &args.data, devices[0], at_once, &threads_per_run(slots.len()))?),
+                None => print!("{}", crate::plan::estimate(&s, &path, &args.results, &args.data, devices[0], at_once, &threads_per_run(slots.len()), &groups)?),
             }
         }
         return Ok(());

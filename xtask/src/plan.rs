@@ -7,6 +7,8 @@
 //! each task's environments are timed for a few vectorised steps. The probes run in a child
 //! process with the thread count the runs get, so they see what a run sees; their results are
 //! shared by every run with the same key, so a 990-run suite probes each combination once.
+//! Runs the runner groups into a member ensemble ([`crate::bench::group_runs`]) are priced as
+//! the ensemble: its gradient step is timed with the group's member count and shared by them.
 //!
 //! Not counted: dataset generation and loading, batch sampling, process start. Evaluations count
 //! every episode to its step limit, as if none succeeded early: an upper bound.
@@ -46,9 +48,9 @@ pub struct ProbeArgs {
     data: std::path::PathBuf,
     #[arg(long, default_value = "cpu")]
     device: DeviceName,
-    /// Run indices whose agent to time.
+    /// Run indices whose agent to time, each as `i` (solo) or `i:E` (an ensemble of E members).
     #[arg(long, value_delimiter = ',')]
-    agents: Vec<usize>,
+    agents: Vec<String>,
     /// Run indices whose task environments to time.
     #[arg(long, value_delimiter = ',')]
     envs: Vec<usize>,
@@ -79,14 +81,35 @@ struct AgentProbe {
     eval_every: u64,
 }
 
-fn probe_agent(run: &SuiteRun, device: &candle_core::Device) -> Result<AgentProbe> {
+/// `members > 1` times the ensemble of that many members (as [`crate::train`] builds it for a
+/// group) and reports its step divided among them: a member-step.
+fn probe_agent(run: &SuiteRun, members: usize, device: &candle_core::Device) -> Result<AgentProbe> {
     let spec = &run.spec;
     let task = Task::resolve(&spec.task)?;
     let (mut agent, _, fitted) = crate::agents::make_agent(&spec.agent, spec.agent_table.as_ref(), &task, spec.seed, &spec.train, device)?;
     let data_spec = agent.data_spec();
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let batch = rl::synthetic_batch(fitted.batch_size, task.obs_dim, task.act_dim, &data_spec, &mut rng);
-    let step_s = time_calls(|| agent.update(&batch, &mut rng).map(drop).with_context(|| format!("probing {}'s gradient step on {}", spec.agent, spec.task)))?;
+    let what = || format!("probing {}'s gradient step on {}", spec.agent, spec.task);
+    let step_s = if members > 1 {
+        let seeds: Vec<u64> = (0..members as u64).map(|e| spec.seed + e).collect();
+        let mut train = spec.train.clone();
+        let cfg = crate::agents::configure(&spec.agent, spec.agent_table.as_ref())?;
+        let Some((mut ens, _, _)) = cfg.build_members(&mut train, task.obs_dim, task.act_dim, &seeds, device)? else {
+            bail!("{} has no member ensemble, yet the runner grouped it", spec.agent);
+        };
+        let batches: Vec<envs::loader::Batch> = (0..members).map(|_| rl::synthetic_batch(train.batch_size, task.obs_dim, task.act_dim, &data_spec, &mut rng)).collect();
+        let mut rngs: Vec<ChaCha8Rng> = seeds.iter().map(|&s| ChaCha8Rng::seed_from_u64(s)).collect();
+        let live = vec![true; members];
+        time_calls(|| {
+            for m in ens.update(&batches, &mut rngs, &live).with_context(what)?.into_iter().flatten() {
+                m.with_context(what)?;
+            }
+            Ok(())
+        })? / members as f64
+    } else {
+        time_calls(|| agent.update(&batch, &mut rng).map(drop).with_context(what))?
+    };
     let episodes = fitted.eval_episodes;
     let width = match data_spec {
         DataSpec::Chunks { obs_history, .. } => obs_history.max(1) * task.obs_dim,
@@ -130,9 +153,15 @@ pub fn probe(args: ProbeArgs) -> Result<()> {
     let s = suite::load(&suite::resolve(&args.suite), &args.results, &args.data)?;
     let device = args.device.open()?;
     let run = |i: usize| s.runs.get(i).with_context(|| format!("suite {} has {} runs; no index {i}", s.name, s.runs.len()));
-    for &i in &args.agents {
-        let p = probe_agent(run(i)?, &device)?;
-        println!("agent {i} {:e} {:e} {} {}", p.step_s, p.act_s, p.steps, p.eval_every);
+    for a in &args.agents {
+        let (i, members) = match a.split_once(':') {
+            Some((i, e)) => (i, e),
+            None => (a.as_str(), "1"),
+        };
+        let bad = || format!("--agents takes `i` or `i:E` (run index, member count), not `{a}`");
+        let (i, members): (usize, usize) = (i.parse().with_context(bad)?, members.parse().with_context(bad)?);
+        let p = probe_agent(run(i)?, members.max(1), &device)?;
+        println!("agent {i}:{members} {:e} {:e} {} {}", p.step_s, p.act_s, p.steps, p.eval_every);
     }
     for &i in &args.envs {
         let r = run(i)?;
@@ -220,7 +249,11 @@ struct RunCost<'a> {
 /// `RAYON_NUM_THREADS = threads`, as each run gets) and returns the estimate as text: per
 /// experiment and agent, and in total, with the pending runs shared evenly by `at_once` slots
 /// (`None`: Slurm decides, so only the run time is given).
-pub fn estimate(s: &Suite, suite_path: &Path, results: &Path, data: &Path, device: DeviceName, at_once: Option<usize>, threads: &str) -> Result<String> {
+/// `groups` are the processes the runner would start ([`crate::bench::group_runs`]): a run in a
+/// group of E is priced at the ensemble's step over E.
+pub fn estimate(s: &Suite, suite_path: &Path, results: &Path, data: &Path, device: DeviceName, at_once: Option<usize>, threads: &str, groups: &[Vec<usize>]) -> Result<String> {
+    let members: HashMap<usize, usize> = groups.iter().flat_map(|g| g.iter().map(move |&i| (i, g.len()))).collect();
+    let of = |i: usize| members.get(&i).copied().unwrap_or(1);
     let mut tasks: HashMap<&str, (Task, u64)> = HashMap::new();
     for r in &s.runs {
         if !tasks.contains_key(r.spec.task.as_str()) {
@@ -230,17 +263,18 @@ pub fn estimate(s: &Suite, suite_path: &Path, results: &Path, data: &Path, devic
         }
     }
     let pending: Vec<usize> = (0..s.runs.len()).filter(|&i| !RunDir::new(&s.runs[i].spec.out).is_done()).collect();
-    // The first pending run of each key stands for the others.
-    let (mut agent_of, mut env_of) = (BTreeMap::<String, usize>::new(), BTreeMap::<String, usize>::new());
+    // The first pending run of each key (and group size) stands for the others.
+    let (mut agent_of, mut env_of) = (BTreeMap::<(String, usize), usize>::new(), BTreeMap::<String, usize>::new());
     for &i in &pending {
         let r = &s.runs[i];
         let task = &tasks[r.spec.task.as_str()].0;
-        agent_of.entry(agent_key(r, task)).or_insert(i);
+        agent_of.entry((agent_key(r, task), of(i))).or_insert(i);
         env_of.entry(env_key(r, task)).or_insert(i);
     }
-    let list = |m: &BTreeMap<String, usize>| m.values().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+    let agent_list = agent_of.iter().map(|((_, e), i)| format!("{i}:{e}")).collect::<Vec<_>>().join(",");
+    let env_list = env_of.values().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
     let t0 = Instant::now();
-    let (mut agent_probes, mut env_probes) = (HashMap::<usize, AgentProbe>::new(), HashMap::<usize, f64>::new());
+    let (mut agent_probes, mut env_probes) = (HashMap::<(usize, usize), AgentProbe>::new(), HashMap::<usize, f64>::new());
     if !pending.is_empty() {
         let exe = std::env::current_exe().context("locating the xtask binary")?;
         let out = Command::new(exe)
@@ -253,8 +287,8 @@ pub fn estimate(s: &Suite, suite_path: &Path, results: &Path, data: &Path, devic
             .arg(data)
             .arg("--device")
             .arg(device.to_string())
-            .arg(format!("--agents={}", list(&agent_of)))
-            .arg(format!("--envs={}", list(&env_of)))
+            .arg(format!("--agents={agent_list}"))
+            .arg(format!("--envs={env_list}"))
             .env("RAYON_NUM_THREADS", threads)
             .output()
             .context("starting the probe process")?;
@@ -265,12 +299,14 @@ pub fn estimate(s: &Suite, suite_path: &Path, results: &Path, data: &Path, devic
             let w: Vec<&str> = line.split_whitespace().collect();
             let bad = || anyhow::anyhow!("unexpected probe output `{line}`");
             let num = |k: usize| -> Result<f64> { w.get(k).and_then(|v| v.parse().ok()).ok_or_else(bad) };
-            let idx = w.get(1).and_then(|v| v.parse::<usize>().ok()).ok_or_else(bad)?;
             match w.first() {
                 Some(&"agent") => {
+                    let (i, e) = w.get(1).and_then(|v| v.split_once(':')).ok_or_else(bad)?;
+                    let idx = (i.parse::<usize>().map_err(|_| bad())?, e.parse::<usize>().map_err(|_| bad())?);
                     agent_probes.insert(idx, AgentProbe { step_s: num(2)?, act_s: num(3)?, steps: num(4)? as u64, eval_every: num(5)? as u64 });
                 }
                 Some(&"env") => {
+                    let idx = w.get(1).and_then(|v| v.parse::<usize>().ok()).ok_or_else(bad)?;
                     env_probes.insert(idx, num(2)?);
                 }
                 _ => return Err(bad()),
@@ -282,7 +318,7 @@ pub fn estimate(s: &Suite, suite_path: &Path, results: &Path, data: &Path, devic
     for &i in &pending {
         let r = &s.runs[i];
         let (task, eval_tasks) = &tasks[r.spec.task.as_str()];
-        let a = agent_probes.get(&agent_of[&agent_key(r, task)]).with_context(|| format!("no agent probe for run {i}"))?;
+        let a = agent_probes.get(&(agent_of[&(agent_key(r, task), of(i))], of(i))).with_context(|| format!("no agent probe for run {i}"))?;
         let env_s = env_probes.get(&env_of[&env_key(r, task)]).with_context(|| format!("no environment probe for run {i}"))?;
         let start = resume_step(r)?.min(a.steps);
         let data_spec = crate::agents::configure(&r.spec.agent, r.spec.agent_table.as_ref())?.data_spec();

@@ -176,6 +176,13 @@ fn a_dry_run_estimates_the_quick_suites_wall_time() {
     // `--no-estimate`: the listing alone, without a probe.
     let text = dry(&small, &["--no-estimate"]);
     assert!(text.contains("nf-gcbc") && !text.contains("estimated time") && !text.contains("probed"), "{text}");
+    // `--members 2`: a cell's two seeds form one ensemble, probed as one (each agent once, at
+    // its group's size), except the finished run's cell, whose other seed runs solo, and
+    // `random`, which has no ensemble form.
+    let text = dry(&small, &["--members", "2"]);
+    assert!(text.contains("member ensembles (--members 2): 19 pending runs in 13 processes"), "{text}");
+    let (experiments, _) = walls(&text);
+    assert!(experiments.iter().all(|(_, w)| *w > 0.0), "{text}");
 }
 
 /// `--members 3` trains a cell's three seeds as one member ensemble in one process; each run
