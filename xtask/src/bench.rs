@@ -280,7 +280,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             };
             match unusable {
                 Some(why) => println!("no time estimate on {listed}: {why} (GPU figures need `--features cuda` and the device; drop --devices for the CPU estimate)"),
-                None => print!("{}", crate::plan::estimate(&s, &path, &args.results, &args.data, devices[0], at_once, &threads_per_run(slots.len()), &groups)?),
+                None => {
+                    print!("{}", crate::plan::estimate(&s, crate::plan::Files { suite: &path, results: &args.results, data: &args.data }, devices[0], at_once, &threads_per_run(slots.len()), &groups)?)
+                }
             }
         }
         return Ok(());

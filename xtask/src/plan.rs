@@ -237,6 +237,14 @@ fn human(secs: f64) -> String {
     }
 }
 
+/// Where the suite file, its results and its datasets are (what the probe process is given).
+#[derive(Clone, Copy)]
+pub struct Files<'a> {
+    pub suite: &'a Path,
+    pub results: &'a Path,
+    pub data: &'a Path,
+}
+
 /// One pending run's estimated cost.
 struct RunCost<'a> {
     setting: &'a str,
@@ -251,7 +259,8 @@ struct RunCost<'a> {
 /// (`None`: Slurm decides, so only the run time is given).
 /// `groups` are the processes the runner would start ([`crate::bench::group_runs`]): a run in a
 /// group of E is priced at the ensemble's step over E.
-pub fn estimate(s: &Suite, suite_path: &Path, results: &Path, data: &Path, device: DeviceName, at_once: Option<usize>, threads: &str, groups: &[Vec<usize>]) -> Result<String> {
+pub fn estimate(s: &Suite, files: Files<'_>, device: DeviceName, at_once: Option<usize>, threads: &str, groups: &[Vec<usize>]) -> Result<String> {
+    let Files { suite: suite_path, results, data } = files;
     let members: HashMap<usize, usize> = groups.iter().flat_map(|g| g.iter().map(move |&i| (i, g.len()))).collect();
     let of = |i: usize| members.get(&i).copied().unwrap_or(1);
     let mut tasks: HashMap<&str, (Task, u64)> = HashMap::new();

@@ -173,3 +173,40 @@ fn nf_bc_beats_a_random_policy_on_blockpush2() {
     assert!(random.score <= 0.1, "random actions should not push blocks home: {}", random.score);
     assert!(s.best_score >= random.score + 0.5, "NF-BC {} vs random {}", s.best_score, random.score);
 }
+
+/// PushT's data is in pixels and its agents train on it min-max scaled: the trained policy,
+/// loaded as a user loads it (`rl::load_policy`), takes and returns pixels. Its mean action over
+/// the dataset's observations lands near the demonstrations' mean action (a policy acting in
+/// scaled units would answer within [−1, 1]). A checkpoint whose normaliser was stripped, or
+/// one loaded without it, is refused with an error that says so.
+#[test]
+fn a_policy_trained_on_scaled_pusht_acts_in_pixels() {
+    const IL_TASK: &str = "pusht";
+    let task = envs::Task::resolve(IL_TASK).unwrap();
+    assert_eq!(task.scaling(), envs::Scaling::MinMax);
+    let data = envs::generate_with(IL_TASK, 0, Split::Train, 10, 300).unwrap();
+    let bc = || -> Box<dyn Agent> { Box::new(baselines::Bc::new(baselines::BcConfig { hidden: vec![64, 64], lr: 1e-3, ..Default::default() }, task.obs_dim, task.act_dim, 0, &Device::Cpu).unwrap()) };
+    let dir = tmp("scaled");
+    let cfg = TrainConfig { steps: 300, batch_size: 256, eval_every: 300, eval_episodes: 1, seed: 0 };
+    rl::train(bc().as_mut(), &task, data.clone(), &cfg, &dir, &mut |_| {}).unwrap();
+    let ckpt = dir.join(rl::LAST_CHECKPOINT);
+    let (policy, step) = rl::load_policy(bc(), &task, &ckpt).unwrap();
+    assert_eq!(step, 300);
+    let n = data.len();
+    let acts = policy.act(&data.observations, None, n, &mut <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0)).unwrap();
+    let mean = |v: &[f32], j: usize| v.iter().skip(j).step_by(2).map(|&x| x as f64).sum::<f64>() / n as f64;
+    for j in 0..2 {
+        let (ours, demo) = (mean(&acts, j), mean(&data.actions, j));
+        assert!((ours - demo).abs() < 40.0 && demo > 100.0, "action dim {j}: the policy's mean {ours:.1} px, the demonstrations' {demo:.1} px");
+    }
+    // Loaded without its normaliser: refused, naming the way to load it.
+    let e = rl::load_checkpoint(bc().as_mut(), &ckpt).unwrap_err().to_string();
+    assert!(e.contains("normaliser") && e.contains("load_policy"), "{e}");
+    // A checkpoint without its normaliser does not load as a PushT policy.
+    let mut state = candle_core::safetensors::load(&ckpt, &Device::Cpu).unwrap();
+    state.retain(|k, _| !k.starts_with("normalizer."));
+    let stripped = dir.join("stripped.safetensors");
+    candle_core::safetensors::save(&state, &stripped).unwrap();
+    let e = rl::load_policy(bc(), &task, &stripped).err().unwrap().to_string();
+    assert!(e.contains("no normaliser") && e.contains("stripped.safetensors"), "{e}");
+}

@@ -46,6 +46,7 @@ use crate::dataset::Dataset;
 use crate::env::{check_reset, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::Result;
 use crate::family::{BaseKind, BaseTask, Family, StandsIn};
+use crate::normalize::Scaling;
 use crate::pointmaze::POINT_STEP;
 use crate::recipe::{DataKind, DatasetRecipe};
 use crate::shapes::{check_row, path, Colour, Draw, Item, Layer, Paint, Scene, Shape, View};
@@ -581,7 +582,9 @@ const DEMOS: DatasetRecipe = DatasetRecipe { kind: DataKind::Demos, episodes: 20
 
 /// The blockpush2 family's row: one imitation task.
 pub static FAMILY: Family = Family {
-    tasks: &[BaseTask { name: "blockpush2", stands_in_for: StandsIn::Study("UR3 BlockPush (VQ-BeT; human demos, ours scripted)"), kind: BaseKind::Imitation(DEMOS), params: () }],
+    // Scaled, unlike the reference's UR3 BlockPush (metre coordinates, of order one): our
+    // observations are in table units, [1, 12.8] (actions are already [−1, 1]).
+    tasks: &[BaseTask { name: "blockpush2", stands_in_for: StandsIn::Study("UR3 BlockPush (VQ-BeT; human demos, ours scripted)"), kind: BaseKind::Imitation(DEMOS, Scaling::MinMax), params: () }],
     make: |_, name, _| Box::new(BlockPushEnv::new(name)),
     episode: |_, recipe, len, seed| demo_episode(recipe, len, seed).map(|(demo, _)| demo),
     singletask_rewards: None,

@@ -5,6 +5,7 @@
 use crate::dataset::Dataset;
 use crate::env::GoalEnv;
 use crate::error::Result;
+use crate::normalize::Scaling;
 use crate::recipe::DatasetRecipe;
 
 /// How many OGBench singletask variants (`-singletask-task1` … `-task5`) a goal-conditioned
@@ -37,7 +38,9 @@ impl StandsIn {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum BaseKind {
     /// Scripted demonstrations without goals, scored by `Info::score`; no singletask variants.
-    Imitation(DatasetRecipe),
+    /// The [`Scaling`] says whether the agents see the data min-max scaled (as the reference
+    /// scales that task's data).
+    Imitation(DatasetRecipe, Scaling),
     /// A goal-conditioned dataset with OGBench's evaluation tasks and their singletask variants.
     GoalConditioned(DatasetRecipe),
     /// No dataset: the agent collects its own data; no singletask variants.
@@ -47,7 +50,7 @@ pub enum BaseKind {
 impl BaseKind {
     pub fn recipe(self) -> Option<DatasetRecipe> {
         match self {
-            BaseKind::Imitation(r) | BaseKind::GoalConditioned(r) => Some(r),
+            BaseKind::Imitation(r, _) | BaseKind::GoalConditioned(r) => Some(r),
             BaseKind::Online => None,
         }
     }

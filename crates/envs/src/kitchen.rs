@@ -62,6 +62,7 @@ use crate::dataset::Dataset;
 use crate::env::{check_reset, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::{EnvError, Result};
 use crate::family::{BaseKind, BaseTask, Family, StandsIn};
+use crate::normalize::Scaling;
 use crate::recipe::{DataKind, DatasetRecipe};
 use crate::shapes::{check_row, path, Colour, Draw, Item, Layer, Paint, Scene, Shape, View};
 use crate::vec2::{add, dist, dot, norm, scale, sub, unit_or};
@@ -903,7 +904,8 @@ const DEMOS: DatasetRecipe = DatasetRecipe { kind: DataKind::Demos, episodes: 20
 
 /// The kitchen2d family's row: one imitation task.
 pub static FAMILY: Family = Family {
-    tasks: &[BaseTask { name: "kitchen2d", stands_in_for: StandsIn::Study("Franka Kitchen (relay kitchen; human demos, ours scripted)"), kind: BaseKind::Imitation(DEMOS), params: () }],
+    // Raw, as the reference's relay kitchen: observations lie in [0, 3.9], actions in [−1, 1].
+    tasks: &[BaseTask { name: "kitchen2d", stands_in_for: StandsIn::Study("Franka Kitchen (relay kitchen; human demos, ours scripted)"), kind: BaseKind::Imitation(DEMOS, Scaling::Raw), params: () }],
     make: |_, _, _| Box::new(KitchenEnv::new()),
     episode: |_, recipe, len, seed| demo_episode(recipe, len, seed).map(|(demo, _)| demo),
     singletask_rewards: None,

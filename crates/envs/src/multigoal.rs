@@ -39,6 +39,7 @@ use crate::dataset::Dataset;
 use crate::env::{check_reset, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::Result;
 use crate::family::{BaseKind, BaseTask, Family, StandsIn};
+use crate::normalize::Scaling;
 use crate::pointmaze::{ACCEL_DECAY, ACCEL_GAIN};
 use crate::recipe::{DataKind, DatasetRecipe};
 use crate::shapes::{check_row, path, Colour, Draw, Item, Layer, Paint, Scene, Shape, View};
@@ -352,7 +353,8 @@ const DEMOS: DatasetRecipe = DatasetRecipe { kind: DataKind::Demos, episodes: 20
 
 /// The multigoal4 family's row: one imitation task.
 pub static FAMILY: Family = Family {
-    tasks: &[BaseTask { name: "multigoal4", stands_in_for: StandsIn::Study("Multimodal Ant (VQ-BeT; human demos, ours scripted)"), kind: BaseKind::Imitation(DEMOS), params: () }],
+    // Scaled, as VQ-BeT's Multimodal Ant loader does: positions span [−0.5, 16.5].
+    tasks: &[BaseTask { name: "multigoal4", stands_in_for: StandsIn::Study("Multimodal Ant (VQ-BeT; human demos, ours scripted)"), kind: BaseKind::Imitation(DEMOS, Scaling::MinMax), params: () }],
     make: |_, name, _| Box::new(MultiGoalEnv::new(name)),
     episode: |_, recipe, len, seed| demo_episode(recipe, len, seed).map(|(demo, _)| demo),
     singletask_rewards: None,

@@ -49,6 +49,7 @@ use crate::dataset::Dataset;
 use crate::env::{check_reset, BoxSpec, Env, Episode, GoalEnv, Info, TaskInfo, Transition};
 use crate::error::Result;
 use crate::family::{BaseKind, BaseTask, Family, StandsIn};
+use crate::normalize::Scaling;
 use crate::recipe::{DataKind, DatasetRecipe};
 use crate::shapes::{check_row, path, Colour, Draw, Item, Layer, Paint, Scene, Shape, View};
 use crate::vec2::{add, cross, dot, norm, scale, sub};
@@ -815,7 +816,9 @@ const DEMOS: DatasetRecipe = DatasetRecipe { kind: DataKind::Demos, episodes: 20
 
 /// The pusht family's row: one imitation task.
 pub static FAMILY: Family = Family {
-    tasks: &[BaseTask { name: "pusht", stands_in_for: StandsIn::Study("PushT (diffusion_policy; human demos, ours scripted)"), kind: BaseKind::Imitation(DEMOS), params: () }],
+    // Scaled, as diffusion_policy's PushT normaliser: observations and actions are pixels in
+    // [0, 512].
+    tasks: &[BaseTask { name: "pusht", stands_in_for: StandsIn::Study("PushT (diffusion_policy; human demos, ours scripted)"), kind: BaseKind::Imitation(DEMOS, Scaling::MinMax), params: () }],
     make: |_, name, _| Box::new(PushTEnv::new(name)),
     episode: |_, recipe, len, seed| demo_episode(recipe, len, seed).map(|(demo, _)| demo),
     singletask_rewards: None,

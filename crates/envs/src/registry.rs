@@ -165,7 +165,7 @@ mod tests {
         }
         for (f, i, b) in bases() {
             match b.kind {
-                BaseKind::Imitation(r) => assert_eq!(r.kind, DataKind::Demos, "{}", b.name),
+                BaseKind::Imitation(r, _) => assert_eq!(r.kind, DataKind::Demos, "{}", b.name),
                 BaseKind::GoalConditioned(r) => assert_ne!(r.kind, DataKind::Demos, "{}", b.name),
                 BaseKind::Online => {}
             }

@@ -6,6 +6,7 @@ use crate::dataset::Dataset;
 use crate::env::GoalEnv;
 use crate::error::{EnvError, Result};
 use crate::family::{BaseKind, Relabelled};
+use crate::normalize::Scaling;
 use crate::registry::{resolve, Entry, TaskMeta};
 
 /// What data a task trains on and how it is scored; decides which agents can run it.
@@ -54,7 +55,7 @@ impl Task {
     pub fn resolve(name: &str) -> Result<Task> {
         let entry = resolve(name)?;
         let kind = match (entry.base().kind, entry.singletask()) {
-            (BaseKind::Imitation(_), _) => TaskKind::Imitation,
+            (BaseKind::Imitation(..), _) => TaskKind::Imitation,
             (BaseKind::GoalConditioned(_), None) => TaskKind::GoalConditioned,
             (BaseKind::GoalConditioned(_), Some(_)) => TaskKind::Singletask,
             (BaseKind::Online, _) => TaskKind::Online,
@@ -82,6 +83,15 @@ impl Task {
 
     pub fn is_imitation(&self) -> bool {
         self.kind == TaskKind::Imitation
+    }
+
+    /// How agents see this task's data: [`Scaling::MinMax`] for the imitation tasks whose data is
+    /// not of order one (see [`crate::normalize`]), else [`Scaling::Raw`].
+    pub fn scaling(&self) -> Scaling {
+        match self.entry.base().kind {
+            BaseKind::Imitation(_, s) => s,
+            _ => Scaling::Raw,
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod error;
 pub mod eval;
+pub mod normalize;
 pub mod registry;
 pub mod seeds;
 pub mod train;
@@ -18,5 +19,6 @@ pub use agent::{
 };
 pub use error::{Result, RlError};
 pub use eval::{evaluate, EvalReport, TaskResult};
+pub use normalize::{load_policy, Normalized};
 pub use registry::{check_finite_fields, AgentConfig, Configured, Entry, Fields, Registered, UserTable};
 pub use train::{load_checkpoint, train, train_members, Progress, TrainConfig, TrainSummary, BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE};

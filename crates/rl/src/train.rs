@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::agent::{Agent, DataSpec, Members, Metrics};
 use crate::error::{Result, RlError};
 use crate::eval::{evaluate, EvalReport};
+use crate::normalize::{check_raw, has_normalizer, scale_for, Normalized};
 use crate::seeds::mix;
 
 pub const METRICS_FILE: &str = "metrics.csv";
@@ -106,9 +107,17 @@ fn save_checkpoint(agent: &dyn Agent, path: &Path, step: u64, best: f64) -> Resu
     std::fs::rename(&tmp, path).map_err(|e| RlError::io(path, e))
 }
 
-/// Loads a checkpoint into `agent`; returns (step, best success so far).
+/// Loads a checkpoint into `agent`; returns (step, best success so far). A checkpoint that holds
+/// a normaliser is refused: its policy acts in scaled units, so load it with
+/// [`crate::load_policy`], which puts the normaliser in front of it.
 pub fn load_checkpoint(agent: &mut dyn Agent, path: &Path) -> Result<(u64, f64)> {
     let (map, step, best) = read_checkpoint(path)?;
+    if has_normalizer(&map) && !agent.state()?.iter().any(|(k, _)| map.contains_key(k) && k.starts_with("normalizer.")) {
+        return Err(RlError::Checkpoint {
+            path: path.into(),
+            reason: "holds a normaliser (its policy was trained on scaled data): load it with rl::load_policy, which scales the policy's inputs and outputs".into(),
+        });
+    }
     agent.load_state(&map).map_err(|e| RlError::Checkpoint { path: path.into(), reason: e.to_string() })?;
     Ok((step, best))
 }
@@ -305,11 +314,21 @@ impl RunLog {
 }
 
 /// Trains `agent` on `task` from `data`, writing into `dir` (created if needed). If
-/// `dir/last.safetensors` exists the run resumes from it.
+/// `dir/last.safetensors` exists the run resumes from it. On a task whose data is scaled
+/// ([`envs::Scaling::MinMax`]) the agent trains on the scaled data and is evaluated and saved
+/// behind its normaliser ([`Normalized`]), so it acts in the environment's units.
 pub fn train(agent: &mut dyn Agent, task: &Task, data: Dataset, cfg: &TrainConfig, dir: &Path, progress: &mut dyn FnMut(Progress<'_>)) -> Result<TrainSummary> {
+    match scale_for(task, data)? {
+        (None, data) => train_on(agent, task, data, cfg, dir, progress),
+        (Some(norm), data) => train_on(&mut Normalized::new(agent, norm), task, data, cfg, dir, progress),
+    }
+}
+
+fn train_on(agent: &mut dyn Agent, task: &Task, data: Dataset, cfg: &TrainConfig, dir: &Path, progress: &mut dyn FnMut(Progress<'_>)) -> Result<TrainSummary> {
     let sampler = Sampler::new(agent.data_spec(), task, data)?;
     let (mut log, state) = RunLog::open(dir, cfg)?;
     if let Some(state) = state {
+        check_raw(task, &state, &dir.join(LAST_CHECKPOINT))?;
         agent.load_state(&state).map_err(|e| RlError::Checkpoint { path: dir.join(LAST_CHECKPOINT), reason: e.to_string() })?;
     }
     let mut batch = Batch::default();
@@ -352,6 +371,21 @@ pub fn train_members(
     dirs: &[PathBuf],
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Vec<Result<TrainSummary>>> {
+    match scale_for(task, data)? {
+        (None, data) => train_members_on(ens, solo, task, data, cfgs, dirs, progress),
+        (Some(norm), data) => train_members_on(ens, &mut Normalized::new(solo, norm), task, data, cfgs, dirs, progress),
+    }
+}
+
+fn train_members_on(
+    ens: &mut dyn Members,
+    solo: &mut dyn Agent,
+    task: &Task,
+    data: Dataset,
+    cfgs: &[TrainConfig],
+    dirs: &[PathBuf],
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Vec<Result<TrainSummary>>> {
     let n = ens.count();
     if cfgs.len() != n || dirs.len() != n {
         return Err(RlError::Config { agent: solo.name().into(), reason: format!("an ensemble of {n} members got {} configs and {} run directories", cfgs.len(), dirs.len()) });
@@ -366,6 +400,8 @@ pub fn train_members(
     for (e, (dir, c)) in dirs.iter().zip(cfgs).enumerate() {
         let (log, state) = RunLog::open(dir, c)?;
         if let Some(state) = state {
+            check_raw(task, &state, &dir.join(LAST_CHECKPOINT))?;
+            solo.load_state(&state).map_err(|err| RlError::Checkpoint { path: dir.join(LAST_CHECKPOINT), reason: err.to_string() })?;
             ens.load_member_state(e, &state).map_err(|err| RlError::Checkpoint { path: dir.join(LAST_CHECKPOINT), reason: err.to_string() })?;
         }
         logs.push(log);
