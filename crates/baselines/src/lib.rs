@@ -8,6 +8,7 @@ pub mod gaussian_members;
 pub mod gcbc;
 pub mod random;
 pub mod rebrac;
+pub mod unet1d;
 
 pub use bc::{Bc, BcConfig};
 pub use fm_gcbc::{FmGcbc, FmGcbcConfig, FmGcbcMembers};
