@@ -17,6 +17,7 @@ pub const AGENTS: &[&dyn Registered] = &[
     &Entry::<baselines::GcbcConfig>::NEW,
     &Entry::<baselines::FmGcbcConfig>::NEW,
     &Entry::<baselines::BcConfig>::NEW,
+    &Entry::<baselines::DiffusionPolicyConfig>::NEW,
     &Entry::<baselines::RebracConfig>::NEW,
     &Entry::<baselines::FqlConfig>::NEW,
     &Entry::<baselines::random::RandomConfig>::NEW,
@@ -146,6 +147,7 @@ mod tests {
             "nf-bc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8\naction_chunk = 3\nexecute = 2",
             "nf-rlbc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8\ncritic_hidden = [16]",
             "rebrac" | "fql" => "actor_hidden = [16]\ncritic_hidden = [16]",
+            "diffusion-policy" => "down_dims = [8, 16]\nkernel_size = 3\nn_groups = 4\nstep_embed_dim = 8\nhorizon = 4\nexecute = 2\ninference_steps = 5\nsampler = \"ddim\"",
             FLOOR => "",
             _ => "hidden = [16]",
         };
@@ -234,6 +236,8 @@ mod tests {
             ("rebrac", "actor_freq", toml::Value::Integer(0)),
             ("fql", "flow_steps", toml::Value::Integer(0)),
             ("fm-gcbc", "flow_steps", toml::Value::Integer(0)),
+            ("diffusion-policy", "horizon", toml::Value::Integer(5)),
+            ("diffusion-policy", "inference_steps", toml::Value::Integer(200)),
             ("gcbc", "hidden", toml::Value::Array(vec![toml::Value::Integer(0)])),
         ];
         for (name, key, value) in cases {
@@ -275,7 +279,7 @@ mod tests {
         assert!(check("bc", "pusht").is_ok(), "bc ignores rewards, so it runs the imitation tasks");
         assert!(check("nf-bc", "pusht").is_ok() && check("nf-bc", "pointmaze-medium-navigate").is_ok());
         let err = check("gcbc", "pusht").unwrap_err();
-        assert!(err.contains("goal-conditioned") && err.contains("run nf-bc or bc on it"), "{err}");
+        assert!(err.contains("goal-conditioned") && err.contains("without goals (run nf-bc, bc"), "{err}");
         let err = check("fm-gcbc", "pointmaze-medium-navigate-singletask-task1").unwrap_err();
         assert!(err.contains("not the singletask variant"), "{err}");
         let err = check("nf-bc", "pointmaze-medium-navigate-singletask-task1").unwrap_err();
@@ -304,7 +308,7 @@ mod tests {
         let of = |a: &str| pairs.iter().find(|(n, _)| *n == a).unwrap().1.clone();
         assert_eq!(of("nf-gcbc"), ["gcbc", "fm-gcbc", FLOOR]);
         assert_eq!(of("nf-rlbc"), ["bc", "rebrac", "fql", FLOOR]);
-        assert_eq!(of("nf-bc"), ["bc", FLOOR]);
+        assert_eq!(of("nf-bc"), ["bc", "diffusion-policy", FLOOR]);
         assert_eq!(of("gcbc"), [FLOOR]);
         assert!(all.contains(&FLOOR), "the floor every table shows is registered");
         assert!(pairs.iter().all(|(a, _)| *a != FLOOR), "the floor is compared against nothing");

@@ -1,7 +1,10 @@
 //! The methods the NF agents are measured against, behind the same [`rl::Agent`] interface:
-//! GCBC, FM-GCBC (goal-conditioned imitation), BC, ReBRAC and FQL (offline RL).
+//! GCBC, FM-GCBC (goal-conditioned imitation), BC, Diffusion Policy (imitation), ReBRAC and FQL
+//! (offline RL).
 
 pub mod bc;
+pub mod ddpm;
+pub mod diffusion_policy;
 pub mod fm_gcbc;
 pub mod fql;
 pub mod gaussian_members;
@@ -11,6 +14,7 @@ pub mod rebrac;
 pub mod unet1d;
 
 pub use bc::{Bc, BcConfig};
+pub use diffusion_policy::{DiffusionPolicy, DiffusionPolicyConfig};
 pub use fm_gcbc::{FmGcbc, FmGcbcConfig, FmGcbcMembers};
 pub use fql::{Fql, FqlConfig, FqlMembers, FqlQAgg};
 pub use gaussian_members::GaussianMembers;

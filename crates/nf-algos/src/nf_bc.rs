@@ -162,7 +162,7 @@ impl Agent for NfBc {
 impl AgentConfig for NfBcConfig {
     const NAME: &'static str = "nf-bc";
     const SOURCE: &'static str = file!();
-    const COMPARED_AGAINST: &'static [&'static str] = &["bc"];
+    const COMPARED_AGAINST: &'static [&'static str] = &["bc", "diffusion-policy"];
     type Agent = NfBc;
 
     fn data_spec(&self) -> DataSpec {
