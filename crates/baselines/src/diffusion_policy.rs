@@ -150,9 +150,9 @@ impl DiffusionPolicy {
         (1.0 - (1.0 + step as f64).powf(-self.cfg.ema_power)).clamp(0.0, self.cfg.ema_max)
     }
 
-    /// `[n, act_dim, horizon]` from `[n, horizon·act_dim]` rows (time-major, as the batch holds them).
+    /// `[n, horizon, act_dim]` from `[n, horizon·act_dim]` rows (the network is time-major too).
     fn chunk_tensor(&self, rows: &[f32], n: usize) -> Result<Tensor> {
-        Ok(Tensor::from_slice(rows, (n, self.cfg.horizon, self.act_dim), &self.device)?.transpose(1, 2)?.contiguous()?)
+        Ok(Tensor::from_slice(rows, (n, self.cfg.horizon, self.act_dim), &self.device)?)
     }
 
     fn normal(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
@@ -173,7 +173,7 @@ impl Agent for DiffusionPolicy {
         let cond = Tensor::from_slice(&b.observations, (n, self.cfg.obs_history * self.obs_dim), &self.device)?;
         let a0 = self.chunk_tensor(&b.actions, n)?;
         let steps: Vec<u32> = (0..n).map(|_| rng.random_range(0..self.cfg.diffusion_steps) as u32).collect();
-        let eps = Tensor::from_vec(Self::normal(rng, n * d * h), (n, d, h), &self.device)?;
+        let eps = Tensor::from_vec(Self::normal(rng, n * h * d), (n, h, d), &self.device)?;
         let (ca, cb): (Vec<f32>, Vec<f32>) = steps.iter().map(|&t| self.schedule.noising(t as usize)).map(|(a, b)| (a as f32, b as f32)).unzip();
         let ca = Tensor::from_vec(ca, (n, 1, 1), &self.device)?;
         let cb = Tensor::from_vec(cb, (n, 1, 1), &self.device)?;
@@ -196,23 +196,14 @@ impl Agent for DiffusionPolicy {
         }
         let (h, d) = (self.cfg.horizon, self.act_dim);
         let cond = Tensor::from_slice(obs, (n, width), &self.device)?;
-        let mut x = Self::normal(rng, n * d * h);
+        let mut x = Self::normal(rng, n * h * d);
         let ts = self.schedule.timesteps(self.cfg.inference_steps);
         for (i, &t) in ts.iter().enumerate() {
-            let xt = Tensor::from_slice(&x, (n, d, h), &self.device)?;
+            let xt = Tensor::from_slice(&x, (n, h, d), &self.device)?;
             let eps = self.ema.forward(&xt, &vec![t as u32; n], &cond)?.flatten_all()?.to_vec1::<f32>()?;
             self.schedule.step(self.cfg.sampler, &mut x, &eps, t, ts.get(i + 1).copied(), rng);
         }
-        // [n, d, h] → [n, h, d] rows.
-        let mut out = vec![0.0f32; n * h * d];
-        for r in 0..n {
-            for c in 0..d {
-                for k in 0..h {
-                    out[(r * h + k) * d + c] = x[(r * d + c) * h + k];
-                }
-            }
-        }
-        Ok(out)
+        Ok(x)
     }
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let mut out = varmap_state(&self.vars, "model.");

@@ -3,10 +3,14 @@
 //! (`diffusion_policy/model/diffusion/conditional_unet1d.py`, `conv1d_components.py`,
 //! `positional_embedding.py`), with PyTorch's default initialisation drawn from a seeded stream.
 //!
-//! Tensors are channels-first, `[batch, channels, time]`, as candle's `conv1d` takes them.
+//! Tensors are time-major, `[batch, time, channels]` (PyTorch's are channels-first): a
+//! convolution is then one gather of contiguous channel rows and one matmul over every
+//! (row, time) pair, and the action chunks arrive in that layout. Weights keep PyTorch's
+//! layouts and initialisation.
 
 use candle_core::{Device, Module, Tensor};
-use candle_nn::{GroupNorm, Linear, VarMap};
+use candle_nn::{Linear, VarMap};
+use nf_core::ops::mish;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -62,36 +66,33 @@ impl Init<'_> {
     }
 }
 
-/// `mish(x) = x · tanh(softplus(x))`, with softplus written as `relu(x) + ln(1 + e^−|x|)` so that
-/// neither the value nor the gradient overflows (candle-nn's `mish` takes `ln(1 + eˣ)`, whose
-/// gradient is NaN once eˣ overflows).
-pub fn mish(x: &Tensor) -> Result<Tensor> {
-    let softplus = (x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
-    Ok((x * softplus.tanh()?)?)
-}
-
-/// `y[b, o, t] = Σ_{i, j} w[o, i, j] · x_pad[b, i, stride·t + j]`, as im2col and one batched
-/// matmul of differentiable ops. Why not candle's `conv1d`: its backward with respect to the
-/// kernel is wrong in candle-core 0.11 (off by whole units against finite differences; see
-/// `convolution_gradients_match_finite_differences`), so the kernel would not learn.
+/// `y[b, t, o] = Σ_{i, j} w[o, i, j] · x_pad[b, stride·t + j, i]` for time-major `x`
+/// `[b, l, c]` and a PyTorch kernel `[o, c, k]`: the taps gathered by one `index_select` along
+/// time (im2col; its backward is one scatter-add) and one matmul over every (row, time) pair.
+/// Why not candle's `conv1d`: its backward with respect to the kernel is wrong in candle-core
+/// 0.11 (off by whole units against finite differences; see
+/// `convolution_gradients_match_finite_differences`), so the kernel would not learn; and it
+/// wants channels-first tensors.
 pub fn conv1d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
-    let (b, c, l) = x.dims3()?;
+    let (b, l, c) = x.dims3()?;
     let (o, ci, k) = w.dims3()?;
     if ci != c {
         return Err(candle_core::Error::Msg(format!("conv1d: the input has {c} channels, the kernel expects {ci}")).into());
     }
-    let x = if padding > 0 { x.pad_with_zeros(2, padding, padding)? } else { x.clone() };
-    let lp = l + 2 * padding;
-    let out = (lp - k) / stride + 1;
-    let mut taps = Vec::with_capacity(k);
-    for j in 0..k {
-        // Positions j, j + stride, …, j + stride·(out − 1).
-        let span = x.narrow(2, j, stride * (out - 1) + 1)?;
-        let picked = if stride == 1 { span } else { span.pad_with_zeros(2, 0, stride - 1)?.reshape((b, c, out, stride))?.narrow(3, 0, 1)?.squeeze(3)? };
-        taps.push(picked);
-    }
-    let cols = Tensor::stack(&taps, 2)?.reshape((b, c * k, out))?;
-    Ok(w.reshape((o, c * k))?.broadcast_matmul(&cols)?)
+    let x = if padding > 0 { x.pad_with_zeros(1, padding, padding)? } else { x.clone() };
+    let out = (l + 2 * padding - k) / stride + 1;
+    // Row (b, t) of the gathered matrix holds taps j = 0..k of channels 0..c.
+    let taps: Vec<u32> = (0..out).flat_map(|t| (0..k).map(move |j| (stride * t + j) as u32)).collect();
+    let taps = Tensor::from_vec(taps, out * k, x.device())?;
+    let cols = x.contiguous()?.index_select(&taps, 1)?.reshape((b * out, k * c))?;
+    let kernel = w.permute((2, 1, 0))?.reshape((k * c, o))?;
+    Ok(cols.matmul(&kernel)?.reshape((b, out, o))?)
+}
+
+/// `x + b` over the channels of `[b, l, c]` (the fused bias add, whose backward is a matmul).
+fn bias_add3(x: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (n, l, c) = x.dims3()?;
+    Ok(nf_core::ops::bias_add(&x.reshape((n * l, c))?, b)?.reshape((n, l, c))?)
 }
 
 struct Conv {
@@ -104,7 +105,7 @@ struct Conv {
 impl Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = conv1d(x, &self.w, self.stride, self.padding)?;
-        Ok(y.broadcast_add(&self.b.reshape((1, (), 1))?)?)
+        bias_add3(&y, &self.b)
     }
 }
 
@@ -128,13 +129,38 @@ impl Upsample {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, c, l) = x.dims3()?;
-        let spread = Tensor::stack(&[x, &x.zeros_like()?], 3)?.reshape((b, c, 2 * l))?.narrow(2, 0, 2 * l - 1)?;
-        let padded = spread.pad_with_zeros(2, 2, 2)?;
+        let (b, l, c) = x.dims3()?;
+        let spread = Tensor::stack(&[x, &x.zeros_like()?], 2)?.reshape((b, 2 * l, c))?.narrow(1, 0, 2 * l - 1)?;
+        let padded = spread.pad_with_zeros(1, 2, 2)?;
         let taps = Tensor::new(&[3u32, 2, 1, 0], x.device())?;
         let kernel = self.w.transpose(0, 1)?.contiguous()?.index_select(&taps, 2)?;
         let y = conv1d(&padded, &kernel, 1, 0)?;
-        Ok(y.broadcast_add(&self.b.reshape((1, (), 1))?)?)
+        bias_add3(&y, &self.b)
+    }
+}
+
+/// GroupNorm over time-major `[b, l, c]`: each row's channels split into `groups` groups,
+/// each normalised over its channels and all time steps (PyTorch's `GroupNorm`, eps 1e-5),
+/// then scaled and shifted per channel. Built from ops whose backward reduces along the last
+/// axis or through a matmul: candle's sums over other axes cost ~50× a last-axis sum, and
+/// they would be most of the step. The groups are moved to rows and normalised by the fused
+/// LayerNorm (unit γ, zero β); the per-channel scale is a product with `diag(γ)`.
+struct GroupNorm {
+    weight: Tensor,
+    bias: Tensor,
+    groups: usize,
+}
+
+impl GroupNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, l, c) = x.dims3()?;
+        let (g, cg) = (self.groups, c / self.groups);
+        let rows = x.reshape((b, l, g, cg))?.transpose(1, 2)?.contiguous()?.reshape((b * g, l * cg))?;
+        let (ones, zeros) = (Tensor::ones(l * cg, x.dtype(), x.device())?, Tensor::zeros(l * cg, x.dtype(), x.device())?);
+        let normed = nf_core::ops::layer_norm(&rows, &ones, &zeros, 1e-5)?;
+        let normed = normed.reshape((b, g, l, cg))?.transpose(1, 2)?.contiguous()?.reshape((b * l, c))?;
+        let diag = Tensor::eye(c, x.dtype(), x.device())?.broadcast_mul(&self.weight.unsqueeze(0)?)?;
+        Ok(nf_core::ops::bias_add(&normed.matmul(&diag)?, &self.bias)?.reshape((b, l, c))?)
     }
 }
 
@@ -149,10 +175,10 @@ impl ConvBlock {
         let conv = init.conv(&format!("{name}.conv"), inp, out, k, 1, k / 2)?;
         let w = init.constant(&format!("{name}.norm.weight"), &[out], 1.0)?;
         let b = init.constant(&format!("{name}.norm.bias"), &[out], 0.0)?;
-        Ok(Self { conv, norm: GroupNorm::new(w, b, out, groups, 1e-5)? })
+        Ok(Self { conv, norm: GroupNorm { weight: w, bias: b, groups } })
     }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        mish(&self.norm.forward(&self.conv.forward(x)?)?)
+        Ok(mish(&self.norm.forward(&self.conv.forward(x)?)?)?)
     }
 }
 
@@ -175,9 +201,13 @@ impl ResBlock {
     fn forward(&self, x: &Tensor, cond: &Tensor) -> Result<Tensor> {
         let h = self.blocks[0].forward(x)?;
         let embed = self.film.forward(&mish(cond)?)?;
-        let scale = embed.narrow(1, 0, self.out)?.unsqueeze(2)?;
-        let bias = embed.narrow(1, self.out, self.out)?.unsqueeze(2)?;
-        let h = self.blocks[1].forward(&h.broadcast_mul(&scale)?.broadcast_add(&bias)?)?;
+        // Each row's scale and bias repeated over its time steps by a row gather (whose backward
+        // is a scatter-add; a broadcast's would be a slow middle-axis sum).
+        let (b, l, _) = h.dims3()?;
+        let per_step = Tensor::from_vec((0..b as u32).flat_map(|r| std::iter::repeat_n(r, l)).collect::<Vec<_>>(), b * l, h.device())?;
+        let embed = embed.index_select(&per_step, 0)?.reshape((b, l, 2 * self.out))?;
+        let (scale, bias) = (embed.narrow(2, 0, self.out)?, embed.narrow(2, self.out, self.out)?);
+        let h = self.blocks[1].forward(&((h * scale)? + bias)?)?;
         let skip = match &self.residual {
             Some(c) => c.forward(x)?,
             None => x.clone(),
@@ -237,7 +267,7 @@ impl ConditionalUnet1D {
         &self.shape
     }
 
-    /// The predicted noise `[b, input_dim, horizon]` for noisy actions `x` of that shape at
+    /// The predicted noise `[b, horizon, input_dim]` for noisy actions `x` of that shape at
     /// diffusion steps `steps` (one per row) under the global condition `[b, global_cond_dim]`.
     pub fn forward(&self, x: &Tensor, steps: &[u32], global_cond: &Tensor) -> Result<Tensor> {
         let emb = sinusoidal(steps, self.shape.step_embed_dim, x.device())?.to_dtype(x.dtype())?;
@@ -257,7 +287,7 @@ impl ConditionalUnet1D {
         }
         for (r0, r1, us) in &self.up {
             let skip = skips.pop().expect("one skip per level");
-            x = Tensor::cat(&[&x, &skip], 1)?;
+            x = Tensor::cat(&[&x, &skip], 2)?;
             x = us.forward(&r1.forward(&r0.forward(&x, &cond)?, &cond)?)?;
         }
         self.final_conv.forward(&self.final_block.forward(&x)?)
@@ -294,10 +324,11 @@ mod tests {
         let vars = VarMap::new();
         let mut init = Init { vars: &vars, rng: ChaCha8Rng::seed_from_u64(3), device: dev.clone() };
         let up = Upsample::new(&mut init, "u", 5).unwrap();
-        let x = Tensor::randn(0f32, 1.0, (2, 5, 7), &dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (2, 7, 5), &dev).unwrap();
         let ours = up.forward(&x).unwrap();
-        let theirs = x.conv_transpose1d(&up.w, 1, 0, 2, 1, 1).unwrap().broadcast_add(&up.b.reshape((1, 5, 1)).unwrap()).unwrap();
-        assert_eq!(ours.dims(), &[2, 5, 14]);
+        let channels_first = x.transpose(1, 2).unwrap().contiguous().unwrap();
+        let theirs = channels_first.conv_transpose1d(&up.w, 1, 0, 2, 1, 1).unwrap().broadcast_add(&up.b.reshape((1, 5, 1)).unwrap()).unwrap().transpose(1, 2).unwrap();
+        assert_eq!(ours.dims(), &[2, 14, 5]);
         let diff = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-5, "{diff}");
     }
@@ -308,7 +339,9 @@ mod tests {
     #[test]
     fn convolution_gradients_match_finite_differences() {
         let dev = Device::Cpu;
+        // Channels-first for candle, time-major for ours.
         let x = Tensor::randn(0f64, 1.0, (2, 4, 7), &dev).unwrap();
+        let tm = |x: &Tensor| x.transpose(1, 2).unwrap().contiguous().unwrap();
         let w = Tensor::randn(0f64, 1.0, (3, 4, 3), &dev).unwrap();
         let worst = |f: &dyn Fn(&Tensor, &Tensor) -> Tensor, wrt_kernel: bool| -> f64 {
             let arg = if wrt_kernel { &w } else { &x };
@@ -331,7 +364,7 @@ mod tests {
         };
         for (stride, padding) in [(1, 1), (2, 1), (1, 0)] {
             let probe = Tensor::randn(0f64, 1.0, (2, 3, (7 + 2 * padding - 3) / stride + 1), &dev).unwrap();
-            let ours = |x: &Tensor, w: &Tensor| (conv1d(x, w, stride, padding).unwrap() * &probe).unwrap().sum_all().unwrap();
+            let ours = |x: &Tensor, w: &Tensor| (tm(&conv1d(&tm(x), w, stride, padding).unwrap()) * &probe).unwrap().sum_all().unwrap();
             let theirs = |x: &Tensor, w: &Tensor| (x.conv1d(w, padding, stride, 1, 1).unwrap() * &probe).unwrap().sum_all().unwrap();
             let value = (ours(&x, &w) - theirs(&x, &w)).unwrap().abs().unwrap().to_scalar::<f64>().unwrap();
             assert!(value < 1e-9, "stride {stride}, padding {padding}: value differs by {value}");
@@ -345,21 +378,6 @@ mod tests {
         assert!(candle_kernel_grad > 1e-3, "candle's conv1d kernel gradient now matches ({candle_kernel_grad}): consider using it again");
     }
 
-    /// Mish against its definition, also where eˣ overflows f32, with a finite gradient there.
-    #[test]
-    fn mish_is_stable() {
-        let dev = Device::Cpu;
-        let xs = [-100.0f32, -3.0, -0.5, 0.0, 0.7, 4.0, 100.0];
-        let x = candle_core::Var::new(&xs, &dev).unwrap();
-        let y = mish(x.as_tensor()).unwrap();
-        for (&a, b) in xs.iter().zip(y.to_vec1::<f32>().unwrap()) {
-            let want = a as f64 * ((a as f64).exp().ln_1p()).tanh();
-            assert!((want - b as f64).abs() < 1e-5, "mish({a}) = {b}, want {want}");
-        }
-        let g = y.sum_all().unwrap().backward().unwrap();
-        assert!(g.get(x.as_tensor()).unwrap().to_vec1::<f32>().unwrap().iter().all(|v| v.is_finite()));
-    }
-
     /// The output keeps the input's shape, and the gradient of every parameter kind (strided
     /// convolution, upsampling, FiLM, GroupNorm, step embedding) agrees with central finite
     /// differences.
@@ -369,11 +387,11 @@ mod tests {
         let vars = VarMap::new();
         let s = UnetShape { input_dim: 2, global_cond_dim: 3, step_embed_dim: 8, down_dims: vec![8, 16], kernel_size: 3, n_groups: 4 };
         let net = ConditionalUnet1D::new(&vars, s, 0, &dev).unwrap();
-        let x = Tensor::randn(0f32, 1.0, (3, 2, 8), &dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (3, 8, 2), &dev).unwrap();
         let c = Tensor::randn(0f32, 1.0, (3, 3), &dev).unwrap();
         let steps = [1, 7, 42];
         let loss_of = |net: &ConditionalUnet1D| net.forward(&x, &steps, &c).unwrap().sqr().unwrap().sum_all().unwrap();
-        assert_eq!(net.forward(&x, &steps, &c).unwrap().dims(), &[3, 2, 8]);
+        assert_eq!(net.forward(&x, &steps, &c).unwrap().dims(), &[3, 8, 2]);
         let loss = |net: &ConditionalUnet1D| loss_of(net).to_dtype(candle_core::DType::F64).unwrap().to_scalar::<f64>().unwrap();
         let grads = loss_of(&net).backward().unwrap();
         let params = vars.data().lock().unwrap().clone();
