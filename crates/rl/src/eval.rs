@@ -45,6 +45,13 @@ pub struct EvalReport {
 
 /// Runs the protocol for `agent` on `task` with `episodes` episodes per evaluation task.
 pub fn evaluate(agent: &dyn Agent, task: &Task, episodes: usize, seed: u64) -> Result<EvalReport> {
+    evaluate_observed(agent, task, episodes, seed, &mut |_, _, _| {})
+}
+
+/// [`evaluate`], calling `observe(task_id, observations, active)` after every step with all
+/// episodes' observations (`[episodes, obs_dim]`) and which are still running: what a test or a
+/// plot needs to see how the episodes went (which mode a multimodal policy chose).
+pub fn evaluate_observed(agent: &dyn Agent, task: &Task, episodes: usize, seed: u64, observe: &mut dyn FnMut(usize, &[f32], &[bool])) -> Result<EvalReport> {
     let probe = task.make()?;
     let task_ids: Vec<usize> = match task.meta.singletask {
         Some(k) => vec![k],
@@ -101,6 +108,7 @@ pub fn evaluate(agent: &dyn Agent, task: &Task, episodes: usize, seed: u64) -> R
                     hist[(h - 1) * obs_dim..].copy_from_slice(o);
                 }
             }
+            observe(k, venv.observations(), &active);
             for (e, tr) in venv.transitions().iter().enumerate() {
                 if !active[e] {
                     continue;
