@@ -19,6 +19,7 @@ pub const AGENTS: &[&dyn Registered] = &[
     &Entry::<baselines::BcConfig>::NEW,
     &Entry::<baselines::RebracConfig>::NEW,
     &Entry::<baselines::FqlConfig>::NEW,
+    &Entry::<baselines::VqBetConfig>::NEW,
     &Entry::<baselines::random::RandomConfig>::NEW,
 ];
 
@@ -146,6 +147,7 @@ mod tests {
             "nf-bc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8\naction_chunk = 3\nexecute = 2",
             "nf-rlbc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8\ncritic_hidden = [16]",
             "rebrac" | "fql" => "actor_hidden = [16]\ncritic_hidden = [16]",
+            "vq-bet" => "obs_history = 2\naction_chunk = 3\nexecute = 2\nvqvae_n_latent_dims = 8\nvqvae_n_embed = 4\nencoder_hidden = [16]\nvqvae_steps = 10\nn_layer = 1\nn_head = 2\nn_embd = 8\ngpt_output_dim = 8\nhead_hidden = [16]",
             FLOOR => "",
             _ => "hidden = [16]",
         };
@@ -235,6 +237,8 @@ mod tests {
             ("fql", "flow_steps", toml::Value::Integer(0)),
             ("fm-gcbc", "flow_steps", toml::Value::Integer(0)),
             ("gcbc", "hidden", toml::Value::Array(vec![toml::Value::Integer(0)])),
+            ("vq-bet", "execute", toml::Value::Integer(4)),
+            ("vq-bet", "n_head", toml::Value::Integer(3)),
         ];
         for (name, key, value) in cases {
             let err = bad(name, key, value.clone());
@@ -275,7 +279,7 @@ mod tests {
         assert!(check("bc", "pusht").is_ok(), "bc ignores rewards, so it runs the imitation tasks");
         assert!(check("nf-bc", "pusht").is_ok() && check("nf-bc", "pointmaze-medium-navigate").is_ok());
         let err = check("gcbc", "pusht").unwrap_err();
-        assert!(err.contains("goal-conditioned") && err.contains("run nf-bc or bc on it"), "{err}");
+        assert!(err.contains("goal-conditioned") && err.contains("run nf-bc, bc or vq-bet on it"), "{err}");
         let err = check("fm-gcbc", "pointmaze-medium-navigate-singletask-task1").unwrap_err();
         assert!(err.contains("not the singletask variant"), "{err}");
         let err = check("nf-bc", "pointmaze-medium-navigate-singletask-task1").unwrap_err();

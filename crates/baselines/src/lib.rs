@@ -1,5 +1,6 @@
 //! The methods the NF agents are measured against, behind the same [`rl::Agent`] interface:
-//! GCBC, FM-GCBC (goal-conditioned imitation), BC, ReBRAC and FQL (offline RL).
+//! GCBC, FM-GCBC (goal-conditioned imitation), BC, ReBRAC and FQL (offline RL), VQ-BeT
+//! (imitation of action chunks).
 
 pub mod bc;
 pub mod fm_gcbc;
@@ -8,6 +9,7 @@ pub mod gaussian_members;
 pub mod gcbc;
 pub mod random;
 pub mod rebrac;
+pub mod vq_bet;
 
 pub use bc::{Bc, BcConfig};
 pub use fm_gcbc::{FmGcbc, FmGcbcConfig, FmGcbcMembers};
@@ -15,3 +17,4 @@ pub use fql::{Fql, FqlConfig, FqlMembers, FqlQAgg};
 pub use gaussian_members::GaussianMembers;
 pub use gcbc::{Gcbc, GcbcConfig};
 pub use rebrac::{Rebrac, RebracConfig, RebracMembers};
+pub use vq_bet::{VqBet, VqBetConfig};
