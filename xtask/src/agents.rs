@@ -238,7 +238,7 @@ mod tests {
             ("fm-gcbc", "flow_steps", toml::Value::Integer(0)),
             ("gcbc", "hidden", toml::Value::Array(vec![toml::Value::Integer(0)])),
             ("vq-bet", "execute", toml::Value::Integer(4)),
-            ("vq-bet", "n_head", toml::Value::Integer(3)),
+            ("vq-bet", "n_embd", toml::Value::Integer(7)),
         ];
         for (name, key, value) in cases {
             let err = bad(name, key, value.clone());

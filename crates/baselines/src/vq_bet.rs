@@ -905,6 +905,10 @@ mod tests {
     /// 500 tokeniser steps, then 2,500 transformer steps, batch 256. Measured (debug test build,
     /// 2 shared cores, 53 s): random 0.00; VQ-BeT 0.15 / 0.90 / 1.50 at steps 1k / 2k / 3k
     /// (6,000 steps reach 1.95). NF-BC's test on the same task: 1.45 best after 2,000 steps.
+    /// That rollouts show more than one mode is not asserted: at this budget it does not hold
+    /// (measured by a rollout loop since removed): 16 rollouts of this policy from
+    /// one start (reset seed 0, code sampling on) all delivered block 1 to target 1 first, so
+    /// the multimodality of the demos (4 modes, drawn per episode) is not yet reproduced there.
     #[test]
     fn learns_to_push_blocks_better_than_random() {
         let task = envs::Task::resolve("blockpush2").unwrap();
@@ -932,8 +936,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("nf-rl-vq-bet-{}", std::process::id()));
         let t0 = std::time::Instant::now();
         let s = rl::train(&mut agent, &task, data, &train, &dir, &mut |_| {}).unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
         println!("blockpush2, 20 episodes: score random {:.2}; VQ-BeT best {:.2}, final {:.2} ({:.0} s)", random.score, s.best_score, s.final_eval.score, t0.elapsed().as_secs_f64());
         assert!(s.best_score >= random.score + 0.5, "VQ-BeT {} vs random {}", s.best_score, random.score);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
