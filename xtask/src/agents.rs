@@ -18,6 +18,7 @@ pub const AGENTS: &[&dyn Registered] = &[
     &Entry::<baselines::FmGcbcConfig>::NEW,
     &Entry::<baselines::BcConfig>::NEW,
     &Entry::<baselines::DiffusionPolicyConfig>::NEW,
+    &Entry::<baselines::VqBetConfig>::NEW,
     &Entry::<baselines::RebracConfig>::NEW,
     &Entry::<baselines::FqlConfig>::NEW,
     &Entry::<baselines::random::RandomConfig>::NEW,
@@ -148,6 +149,7 @@ mod tests {
             "nf-rlbc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8\ncritic_hidden = [16]",
             "rebrac" | "fql" => "actor_hidden = [16]\ncritic_hidden = [16]",
             "diffusion-policy" => "down_dims = [8, 16]\nkernel_size = 3\nn_groups = 4\nstep_embed_dim = 8\nhorizon = 4\nexecute = 2\ninference_steps = 5\nsampler = \"ddim\"",
+            "vq-bet" => "obs_history = 2\naction_chunk = 3\nexecute = 2\nvqvae_n_latent_dims = 8\nvqvae_n_embed = 4\nencoder_hidden = [16]\nvqvae_steps = 10\nn_layer = 1\nn_head = 2\nn_embd = 8\ngpt_output_dim = 8\nhead_hidden = [16]",
             FLOOR => "",
             _ => "hidden = [16]",
         };
@@ -239,6 +241,8 @@ mod tests {
             ("diffusion-policy", "horizon", toml::Value::Integer(5)),
             ("diffusion-policy", "inference_steps", toml::Value::Integer(200)),
             ("gcbc", "hidden", toml::Value::Array(vec![toml::Value::Integer(0)])),
+            ("vq-bet", "execute", toml::Value::Integer(4)),
+            ("vq-bet", "n_embd", toml::Value::Integer(7)),
         ];
         for (name, key, value) in cases {
             let err = bad(name, key, value.clone());
@@ -308,7 +312,7 @@ mod tests {
         let of = |a: &str| pairs.iter().find(|(n, _)| *n == a).unwrap().1.clone();
         assert_eq!(of("nf-gcbc"), ["gcbc", "fm-gcbc", FLOOR]);
         assert_eq!(of("nf-rlbc"), ["bc", "rebrac", "fql", FLOOR]);
-        assert_eq!(of("nf-bc"), ["bc", "diffusion-policy", FLOOR]);
+        assert_eq!(of("nf-bc"), ["bc", "diffusion-policy", "vq-bet", FLOOR]);
         assert_eq!(of("gcbc"), [FLOOR]);
         assert!(all.contains(&FLOOR), "the floor every table shows is registered");
         assert!(pairs.iter().all(|(a, _)| *a != FLOOR), "the floor is compared against nothing");

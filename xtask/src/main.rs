@@ -6,6 +6,7 @@ mod agents;
 mod aggregate;
 mod bench;
 mod device;
+mod latency;
 mod paint;
 mod perf;
 mod plan;
@@ -111,6 +112,9 @@ enum Task {
     /// Time a suite's agents and environments (what `bench --dry-run` starts for its estimate).
     #[command(hide = true)]
     Probe(plan::ProbeArgs),
+    /// Time each imitation policy's action at batch 1 (one `act` call and per environment
+    /// step) with its parameter count, from a suite's configs (default: the paper's on pusht).
+    Latency(latency::LatencyArgs),
     /// Train one (agent, task, seed): metrics.csv (one row per evaluation), last/best
     /// checkpoints and the resolved config.toml in the run directory; a killed run resumes.
     Train(train::TrainArgs),
@@ -147,6 +151,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Train(args) => train::run(args),
+        Task::Latency(args) => latency::run(args),
         Task::Bench(args) => {
             plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).map_err(|_| anyhow::anyhow!("registering the DejaVu font"))?;
             bench::run(args)

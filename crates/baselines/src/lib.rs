@@ -1,6 +1,6 @@
 //! The methods the NF agents are measured against, behind the same [`rl::Agent`] interface:
-//! GCBC, FM-GCBC (goal-conditioned imitation), BC, Diffusion Policy (imitation), ReBRAC and FQL
-//! (offline RL).
+//! GCBC, FM-GCBC (goal-conditioned imitation), BC, Diffusion Policy and VQ-BeT (imitation),
+//! ReBRAC and FQL (offline RL).
 
 pub mod bc;
 pub mod ddpm;
@@ -12,6 +12,7 @@ pub mod gcbc;
 pub mod random;
 pub mod rebrac;
 pub mod unet1d;
+pub mod vq_bet;
 
 pub use bc::{Bc, BcConfig};
 pub use diffusion_policy::{DiffusionPolicy, DiffusionPolicyConfig};
@@ -20,3 +21,4 @@ pub use fql::{Fql, FqlConfig, FqlMembers, FqlQAgg};
 pub use gaussian_members::GaussianMembers;
 pub use gcbc::{Gcbc, GcbcConfig};
 pub use rebrac::{Rebrac, RebracConfig, RebracMembers};
+pub use vq_bet::{VqBet, VqBetConfig};

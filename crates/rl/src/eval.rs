@@ -48,10 +48,13 @@ pub fn evaluate(agent: &dyn Agent, task: &Task, episodes: usize, seed: u64) -> R
     evaluate_observed(agent, task, episodes, seed, &mut |_, _, _| {})
 }
 
+/// What [`evaluate_observed`] calls after every step: `(task_id, observations, active)`.
+pub type Observer<'a> = dyn FnMut(usize, &[f32], &[bool]) + 'a;
+
 /// [`evaluate`], calling `observe(task_id, observations, active)` after every step with all
 /// episodes' observations (`[episodes, obs_dim]`) and which are still running: what a test or a
 /// plot needs to see how the episodes went (which mode a multimodal policy chose).
-pub fn evaluate_observed(agent: &dyn Agent, task: &Task, episodes: usize, seed: u64, observe: &mut dyn FnMut(usize, &[f32], &[bool])) -> Result<EvalReport> {
+pub fn evaluate_observed(agent: &dyn Agent, task: &Task, episodes: usize, seed: u64, observe: &mut Observer<'_>) -> Result<EvalReport> {
     let probe = task.make()?;
     let task_ids: Vec<usize> = match task.meta.singletask {
         Some(k) => vec![k],
