@@ -201,9 +201,36 @@ impl Sampler {
                 let (r, m) = if task.is_imitation() { (vec![0.0; data.len()], vec![1.0; data.len()]) } else { envs::singletask_rewards(task, &data)? };
                 Sampler::Plain(TransitionSampler::new(data)?.with_rewards(r, m)?)
             }
-            DataSpec::Chunks { obs_history, action_chunk, .. } => Sampler::Chunks(TransitionSampler::new(data)?, obs_history, action_chunk),
+            DataSpec::Chunks { obs_history, action_chunk, .. } => {
+                // A window longer than every episode would be all padding (the first observation
+                // or the last action repeated): refuse it rather than train on it.
+                let longest = longest_episode(&data);
+                for (field, len) in [("obs_history", obs_history), ("action_chunk", action_chunk)] {
+                    if len > longest {
+                        return Err(RlError::Config {
+                            agent: "data".into(),
+                            reason: format!("`{field}` = {len} is longer than every episode of {}'s dataset (the longest has {longest} transitions)", task.name()),
+                        });
+                    }
+                }
+                Sampler::Chunks(TransitionSampler::new(data)?, obs_history, action_chunk)
+            }
         })
     }
+}
+
+/// The most transitions in one episode of `data` (rows up to and excluding its terminal row).
+fn longest_episode(data: &Dataset) -> usize {
+    let (mut longest, mut run) = (0, 0);
+    for &t in &data.terminals {
+        if t != 0.0 {
+            longest = longest.max(run);
+            run = 0;
+        } else {
+            run += 1;
+        }
+    }
+    longest.max(run)
 }
 
 /// A checkpoint's tensors, step and best score (without loading them into an agent).
@@ -481,6 +508,25 @@ pub fn load_member(ens: &dyn Members, solo: &mut dyn Agent, e: usize) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A chunk or history longer than every episode is refused, naming the field and the
+    /// longest episode; one that fits is taken.
+    #[test]
+    fn a_window_longer_than_every_episode_is_refused() {
+        let task = Task::resolve("blockpush2").unwrap();
+        let mut ds = Dataset::new(6, 2, 0, 0, 0);
+        // Two episodes of 4 and 6 rows: 3 and 5 transitions.
+        ds.terminals = [vec![0.0, 0.0, 0.0, 1.0], vec![0.0, 0.0, 0.0, 0.0, 0.0, 1.0]].concat();
+        ds.observations = vec![0.0; 10 * 6];
+        ds.actions = vec![0.0; 10 * 2];
+        assert_eq!(longest_episode(&ds), 5);
+        let chunks = |h, k| DataSpec::Chunks { obs_history: h, action_chunk: k, execute: 1 };
+        assert!(Sampler::new(chunks(2, 5), &task, ds.clone()).is_ok());
+        let e = Sampler::new(chunks(2, 8), &task, ds.clone()).err().unwrap().to_string();
+        assert!(e.contains("`action_chunk` = 8") && e.contains("longest has 5"), "{e}");
+        let e = Sampler::new(chunks(9, 2), &task, ds).err().unwrap().to_string();
+        assert!(e.contains("`obs_history` = 9"), "{e}");
+    }
 
     /// The file keeps the bytes the hand-written writer produced (so older files and tools read
     /// it), and resuming at a step drops exactly the rows after it.
