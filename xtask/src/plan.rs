@@ -6,7 +6,7 @@
 //! batch the evaluation uses (all of a task's episodes at once, as [`rl::evaluate`] steps them);
 //! each task's environments are timed for a few vectorised steps. The probes run in a child
 //! process with the thread count the runs get, so they see what a run sees; their results are
-//! shared by every run with the same key, so a 990-run suite probes each combination once.
+//! shared by every run with the same key, so a 1,030-run suite probes each combination once.
 //! Runs the runner groups into a member ensemble ([`crate::bench::group_runs`]) are priced as
 //! the ensemble: its gradient step is timed with the group's member count and shared by them.
 //!
