@@ -81,12 +81,13 @@ pub fn conv1d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<T
     }
     let x = if padding > 0 { x.pad_with_zeros(1, padding, padding)? } else { x.clone() };
     let out = (l + 2 * padding - k) / stride + 1;
-    // Row (b, t) of the gathered matrix holds taps j = 0..k of channels 0..c.
+    // Row (b, t) of the gathered matrix holds channels 0..c, each with its taps 0..k: the
+    // order of the kernel's own `[o, c·k]` rows, so the (large) kernel is used in place, never
+    // copied; only the (small) gathered activations are reordered.
     let taps: Vec<u32> = (0..out).flat_map(|t| (0..k).map(move |j| (stride * t + j) as u32)).collect();
     let taps = Tensor::from_vec(taps, out * k, x.device())?;
-    let cols = x.contiguous()?.index_select(&taps, 1)?.reshape((b * out, k * c))?;
-    let kernel = w.permute((2, 1, 0))?.reshape((k * c, o))?;
-    Ok(cols.matmul(&kernel)?.reshape((b, out, o))?)
+    let cols = x.contiguous()?.index_select(&taps, 1)?.reshape((b, out, k, c))?.transpose(2, 3)?.contiguous()?.reshape((b * out, c * k))?;
+    Ok(cols.matmul(&w.reshape((o, c * k))?.t()?)?.reshape((b, out, o))?)
 }
 
 /// `x + b` over the channels of `[b, l, c]` (the fused bias add, whose backward is a matmul).
@@ -113,7 +114,9 @@ impl Conv {
 /// doubles the length. candle's `conv_transpose1d` has no backward, so it is written as what it
 /// is: zeros inserted between the inputs, two zeros of padding on each side (k − 1 − p), and a
 /// plain convolution with the kernel's channel axes swapped and its taps reversed. The weight
-/// keeps PyTorch's `[in, out, k]` layout (and its fan-in, `out · k`).
+/// is stored as that convolution's kernel `[out, in, k]` (PyTorch's `[in, out, k]` with the
+/// axes swapped and the taps reversed), so no step copies it; its initialisation is PyTorch's
+/// (i.i.d. uniform with fan-in `out · k`, which the reordering does not change).
 struct Upsample {
     w: Tensor,
     b: Tensor,
@@ -132,9 +135,7 @@ impl Upsample {
         let (b, l, c) = x.dims3()?;
         let spread = Tensor::stack(&[x, &x.zeros_like()?], 2)?.reshape((b, 2 * l, c))?.narrow(1, 0, 2 * l - 1)?;
         let padded = spread.pad_with_zeros(1, 2, 2)?;
-        let taps = Tensor::new(&[3u32, 2, 1, 0], x.device())?;
-        let kernel = self.w.transpose(0, 1)?.contiguous()?.index_select(&taps, 2)?;
-        let y = conv1d(&padded, &kernel, 1, 0)?;
+        let y = conv1d(&padded, &self.w, 1, 0)?;
         bias_add3(&y, &self.b)
     }
 }
@@ -327,7 +328,10 @@ mod tests {
         let x = Tensor::randn(0f32, 1.0, (2, 7, 5), &dev).unwrap();
         let ours = up.forward(&x).unwrap();
         let channels_first = x.transpose(1, 2).unwrap().contiguous().unwrap();
-        let theirs = channels_first.conv_transpose1d(&up.w, 1, 0, 2, 1, 1).unwrap().broadcast_add(&up.b.reshape((1, 5, 1)).unwrap()).unwrap().transpose(1, 2).unwrap();
+        // PyTorch's [in, out, k] weight from our convolution kernel [out, in, k].
+        let taps = Tensor::new(&[3u32, 2, 1, 0], &dev).unwrap();
+        let torch_w = up.w.index_select(&taps, 2).unwrap().transpose(0, 1).unwrap().contiguous().unwrap();
+        let theirs = channels_first.conv_transpose1d(&torch_w, 1, 0, 2, 1, 1).unwrap().broadcast_add(&up.b.reshape((1, 5, 1)).unwrap()).unwrap().transpose(1, 2).unwrap();
         assert_eq!(ours.dims(), &[2, 14, 5]);
         let diff = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-5, "{diff}");
