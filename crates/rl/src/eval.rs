@@ -55,6 +55,17 @@ pub type Observer<'a> = dyn FnMut(usize, &[f32], &[bool]) + 'a;
 /// episodes' observations (`[episodes, obs_dim]`) and which are still running: what a test or a
 /// plot needs to see how the episodes went (which mode a multimodal policy chose).
 pub fn evaluate_observed(agent: &dyn Agent, task: &Task, episodes: usize, seed: u64, observe: &mut Observer<'_>) -> Result<EvalReport> {
+    run(agent, task, episodes, seed, false, observe)
+}
+
+/// [`evaluate_observed`] with every episode starting from the same state (the first episode's
+/// reset), so that what differs between episodes is the policy's own sampling: how a test tells
+/// a policy that keeps several modes from one whose mode the start decides.
+pub fn evaluate_from_one_start(agent: &dyn Agent, task: &Task, episodes: usize, seed: u64, observe: &mut Observer<'_>) -> Result<EvalReport> {
+    run(agent, task, episodes, seed, true, observe)
+}
+
+fn run(agent: &dyn Agent, task: &Task, episodes: usize, seed: u64, one_start: bool, observe: &mut Observer<'_>) -> Result<EvalReport> {
     let probe = task.make()?;
     let task_ids: Vec<usize> = match task.meta.singletask {
         Some(k) => vec![k],
@@ -70,7 +81,7 @@ pub fn evaluate_observed(agent: &dyn Agent, task: &Task, episodes: usize, seed: 
     let mut venv = VecEnv::from_env(probe.as_ref(), episodes);
     let mut out = Vec::with_capacity(task_ids.len());
     for &k in &task_ids {
-        let seeds: Vec<u64> = (0..episodes as u64).map(|e| mix(&[seed, k as u64, e])).collect();
+        let seeds: Vec<u64> = (0..episodes as u64).map(|e| mix(&[seed, k as u64, if one_start { 0 } else { e }])).collect();
         venv.reset(&seeds, Some(k))?;
         let mut rng = ChaCha8Rng::seed_from_u64(mix(&[seed, k as u64, u64::MAX]));
         let mut active = vec![true; episodes];
@@ -143,4 +154,65 @@ pub fn evaluate_observed(agent: &dyn Agent, task: &Task, episodes: usize, seed: 
     let score = out.iter().map(|t| t.score).sum::<f64>() / n;
     let score_final = out.iter().map(|t| t.score_final).sum::<f64>() / n;
     Ok(EvalReport { tasks: out, success, ret, score, score_final })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use candle_core::Tensor;
+    use envs::Batch;
+
+    use super::*;
+    use crate::agent::Metrics;
+
+    /// Stands still: what the episodes show is then only where they started.
+    struct Still;
+    impl Agent for Still {
+        fn name(&self) -> &str {
+            "still"
+        }
+        fn data_spec(&self) -> DataSpec {
+            DataSpec::Transitions
+        }
+        fn update(&mut self, _: &Batch, _: &mut ChaCha8Rng) -> Result<Metrics> {
+            Ok(Vec::new())
+        }
+        fn act(&self, _: &[f32], _: Option<&[f32]>, n: usize, _: &mut ChaCha8Rng) -> Result<Vec<f32>> {
+            Ok(vec![0.0; n * 2])
+        }
+        fn state(&self) -> Result<Vec<(String, Tensor)>> {
+            Ok(Vec::new())
+        }
+        fn load_state(&mut self, _: &HashMap<String, Tensor>) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// `evaluate_from_one_start` starts every episode in the same state; the protocol's
+    /// episodes start apart.
+    #[test]
+    fn one_start_means_one_start() {
+        let task = Task::resolve("blockpush2").unwrap();
+        let firsts = |one: bool| {
+            let mut rows: Vec<Vec<f32>> = Vec::new();
+            let mut seen = false;
+            let mut observe = |_: usize, obs: &[f32], _: &[bool]| {
+                if !seen {
+                    rows = obs.chunks(6).map(<[f32]>::to_vec).collect();
+                    seen = true;
+                }
+            };
+            if one {
+                evaluate_from_one_start(&Still, &task, 4, 3, &mut observe).unwrap();
+            } else {
+                evaluate_observed(&Still, &task, 4, 3, &mut observe).unwrap();
+            }
+            rows
+        };
+        let one = firsts(true);
+        assert!(one.iter().all(|r| r == &one[0]), "{one:?}");
+        let apart = firsts(false);
+        assert!(apart.iter().skip(1).any(|r| r != &apart[0]), "{apart:?}");
+    }
 }

@@ -18,7 +18,7 @@ pub use agent::{
     twin_q_frozen, unit_gaussian_nll, varmap_member_state, varmap_state, Agent, DataSpec, Members, Metrics,
 };
 pub use error::{Result, RlError};
-pub use eval::{evaluate, evaluate_observed, EvalReport, TaskResult};
+pub use eval::{evaluate, evaluate_from_one_start, evaluate_observed, EvalReport, Observer, TaskResult};
 pub use normalize::{load_policy, Normalized};
 pub use registry::{check_finite_fields, AgentConfig, Configured, Entry, Fields, Registered, UserTable};
 pub use train::{load_checkpoint, train, train_members, Progress, TrainConfig, TrainSummary, BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE};
