@@ -8,7 +8,7 @@
 //! (row, time) pair, and the action chunks arrive in that layout. Weights keep PyTorch's
 //! layouts and initialisation.
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Linear, VarMap};
 use nf_core::ops::mish;
 use rand::{Rng, SeedableRng};
@@ -36,13 +36,14 @@ struct Init<'a> {
     vars: &'a VarMap,
     rng: ChaCha8Rng,
     device: Device,
+    dtype: DType,
 }
 
 impl Init<'_> {
     fn tensor(&mut self, name: &str, shape: &[usize], value: impl Fn(&mut ChaCha8Rng) -> f32) -> Result<Tensor> {
         let n = shape.iter().product();
         let v: Vec<f32> = (0..n).map(|_| value(&mut self.rng)).collect();
-        let var = candle_core::Var::from_tensor(&Tensor::from_vec(v, shape, &self.device)?)?;
+        let var = candle_core::Var::from_tensor(&Tensor::from_vec(v, shape, &self.device)?.to_dtype(self.dtype)?)?;
         let t = var.as_tensor().clone();
         self.vars.data().lock().unwrap().insert(name.to_string(), var);
         Ok(t)
@@ -234,7 +235,12 @@ pub struct ConditionalUnet1D {
 impl ConditionalUnet1D {
     /// The network with its parameters registered in `vars` (same seed, same parameters).
     pub fn new(vars: &VarMap, shape: UnetShape, seed: u64, device: &Device) -> Result<Self> {
-        let mut init = Init { vars, rng: ChaCha8Rng::seed_from_u64(seed), device: device.clone() };
+        Self::new_in(vars, shape, seed, device, DType::F32)
+    }
+
+    /// [`ConditionalUnet1D::new`] with parameters of `dtype` (f64 for gradient checks).
+    pub fn new_in(vars: &VarMap, shape: UnetShape, seed: u64, device: &Device, dtype: DType) -> Result<Self> {
+        let mut init = Init { vars, rng: ChaCha8Rng::seed_from_u64(seed), device: device.clone(), dtype };
         let s = &shape;
         let dsed = s.step_embed_dim;
         let step_mlp = (init.linear("step.0", dsed, 4 * dsed)?, init.linear("step.1", 4 * dsed, dsed)?);
@@ -317,15 +323,23 @@ pub fn parameter_count(vars: &VarMap) -> usize {
 mod tests {
     use super::*;
 
+    /// A seeded standard-normal tensor (candle's `randn` is unseeded: tests would differ per run).
+    fn randn(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal)).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()
+    }
+
     /// The zero-insertion upsampling is PyTorch's `ConvTranspose1d(k 4, stride 2, padding 1)`,
     /// checked against candle's own transposed convolution (forward only; it has no backward).
     #[test]
     fn upsampling_is_the_transposed_convolution() {
         let dev = Device::Cpu;
         let vars = VarMap::new();
-        let mut init = Init { vars: &vars, rng: ChaCha8Rng::seed_from_u64(3), device: dev.clone() };
+        let mut init = Init { vars: &vars, rng: ChaCha8Rng::seed_from_u64(3), device: dev.clone(), dtype: DType::F32 };
         let up = Upsample::new(&mut init, "u", 5).unwrap();
-        let x = Tensor::randn(0f32, 1.0, (2, 7, 5), &dev).unwrap();
+        let x = randn(&[2, 7, 5], DType::F32, 1);
         let ours = up.forward(&x).unwrap();
         let channels_first = x.transpose(1, 2).unwrap().contiguous().unwrap();
         // PyTorch's [in, out, k] weight from our convolution kernel [out, in, k].
@@ -344,9 +358,9 @@ mod tests {
     fn convolution_gradients_match_finite_differences() {
         let dev = Device::Cpu;
         // Channels-first for candle, time-major for ours.
-        let x = Tensor::randn(0f64, 1.0, (2, 4, 7), &dev).unwrap();
+        let x = randn(&[2, 4, 7], DType::F64, 2);
         let tm = |x: &Tensor| x.transpose(1, 2).unwrap().contiguous().unwrap();
-        let w = Tensor::randn(0f64, 1.0, (3, 4, 3), &dev).unwrap();
+        let w = randn(&[3, 4, 3], DType::F64, 3);
         let worst = |f: &dyn Fn(&Tensor, &Tensor) -> Tensor, wrt_kernel: bool| -> f64 {
             let arg = if wrt_kernel { &w } else { &x };
             let var = candle_core::Var::from_tensor(arg).unwrap();
@@ -367,7 +381,7 @@ mod tests {
             worst
         };
         for (stride, padding) in [(1, 1), (2, 1), (1, 0)] {
-            let probe = Tensor::randn(0f64, 1.0, (2, 3, (7 + 2 * padding - 3) / stride + 1), &dev).unwrap();
+            let probe = randn(&[2, 3, (7 + 2 * padding - 3) / stride + 1], DType::F64, 4 + stride as u64);
             let ours = |x: &Tensor, w: &Tensor| (tm(&conv1d(&tm(x), w, stride, padding).unwrap()) * &probe).unwrap().sum_all().unwrap();
             let theirs = |x: &Tensor, w: &Tensor| (x.conv1d(w, padding, stride, 1, 1).unwrap() * &probe).unwrap().sum_all().unwrap();
             let value = (ours(&x, &w) - theirs(&x, &w)).unwrap().abs().unwrap().to_scalar::<f64>().unwrap();
@@ -377,22 +391,22 @@ mod tests {
                 assert!(e < 1e-6, "stride {stride}, padding {padding}, wrt kernel {wrt_kernel}: gradient off by {e}");
             }
         }
-        let probe = Tensor::randn(0f64, 1.0, (2, 3, 7), &dev).unwrap();
+        let probe = randn(&[2, 3, 7], DType::F64, 9);
         let candle_kernel_grad = worst(&|x: &Tensor, w: &Tensor| (x.conv1d(w, 1, 1, 1, 1).unwrap() * &probe).unwrap().sum_all().unwrap(), true);
         assert!(candle_kernel_grad > 1e-3, "candle's conv1d kernel gradient now matches ({candle_kernel_grad}): consider using it again");
     }
 
     /// The output keeps the input's shape, and the gradient of every parameter kind (strided
     /// convolution, upsampling, FiLM, GroupNorm, step embedding) agrees with central finite
-    /// differences.
+    /// differences, in f64 on seeded inputs.
     #[test]
     fn shapes_and_gradients_match_finite_differences() {
         let dev = Device::Cpu;
         let vars = VarMap::new();
         let s = UnetShape { input_dim: 2, global_cond_dim: 3, step_embed_dim: 8, down_dims: vec![8, 16], kernel_size: 3, n_groups: 4 };
-        let net = ConditionalUnet1D::new(&vars, s, 0, &dev).unwrap();
-        let x = Tensor::randn(0f32, 1.0, (3, 8, 2), &dev).unwrap();
-        let c = Tensor::randn(0f32, 1.0, (3, 3), &dev).unwrap();
+        let net = ConditionalUnet1D::new_in(&vars, s, 0, &dev, DType::F64).unwrap();
+        let x = randn(&[3, 8, 2], DType::F64, 10);
+        let c = randn(&[3, 3], DType::F64, 11);
         let steps = [1, 7, 42];
         let loss_of = |net: &ConditionalUnet1D| net.forward(&x, &steps, &c).unwrap().sqr().unwrap().sum_all().unwrap();
         assert_eq!(net.forward(&x, &steps, &c).unwrap().dims(), &[3, 8, 2]);
@@ -401,10 +415,10 @@ mod tests {
         let params = vars.data().lock().unwrap().clone();
         for name in ["down.0.downsample.weight", "up.0.upsample.weight", "down.1.0.film.weight", "mid.0.block1.norm.weight", "final.conv.bias", "step.0.weight"] {
             let var = &params[name];
-            let g = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let base = var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let g = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let base = var.as_tensor().flatten_all().unwrap().to_vec1::<f64>().unwrap();
             for &i in &[0usize, base.len() / 2, base.len() - 1] {
-                let h = 1e-2f32;
+                let h = 1e-6;
                 let mut bumped = base.clone();
                 bumped[i] += h;
                 var.set(&Tensor::from_vec(bumped.clone(), var.shape(), &dev).unwrap()).unwrap();
@@ -413,9 +427,9 @@ mod tests {
                 var.set(&Tensor::from_vec(bumped, var.shape(), &dev).unwrap()).unwrap();
                 let down = loss(&net);
                 var.set(&Tensor::from_vec(base.clone(), var.shape(), &dev).unwrap()).unwrap();
-                let fd = (up - down) / (2.0 * h as f64);
-                let tol = 2e-2 * fd.abs().max(g[i].abs() as f64).max(1e-1);
-                assert!((fd - g[i] as f64).abs() < tol, "{name}[{i}]: autograd {} vs finite difference {fd}", g[i]);
+                let fd = (up - down) / (2.0 * h);
+                let tol = 1e-5 * fd.abs().max(g[i].abs()).max(1.0);
+                assert!((fd - g[i]).abs() < tol, "{name}[{i}]: autograd {} vs finite difference {fd}", g[i]);
             }
         }
     }
