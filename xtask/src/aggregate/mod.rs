@@ -58,7 +58,14 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
         let over_tasks = summarise::mean_over_tasks(&rows, &top)?;
         let wide = summarise::pivot(&rows, tasks, agents)?;
         let missing = render::missing(&records.runs, setting)?;
-        let md = render::setting_markdown(&render::SettingTable { suite: &suite.name, setting, wide: &wide, over_tasks: &over_tasks, agents, imitation, pairs: &pairs, missing: &missing })?;
+        let mut md = render::setting_markdown(&render::SettingTable { suite: &suite.name, setting, wide: &wide, over_tasks: &over_tasks, agents, imitation, pairs: &pairs, missing: &missing, metric: render::Metric::Final })?;
+        if imitation {
+            let best = summarise::summarise_by(&records.runs, "score").context("summarising each episode's best score")?;
+            let rows = summarise::for_setting(&best, setting)?;
+            let (over, wide) = (summarise::mean_over_tasks(&rows, &top)?, summarise::pivot(&rows, tasks, agents)?);
+            md.push('\n');
+            md.push_str(&render::setting_markdown(&render::SettingTable { suite: &suite.name, setting, wide: &wide, over_tasks: &over, agents, imitation, pairs: &[], missing: &[], metric: render::Metric::EpisodeBest })?);
+        }
         let csv = render::table_csv(&wide)?;
         for task in tasks {
             let curves: Vec<_> = agents.iter().map(|a| records.curves.get(&(setting.clone(), task.clone(), a.clone()))).collect();
@@ -147,5 +154,40 @@ mod tests {
             assert!(n > 2000, "{f}: {n} bytes");
         }
         assert!(report.contains("tables in"));
+    }
+
+    /// An imitation setting's file has the final-score table (with the wins) and the
+    /// episode-best table (PushT's max coverage) from the same runs.
+    #[test]
+    fn imitation_tables_show_final_and_episode_best_scores() {
+        let root = std::env::temp_dir().join(format!("nf-rl-aggregate-il-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let suite_path = root.join("il.toml");
+        std::fs::write(&suite_path, "[suite]\nseeds = [0, 1]\n\n[[experiment]]\nsetting = \"imitation\"\ntasks = [\"pusht\"]\nagents = [\"nf-bc\", \"bc\"]\nsteps = 10\neval_every = 5\n").unwrap();
+        let results = root.join("results");
+        let suite = crate::suite::load(&suite_path, &results, Path::new("data")).unwrap();
+        plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).ok();
+        // (max coverage, final coverage) per (agent, seed).
+        let table = [("nf-bc", 0, 0.8, 0.6), ("nf-bc", 1, 0.6, 0.4), ("bc", 0, 0.5, 0.5), ("bc", 1, 0.7, 0.3)];
+        for r in &suite.runs {
+            let &(_, _, best, last) = table.iter().find(|(a, seed, _, _)| *a == r.spec.agent && *seed == r.spec.seed).unwrap();
+            std::fs::create_dir_all(&r.spec.out).unwrap();
+            std::fs::write(
+                r.spec.out.join(crate::rundir::FINAL_FILE),
+                format!(
+                    "agent = {:?}\ntask = \"pusht\"\nseed = {}\nsteps = 10\nsuccess = 0\nreturn = 0\nscore = {best}\nscore_final = {last}\nbest_score = {last}\nsteps_per_second = 10.000\naction_latency_us = 100.0\nstands_in_for = \"row P\"\n",
+                    r.spec.agent, r.spec.seed
+                ),
+            )
+            .unwrap();
+        }
+        aggregate(&suite, &results).unwrap();
+        let md = std::fs::read_to_string(results.join("tables/il-imitation.md")).unwrap();
+        println!("{md}");
+        let (final_part, best_part) = md.split_once("each episode's best score\n").unwrap();
+        assert!(final_part.contains("| pusht | row P | **0.50 ± 0.14** | 0.40 ± 0.14 |") && final_part.contains("nf-bc beats bc on 1 of 1 tasks"), "{md}");
+        assert!(best_part.contains("| pusht | row P | **0.70 ± 0.14** | 0.60 ± 0.14 |") && !best_part.contains("beats"), "{md}");
+        assert!(best_part.contains("| **mean over tasks** | | 70.0 (1 tasks) | 60.0 (1 tasks) |"), "{md}");
     }
 }

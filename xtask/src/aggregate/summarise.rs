@@ -24,7 +24,13 @@ fn first_str(g: &DataFrame, name: &str) -> PolarsResult<Option<String>> {
 /// Eager `group_by(..).apply` rather than the deprecated eager `GroupBy::mean`/`std` or the lazy
 /// API (see the module docs of `aggregate` for the build-time reason).
 pub fn summarise(runs: &DataFrame) -> PolarsResult<DataFrame> {
-    let done = runs.filter(&runs.column("value")?.is_not_null())?;
+    summarise_by(runs, "value")
+}
+
+/// [`summarise`] of another of the runs' number columns (`score`: each episode's best score, the
+/// imitation tables' second table).
+pub fn summarise_by(runs: &DataFrame, column: &str) -> PolarsResult<DataFrame> {
+    let done = runs.filter(&runs.column(column)?.is_not_null())?;
     let schema: SchemaRef = Arc::new(Schema::from_iter([
         Field::new("setting".into(), DataType::String),
         Field::new("task".into(), DataType::String),
@@ -39,7 +45,7 @@ pub fn summarise(runs: &DataFrame) -> PolarsResult<DataFrame> {
     done.group_by_stable(["setting", "task", "agent"])?.apply_sliced(
         None,
         |g| {
-            let (mean, std, seeds) = mean_std_count(g.column("value")?.f64()?);
+            let (mean, std, seeds) = mean_std_count(g.column(column)?.f64()?);
             df!(
                 "setting" => [first_str(&g, "setting")?],
                 "task" => [first_str(&g, "task")?],
