@@ -19,6 +19,7 @@ pub const AGENTS: &[&dyn Registered] = &[
     &Entry::<baselines::BcConfig>::NEW,
     &Entry::<baselines::DiffusionPolicyConfig>::NEW,
     &Entry::<baselines::VqBetConfig>::NEW,
+    &Entry::<baselines::BetConfig>::NEW,
     &Entry::<baselines::RebracConfig>::NEW,
     &Entry::<baselines::FqlConfig>::NEW,
     &Entry::<baselines::random::RandomConfig>::NEW,
@@ -94,8 +95,10 @@ pub fn check_task(cfg: &Configured, task: &Task) -> Result<()> {
     let (name, t) = (cfg.name(), task.name());
     match (cfg.data_spec(), task.kind) {
         (_, TaskKind::Online) => bail!("{t} has no dataset (the online mazes collect their own data), so {name} cannot train on it"),
-        (DataSpec::GoalConditioned(_), TaskKind::Imitation) => bail!("{name} is goal-conditioned; {t} is an imitation task without goals (run {} on it)", runners(TaskKind::Imitation, None).0),
-        (DataSpec::GoalConditioned(_), TaskKind::Singletask) => bail!("{name} is goal-conditioned; give it a goal-conditioned task, not the singletask variant {t}"),
+        (DataSpec::GoalConditioned(_) | DataSpec::ValueGoals(_), TaskKind::Imitation) => {
+            bail!("{name} is goal-conditioned; {t} is an imitation task without goals (run {} on it)", runners(TaskKind::Imitation, None).0)
+        }
+        (DataSpec::GoalConditioned(_) | DataSpec::ValueGoals(_), TaskKind::Singletask) => bail!("{name} is goal-conditioned; give it a goal-conditioned task, not the singletask variant {t}"),
         (DataSpec::Chunks { .. }, TaskKind::Singletask) => bail!("{name} imitates the dataset; give it the base task, not the singletask variant {t}"),
         (spec @ DataSpec::Transitions, kind) => {
             let note = if kind == TaskKind::Imitation {
@@ -150,6 +153,7 @@ mod tests {
             "rebrac" | "fql" => "actor_hidden = [16]\ncritic_hidden = [16]",
             "diffusion-policy" => "down_dims = [8, 16]\nkernel_size = 3\nn_groups = 4\nstep_embed_dim = 8\nhorizon = 4\nexecute = 2\ninference_steps = 5\nsampler = \"ddim\"",
             "vq-bet" => "obs_history = 2\naction_chunk = 3\nexecute = 2\nvqvae_n_latent_dims = 8\nvqvae_n_embed = 4\nencoder_hidden = [16]\nvqvae_steps = 10\nn_layer = 1\nn_head = 2\nn_embd = 8\ngpt_output_dim = 8\nhead_hidden = [16]",
+            "bet" => "obs_history = 2\nn_clusters = 4\nkmeans_rows = 32\nn_layer = 1\nn_head = 2\nn_embd = 8",
             FLOOR => "",
             _ => "hidden = [16]",
         };
@@ -312,7 +316,7 @@ mod tests {
         let of = |a: &str| pairs.iter().find(|(n, _)| *n == a).unwrap().1.clone();
         assert_eq!(of("nf-gcbc"), ["gcbc", "fm-gcbc", FLOOR]);
         assert_eq!(of("nf-rlbc"), ["bc", "rebrac", "fql", FLOOR]);
-        assert_eq!(of("nf-bc"), ["bc", "diffusion-policy", "vq-bet", FLOOR]);
+        assert_eq!(of("nf-bc"), ["bc", "diffusion-policy", "vq-bet", "bet", FLOOR]);
         assert_eq!(of("gcbc"), [FLOOR]);
         assert!(all.contains(&FLOOR), "the floor every table shows is registered");
         assert!(pairs.iter().all(|(a, _)| *a != FLOOR), "the floor is compared against nothing");

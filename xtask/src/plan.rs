@@ -116,7 +116,7 @@ fn probe_agent(run: &SuiteRun, members: usize, device: &candle_core::Device) -> 
         _ => task.obs_dim,
     };
     let obs: Vec<f32> = (0..episodes * width).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let goals: Option<Vec<f32>> = matches!(data_spec, DataSpec::GoalConditioned(_)).then(|| (0..episodes * task.obs_dim).map(|_| rng.random_range(-1.0..1.0)).collect());
+    let goals: Option<Vec<f32>> = data_spec.is_goal_conditioned().then(|| (0..episodes * task.obs_dim).map(|_| rng.random_range(-1.0..1.0)).collect());
     let act_s = time_calls(|| agent.act(&obs, goals.as_deref(), episodes, &mut rng).map(drop).with_context(|| format!("probing {}'s action on {}", spec.agent, spec.task)))?;
     Ok(AgentProbe { step_s, act_s, steps: fitted.steps, eval_every: fitted.eval_every })
 }

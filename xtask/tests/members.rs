@@ -96,6 +96,7 @@ impl Sampler {
     fn of(spec: DataSpec) -> Self {
         match spec {
             DataSpec::GoalConditioned(goals) => Sampler::Goal(envs::GcSampler::new(data(), goals).unwrap()),
+            DataSpec::ValueGoals(goals) => Sampler::Goal(envs::GcSampler::value_based(data(), goals).unwrap()),
             DataSpec::Transitions => {
                 let task = format!("{TASK}-singletask-task3");
                 let ds = envs::generate_with(&task, 0, Split::Train, 40, 1001).unwrap();

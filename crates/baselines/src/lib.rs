@@ -1,20 +1,23 @@
 //! The methods the NF agents are measured against, behind the same [`rl::Agent`] interface:
-//! GCBC, FM-GCBC (goal-conditioned imitation), BC, Diffusion Policy and VQ-BeT (imitation),
+//! GCBC, FM-GCBC (goal-conditioned imitation), BC, Diffusion Policy, VQ-BeT and BeT (imitation),
 //! ReBRAC and FQL (offline RL).
 
 pub mod bc;
+pub mod bet;
 pub mod ddpm;
 pub mod diffusion_policy;
 pub mod fm_gcbc;
 pub mod fql;
 pub mod gaussian_members;
 pub mod gcbc;
+mod gpt;
 pub mod random;
 pub mod rebrac;
 pub mod unet1d;
 pub mod vq_bet;
 
 pub use bc::{Bc, BcConfig};
+pub use bet::{Bet, BetConfig};
 pub use diffusion_policy::{DiffusionPolicy, DiffusionPolicyConfig};
 pub use fm_gcbc::{FmGcbc, FmGcbcConfig, FmGcbcMembers};
 pub use fql::{Fql, FqlConfig, FqlMembers, FqlQAgg};

@@ -47,7 +47,7 @@ pub use datagen::{generate, generate_with, Split, GENERATOR_VERSION};
 pub use dataset::Dataset;
 pub use env::{BoxSpec, Env, GoalEnv, Info, Step, TaskInfo, Transition};
 pub use error::{EnvError, Result};
-pub use loader::{Batch, GcSampler, GoalConfig, TransitionSampler};
+pub use loader::{Batch, GcSampler, GoalConfig, TransitionSampler, ValueGoals};
 pub use manifest::{ensure, ensure_with, EnsureOutcome, Manifest, ManifestEntry};
 pub use normalize::{Normalizer, Scaling};
 pub use npz::{read_npz, write_npz, NpyArray, NpyData};

@@ -74,6 +74,29 @@ impl GoalConfig {
     }
 }
 
+/// OGBench's `GCDataset` as its value-based agents use it (GCIVL, GCIQL, QRL, CRL, HIQL): the
+/// rewards and masks refer to *value* goals drawn from one mixture, while the policy learns from
+/// *actor* goals drawn from another (`value_p_*` and `actor_p_*` in the agents' configs); with
+/// `subgoal_steps` > 0 also `HGCDataset`'s subgoals for HIQL.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ValueGoals {
+    /// The value goals' mixture; `batch.goals`, `rewards` and `masks` refer to them.
+    pub value: GoalConfig,
+    /// The actor goals' mixture (`batch.actor_goals`). With subgoals, as `HGCDataset`: only its
+    /// `p_randomgoal`, `geom_sample` and `gamma` are read (a high-level goal is a future state of
+    /// the same episode or a random state, never the current one).
+    pub actor: GoalConfig,
+    /// HIQL's subgoal distance k (`subgoal_steps`); 0 draws no subgoals.
+    pub subgoal_steps: usize,
+}
+
+impl ValueGoals {
+    pub fn validate(&self) -> Result<()> {
+        self.value.validate()?;
+        self.actor.validate()
+    }
+}
+
 /// One batch, row-major: `observations` is `[batch, obs_dim]`, and so on. `goals` (and, for
 /// plain transition batches, nothing else) is empty when there are no goals.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -94,6 +117,16 @@ pub struct Batch {
     pub idxs: Vec<usize>,
     /// The goal rows (empty without goals).
     pub goal_idxs: Vec<usize>,
+    /// `[batch, obs_dim]`: a [`ValueGoals`] batch's actor goals (HIQL: its high-level goals);
+    /// empty otherwise.
+    pub actor_goals: Vec<f32>,
+    /// `[batch, obs_dim]`: HIQL's low-level goals, the state `subgoal_steps` ahead in the same
+    /// episode (its last state if nearer); empty without subgoals.
+    pub subgoals: Vec<f32>,
+    /// `[batch, obs_dim]`: HIQL's high-level targets, the state `subgoal_steps` ahead on the way to
+    /// the actor goal (for a random actor goal, the same episode's state `subgoal_steps` ahead);
+    /// empty without subgoals.
+    pub subgoal_targets: Vec<f32>,
 }
 
 impl Batch {
@@ -122,6 +155,9 @@ impl Batch {
         self.goal_idxs.clear();
         if goals {
             self.goal_idxs.reserve(batch);
+        }
+        for v in [&mut self.actor_goals, &mut self.subgoals, &mut self.subgoal_targets] {
+            v.clear();
         }
     }
 }
@@ -272,14 +308,21 @@ impl TransitionSampler {
 pub struct GcSampler {
     inner: TransitionSampler,
     cfg: GoalConfig,
-    /// `ln γ`, for inverse-CDF geometric offsets.
-    ln_gamma: f64,
+    /// The actor goals' mixture and HIQL's subgoal distance, for [`ValueGoals`] batches.
+    actor: Option<(GoalConfig, usize)>,
 }
 
 impl GcSampler {
     pub fn new(ds: impl Into<Arc<Dataset>>, cfg: GoalConfig) -> Result<Self> {
         cfg.validate()?;
-        Ok(Self { inner: TransitionSampler::new(ds)?, cfg, ln_gamma: (cfg.gamma as f64).ln() })
+        Ok(Self { inner: TransitionSampler::new(ds)?, cfg, actor: None })
+    }
+
+    /// Batches with value goals and actor goals (and subgoals), as OGBench's value-based agents
+    /// sample them.
+    pub fn value_based(ds: impl Into<Arc<Dataset>>, goals: ValueGoals) -> Result<Self> {
+        goals.validate()?;
+        Ok(Self { inner: TransitionSampler::new(ds)?, cfg: goals.value, actor: Some((goals.actor, goals.subgoal_steps)) })
     }
     pub fn config(&self) -> &GoalConfig {
         &self.cfg
@@ -292,30 +335,36 @@ impl GcSampler {
         self.inner.dataset()
     }
 
-    /// A goal row for transition `t`.
+    /// A goal row for transition `t` from mixture `c`.
     #[inline]
-    fn goal<R: Rng + ?Sized>(&self, t: usize, rng: &mut R) -> usize {
-        let c = &self.cfg;
+    fn goal<R: Rng + ?Sized>(&self, c: &GoalConfig, t: usize, rng: &mut R) -> usize {
         let u: f32 = rng.random();
         if u < c.p_curgoal {
             return t;
         }
         if u < c.p_curgoal + c.p_trajgoal || c.p_randomgoal == 0.0 {
-            let last = self.inner.last[t];
-            if t >= last {
-                return t;
-            }
-            if c.geom_sample {
-                // k = 1 + floor(ln U / ln γ), U ∈ (0, 1]: P(k) = γ^(k−1) (1 − γ), k ≥ 1.
-                let u = 1.0 - rng.random::<f64>();
-                let k = 1.0 + (u.ln() / self.ln_gamma).floor();
-                // `as usize` saturates, so huge offsets (γ near 1) land on `last`.
-                t.saturating_add(k as usize).min(last)
-            } else {
-                rng.random_range(t + 1..=last)
-            }
+            self.future(c, t, rng)
         } else {
             self.inner.draw(rng)
+        }
+    }
+
+    /// A later state of `t`'s episode: `t + k` with `k ~ Geometric(1 − γ)` capped at the
+    /// episode's last state, or uniform over the rest of the episode; `t` itself if it is last.
+    #[inline]
+    fn future<R: Rng + ?Sized>(&self, c: &GoalConfig, t: usize, rng: &mut R) -> usize {
+        let last = self.inner.last[t];
+        if t >= last {
+            return t;
+        }
+        if c.geom_sample {
+            // k = 1 + floor(ln U / ln γ), U ∈ (0, 1]: P(k) = γ^(k−1) (1 − γ), k ≥ 1.
+            let u = 1.0 - rng.random::<f64>();
+            let k = 1.0 + (u.ln() / (c.gamma as f64).ln()).floor();
+            // `as usize` saturates, so huge offsets (γ near 1) land on `last`.
+            t.saturating_add(k as usize).min(last)
+        } else {
+            rng.random_range(t + 1..=last)
         }
     }
 
@@ -332,13 +381,31 @@ impl GcSampler {
         out.reset(batch, ds.obs_dim, ds.act_dim, true);
         for _ in 0..batch {
             let t = self.inner.draw(rng);
-            let g = self.goal(t, rng);
+            let g = self.goal(&self.cfg, t, rng);
             self.inner.push_transition(out, t);
             out.goals.extend_from_slice(ds.observation(g));
             out.goal_idxs.push(g);
             let success = (g == t) as u8 as f32;
             out.masks.push(1.0 - success);
             out.rewards.push(success - 1.0);
+            match self.actor {
+                None => {}
+                Some((actor, 0)) => {
+                    let a = self.goal(&actor, t, rng);
+                    out.actor_goals.extend_from_slice(ds.observation(a));
+                }
+                Some((actor, k)) => {
+                    // HGCDataset: the low-level goal k steps ahead; the high-level goal a future
+                    // state or (with `p_randomgoal`) a random one, and its target k steps towards
+                    // it (towards the episode's end for a random goal).
+                    let ahead = t.saturating_add(k).min(self.inner.last[t]);
+                    let future = self.future(&actor, t, rng);
+                    let (high, target) = if rng.random::<f32>() < actor.p_randomgoal { (self.inner.draw(rng), ahead) } else { (future, ahead.min(future)) };
+                    out.subgoals.extend_from_slice(ds.observation(ahead));
+                    out.actor_goals.extend_from_slice(ds.observation(high));
+                    out.subgoal_targets.extend_from_slice(ds.observation(target));
+                }
+            }
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use envs::manifest::{self, Manifest, ManifestEntry};
 use envs::npz::{self, NpyArray, NpyData};
-use envs::{Dataset, EnsureOutcome, EnvError, GcSampler, GoalConfig, Split, TransitionSampler};
+use envs::{Dataset, EnsureOutcome, EnvError, GcSampler, GoalConfig, Split, TransitionSampler, ValueGoals};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
@@ -605,6 +605,64 @@ fn random_and_current_goals() {
     // Random goals land in another episode with probability ≈ 1 − Σ (len−1)² / (Σ (len−1))².
     assert!((0.11..0.17).contains(&other_ep), "other-episode fraction {other_ep}");
     assert_eq!(b.rewards.iter().filter(|&&r| r == 0.0).count(), pairs.iter().filter(|(t, g)| t == g).count());
+}
+
+/// OGBench's value-based sampling: rewards and masks follow the value goals, and the actor goals
+/// come from their own mixture (here: value goals mostly random or current, actor goals always
+/// from the same episode's future); without subgoals the HIQL fields stay empty.
+#[test]
+fn value_and_actor_goals_come_from_their_own_mixtures() {
+    let ds = synthetic(&LENS);
+    let ep = episode_of(&ds);
+    let value = GoalConfig { p_curgoal: 0.2, p_trajgoal: 0.5, p_randomgoal: 0.3, geom_sample: true, gamma: 0.99 };
+    let actor = GoalConfig { p_curgoal: 0.0, p_trajgoal: 1.0, p_randomgoal: 0.0, geom_sample: false, gamma: 0.99 };
+    let s = GcSampler::value_based(ds.clone(), ValueGoals { value, actor, subgoal_steps: 0 }).unwrap();
+    let b = s.sample(20_000, &mut ChaCha8Rng::seed_from_u64(4));
+    let pairs = check_batch(&ds, &b);
+    let cur = pairs.iter().filter(|(t, g)| t == g).count() as f64 / pairs.len() as f64;
+    assert!((0.19..0.24).contains(&cur), "current value-goal fraction {cur}");
+    assert_eq!(b.actor_goals.len(), b.batch * 2);
+    assert!(b.subgoals.is_empty() && b.subgoal_targets.is_empty());
+    let mut differ = 0;
+    for (i, &(t, g)) in pairs.iter().enumerate() {
+        let a = b.actor_goals[2 * i] as usize;
+        assert_eq!(ep[a].0, ep[t].0, "actor goal {a} of t={t} left the episode");
+        assert!(a > t || a == ep[t].1 - 1, "actor goal {a} of t={t} is not in its future");
+        differ += (a != g) as usize;
+    }
+    assert!(differ > 10_000, "actor goals are drawn apart from value goals: {differ} differ");
+}
+
+/// HIQL's subgoals (OGBench's `HGCDataset`): the low-level goal is the state k ahead in the same
+/// episode (its last state if nearer); the high-level target is k ahead towards a future actor
+/// goal, or k ahead in the episode for a random actor goal.
+#[test]
+fn hiql_subgoals_are_k_steps_ahead_towards_the_goal() {
+    let ds = synthetic(&LENS);
+    let ep = episode_of(&ds);
+    let k = 10;
+    let value = GoalConfig { p_curgoal: 0.2, p_trajgoal: 0.5, p_randomgoal: 0.3, geom_sample: true, gamma: 0.99 };
+    let actor = GoalConfig { p_curgoal: 0.0, p_trajgoal: 0.5, p_randomgoal: 0.5, geom_sample: false, gamma: 0.99 };
+    let s = GcSampler::value_based(ds.clone(), ValueGoals { value, actor, subgoal_steps: k }).unwrap();
+    let b = s.sample(20_000, &mut ChaCha8Rng::seed_from_u64(5));
+    let pairs = check_batch(&ds, &b);
+    let (mut random, mut short) = (0, 0);
+    for (i, &(t, _)) in pairs.iter().enumerate() {
+        let row = |v: &[f32]| v[2 * i] as usize;
+        let (low, high, target) = (row(&b.subgoals), row(&b.actor_goals), row(&b.subgoal_targets));
+        let last = ep[t].1 - 1;
+        assert_eq!(low, (t + k).min(last), "t={t}");
+        if ep[high].0 == ep[t].0 && high >= t {
+            // A future goal (or a random one that happens to lie ahead): the target is k ahead,
+            // or the goal itself if nearer.
+            assert!(target == (t + k).min(high) || target == low, "t={t}, goal {high}, target {target}");
+            short += (high < t + k && target == high) as usize;
+        } else {
+            assert_eq!(target, low, "a random goal's target is k ahead in the episode (t={t})");
+            random += 1;
+        }
+    }
+    assert!(random > 5_000 && short > 100, "random goals {random}, goals nearer than k {short}");
 }
 
 #[test]

@@ -162,7 +162,7 @@ impl Agent for NfBc {
 impl AgentConfig for NfBcConfig {
     const NAME: &'static str = "nf-bc";
     const SOURCE: &'static str = file!();
-    const COMPARED_AGAINST: &'static [&'static str] = &["bc", "diffusion-policy", "vq-bet"];
+    const COMPARED_AGAINST: &'static [&'static str] = &["bc", "diffusion-policy", "vq-bet", "bet"];
     type Agent = NfBc;
 
     fn data_spec(&self) -> DataSpec {

@@ -17,6 +17,10 @@ pub type Metrics = Vec<(String, f64)>;
 pub enum DataSpec {
     /// Goal-conditioned imitation: OGBench's GCDataset sampling with this goal mixture.
     GoalConditioned(GoalConfig),
+    /// Goal-conditioned value learning (OGBench's GCIVL, GCIQL, QRL, CRL, HIQL): `goals`,
+    /// `rewards` and `masks` from the value-goal mixture, `actor_goals` from the actor's, and
+    /// HIQL's subgoals when asked for. Acting takes goals like [`DataSpec::GoalConditioned`].
+    ValueGoals(envs::ValueGoals),
     /// Offline RL on a singletask variant: transitions with OGBench's relabelled rewards/masks.
     Transitions,
     /// Imitation with an observation history and action chunks (NF-BC, diffusion-policy style):
@@ -26,6 +30,11 @@ pub enum DataSpec {
 }
 
 impl DataSpec {
+    /// Whether the agent acts on goals (and so is evaluated with each task's goal).
+    pub fn is_goal_conditioned(&self) -> bool {
+        matches!(self, DataSpec::GoalConditioned(_) | DataSpec::ValueGoals(_))
+    }
+
     /// The task kinds whose data this spec can be drawn from, the default answer to "which
     /// tasks does this agent run" (an [`crate::AgentConfig`] may widen it):
     /// - goal-conditioned batches need goals and a goal-conditioned dataset: not the singletask
@@ -35,7 +44,7 @@ impl DataSpec {
     /// - chunks need only observations and actions: any base task with a dataset.
     pub fn task_kinds(&self) -> Vec<TaskKind> {
         match self {
-            DataSpec::GoalConditioned(_) => vec![TaskKind::GoalConditioned],
+            DataSpec::GoalConditioned(_) | DataSpec::ValueGoals(_) => vec![TaskKind::GoalConditioned],
             DataSpec::Transitions => vec![TaskKind::Singletask],
             DataSpec::Chunks { .. } => vec![TaskKind::Imitation, TaskKind::GoalConditioned],
         }
@@ -53,6 +62,11 @@ pub fn synthetic_batch(n: usize, obs_dim: usize, act_dim: usize, spec: &DataSpec
         _ => (obs_dim, act_dim),
     };
     let mut v = |k: usize, lo: f32, hi: f32| (0..k).map(|_| rng.random_range(lo..hi)).collect::<Vec<f32>>();
+    let (actor_goals, subgoals, subgoal_targets) = match spec {
+        DataSpec::ValueGoals(g) if g.subgoal_steps > 0 => (v(n * obs_dim, -1.0, 1.0), v(n * obs_dim, -1.0, 1.0), v(n * obs_dim, -1.0, 1.0)),
+        DataSpec::ValueGoals(_) => (v(n * obs_dim, -1.0, 1.0), Vec::new(), Vec::new()),
+        _ => Default::default(),
+    };
     Batch {
         batch: n,
         obs_dim: obs,
@@ -64,6 +78,9 @@ pub fn synthetic_batch(n: usize, obs_dim: usize, act_dim: usize, spec: &DataSpec
         goals: v(n * obs_dim, -1.0, 1.0),
         rewards: v(n, -1.0, 0.0),
         masks: vec![1.0; n],
+        actor_goals,
+        subgoals,
+        subgoal_targets,
         ..Default::default()
     }
 }

@@ -71,7 +71,7 @@ fn run(agent: &dyn Agent, task: &Task, episodes: usize, seed: u64, one_start: bo
         Some(k) => vec![k],
         None => (1..=probe.tasks().len()).collect(),
     };
-    let goal_conditioned = matches!(agent.data_spec(), DataSpec::GoalConditioned(_));
+    let goal_conditioned = agent.data_spec().is_goal_conditioned();
     let chunking = match agent.data_spec() {
         DataSpec::Chunks { obs_history, action_chunk, execute } => Some((obs_history.max(1), action_chunk.max(1), execute.clamp(1, action_chunk.max(1)))),
         _ => None,

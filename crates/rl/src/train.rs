@@ -196,6 +196,7 @@ impl Sampler {
     fn new(spec: DataSpec, task: &Task, data: Dataset) -> Result<Self> {
         Ok(match spec {
             DataSpec::GoalConditioned(gc) => Sampler::Goal(GcSampler::new(data, gc)?),
+            DataSpec::ValueGoals(goals) => Sampler::Goal(GcSampler::value_based(data, goals)?),
             DataSpec::Transitions => {
                 // The imitation tasks have no rewards; only BC, which ignores them, runs there.
                 let (r, m) = if task.is_imitation() { (vec![0.0; data.len()], vec![1.0; data.len()]) } else { envs::singletask_rewards(task, &data)? };

@@ -58,13 +58,33 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
         let over_tasks = summarise::mean_over_tasks(&rows, &top)?;
         let wide = summarise::pivot(&rows, tasks, agents)?;
         let missing = render::missing(&records.runs, setting)?;
-        let mut md = render::setting_markdown(&render::SettingTable { suite: &suite.name, setting, wide: &wide, over_tasks: &over_tasks, agents, imitation, pairs: &pairs, missing: &missing, metric: render::Metric::Final })?;
+        let mut md = render::setting_markdown(&render::SettingTable {
+            suite: &suite.name,
+            setting,
+            wide: &wide,
+            over_tasks: &over_tasks,
+            agents,
+            imitation,
+            pairs: &pairs,
+            missing: &missing,
+            metric: render::Metric::Final,
+        })?;
         if imitation {
             let best = summarise::summarise_by(&records.runs, "score").context("summarising each episode's best score")?;
             let rows = summarise::for_setting(&best, setting)?;
             let (over, wide) = (summarise::mean_over_tasks(&rows, &top)?, summarise::pivot(&rows, tasks, agents)?);
             md.push('\n');
-            md.push_str(&render::setting_markdown(&render::SettingTable { suite: &suite.name, setting, wide: &wide, over_tasks: &over, agents, imitation, pairs: &[], missing: &[], metric: render::Metric::EpisodeBest })?);
+            md.push_str(&render::setting_markdown(&render::SettingTable {
+                suite: &suite.name,
+                setting,
+                wide: &wide,
+                over_tasks: &over,
+                agents,
+                imitation,
+                pairs: &[],
+                missing: &[],
+                metric: render::Metric::EpisodeBest,
+            })?);
         }
         let csv = render::table_csv(&wide)?;
         for task in tasks {
