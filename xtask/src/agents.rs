@@ -16,12 +16,15 @@ pub const AGENTS: &[&dyn Registered] = &[
     &Entry::<nf_algos::NfRlbcConfig>::NEW,
     &Entry::<baselines::GcbcConfig>::NEW,
     &Entry::<baselines::FmGcbcConfig>::NEW,
+    &Entry::<baselines::GcivlConfig>::NEW,
+    &Entry::<baselines::GciqlConfig>::NEW,
     &Entry::<baselines::BcConfig>::NEW,
     &Entry::<baselines::DiffusionPolicyConfig>::NEW,
     &Entry::<baselines::VqBetConfig>::NEW,
     &Entry::<baselines::BetConfig>::NEW,
     &Entry::<baselines::RebracConfig>::NEW,
     &Entry::<baselines::FqlConfig>::NEW,
+    &Entry::<baselines::IqlConfig>::NEW,
     &Entry::<baselines::random::RandomConfig>::NEW,
 ];
 
@@ -150,10 +153,11 @@ mod tests {
             "nf-gcbc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8",
             "nf-bc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8\naction_chunk = 3\nexecute = 2",
             "nf-rlbc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8\ncritic_hidden = [16]",
-            "rebrac" | "fql" => "actor_hidden = [16]\ncritic_hidden = [16]",
+            "rebrac" | "fql" | "iql" => "actor_hidden = [16]\ncritic_hidden = [16]",
             "diffusion-policy" => "down_dims = [8, 16]\nkernel_size = 3\nn_groups = 4\nstep_embed_dim = 8\nhorizon = 4\nexecute = 2\ninference_steps = 5\nsampler = \"ddim\"",
             "vq-bet" => "obs_history = 2\naction_chunk = 3\nexecute = 2\nvqvae_n_latent_dims = 8\nvqvae_n_embed = 4\nencoder_hidden = [16]\nvqvae_steps = 10\nn_layer = 1\nn_head = 2\nn_embd = 8\ngpt_output_dim = 8\nhead_hidden = [16]",
             "bet" => "obs_history = 2\nn_clusters = 4\nkmeans_rows = 32\nn_layer = 1\nn_head = 2\nn_embd = 8",
+            "gcivl" | "gciql" => "actor_hidden = [16]\nvalue_hidden = [16]",
             FLOOR => "",
             _ => "hidden = [16]",
         };
@@ -241,7 +245,10 @@ mod tests {
             ("nf-rlbc", "alpha", toml::Value::Float(-1.0)),
             ("rebrac", "actor_freq", toml::Value::Integer(0)),
             ("fql", "flow_steps", toml::Value::Integer(0)),
+            ("iql", "expectile", toml::Value::Float(1.0)),
             ("fm-gcbc", "flow_steps", toml::Value::Integer(0)),
+            ("gcivl", "value_p_curgoal", toml::Value::Float(0.5)),
+            ("gciql", "expectile", toml::Value::Float(1.0)),
             ("diffusion-policy", "horizon", toml::Value::Integer(5)),
             ("diffusion-policy", "inference_steps", toml::Value::Integer(200)),
             ("gcbc", "hidden", toml::Value::Array(vec![toml::Value::Integer(0)])),
@@ -296,6 +303,16 @@ mod tests {
         assert!(err.contains("offline-RL agent") && err.contains("singletask-taskN"), "{err}");
         let err = check("fql", "blockpush2").unwrap_err();
         assert!(err.contains("only bc runs the imitation tasks"), "{err}");
+        // The value agents: goal-conditioned ones need goals and rewards, IQL a singletask reward.
+        let err = check("gcivl", "pointmaze-medium-navigate-singletask-task1").unwrap_err();
+        assert!(err.contains("not the singletask variant"), "{err}");
+        let err = check("gciql", "pusht").unwrap_err();
+        assert!(err.contains("goal-conditioned") && err.contains("without goals"), "{err}");
+        let err = check("iql", "pusht").unwrap_err();
+        assert!(err.contains("only bc runs the imitation tasks"), "{err}");
+        let err = check("iql", "pointmaze-medium-navigate").unwrap_err();
+        assert!(err.contains("offline-RL agent") && err.contains("singletask-taskN"), "{err}");
+        assert!(check("gciql", "kinpuzzle-3x3-play").is_ok() && check("iql", "kinpuzzle-3x3-play-singletask-task1").is_ok());
         let online = envs::task_names().into_iter().find(|n| n.ends_with("-online")).unwrap();
         let err = check("nf-gcbc", &online).unwrap_err();
         assert!(err.contains("has no dataset"), "{err}");
@@ -314,8 +331,8 @@ mod tests {
         }
         let pairs = table_pairs();
         let of = |a: &str| pairs.iter().find(|(n, _)| *n == a).unwrap().1.clone();
-        assert_eq!(of("nf-gcbc"), ["gcbc", "fm-gcbc", FLOOR]);
-        assert_eq!(of("nf-rlbc"), ["bc", "rebrac", "fql", FLOOR]);
+        assert_eq!(of("nf-gcbc"), ["gcbc", "fm-gcbc", "gcivl", "gciql", FLOOR]);
+        assert_eq!(of("nf-rlbc"), ["bc", "rebrac", "fql", "iql", FLOOR]);
         assert_eq!(of("nf-bc"), ["bc", "diffusion-policy", "vq-bet", "bet", FLOOR]);
         assert_eq!(of("gcbc"), [FLOOR]);
         assert!(all.contains(&FLOOR), "the floor every table shows is registered");

@@ -25,6 +25,10 @@ pub const FINAL_FILE: &str = "final.toml";
 pub const STATUS_FILE: &str = "status";
 pub const LOG_FILE: &str = "log.txt";
 
+/// How many of a run's last evaluations [`RunFinal::success_last3`] averages: OGBench and FQL
+/// report the mean of the last three (at 800K, 900K and 1M of their 1M steps).
+pub const LAST_EVALS: usize = 3;
+
 /// The first line of `config.toml`, for a person who opens it.
 const CONFIG_HEADER: &str = "# resolved by `cargo xtask`; a resumed run must match it\n";
 
@@ -128,6 +132,17 @@ impl RunDir {
         write_atomic(&self.final_path(), &toml::to_string(fin).context("serialising the run result")?)
     }
 
+    /// The mean of `column` over the last [`LAST_EVALS`] rows of `metrics.csv` that hold a number
+    /// there (over all of them when there are fewer); `None` without the file, the column or a
+    /// number in it. `metrics.csv` has one row per evaluation across resumes, so this is the run's
+    /// last evaluations whichever process wrote them.
+    pub fn mean_of_last_evals(&self, column: &str) -> Result<Option<f64>> {
+        let m = rl::train::MetricsCsv::read(self.metrics_path()).with_context(|| format!("reading {}", self.metrics_path().display()))?;
+        let Some(series) = m.series("step", column) else { return Ok(None) };
+        let last = &series[series.len().saturating_sub(LAST_EVALS)..];
+        Ok((!last.is_empty()).then(|| last.iter().map(|(_, v)| v).sum::<f64>() / last.len() as f64))
+    }
+
     /// The recorded status, or `None` when the run never started.
     pub fn read_status(&self) -> Result<Option<RunStatus>> {
         let path = self.status_path();
@@ -208,6 +223,15 @@ pub struct RunFinal {
     /// Final evaluation's mean of each episode's final score (the imitation tasks' table metric).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score_final: Option<f64>,
+    /// `success` averaged over the last [`LAST_EVALS`] evaluations (all of them when there are
+    /// fewer): the number OGBench and FQL report, less noisy than one final evaluation. From
+    /// `metrics.csv`, so with its rounding (4 decimals). `None` in records written before it
+    /// existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_last3: Option<f64>,
+    /// `score_final` averaged over the same last evaluations as `success_last3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_final_last3: Option<f64>,
     /// Training speed, evaluation included.
     pub steps_per_second: f64,
     /// Median batch-1 action time.
@@ -228,6 +252,17 @@ impl RunFinal {
             self.score_final.unwrap_or(self.success)
         } else {
             100.0 * self.success
+        }
+    }
+
+    /// [`metric`](Self::metric) averaged over the last [`LAST_EVALS`] evaluations, the statistic
+    /// the references report; `None` for a record written before it existed, which a table shows
+    /// as missing rather than as 0.
+    pub fn metric_last3(&self, task: &envs::Task) -> Option<f64> {
+        if task.is_imitation() {
+            self.score_final_last3
+        } else {
+            self.success_last3.map(|s| 100.0 * s)
         }
     }
 }
@@ -306,6 +341,8 @@ mod tests {
         assert_eq!(f.tasks["task1"], TaskFinal { success: 1.0, ret: -10.0, score: None, score_final: None });
         let task = envs::Task::resolve("pointmaze-medium-navigate").unwrap();
         assert_eq!(f.metric(&task), 100.0);
+        // No last-three means: the tables show the run as missing there, not as 0.
+        assert_eq!((f.success_last3, f.score_final_last3, f.metric_last3(&task)), (None, None, None));
         // Written back by today's type, it reads as the same record.
         d.write_final(&f).unwrap();
         assert_eq!(d.read_final().unwrap().unwrap(), f);

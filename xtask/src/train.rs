@@ -174,7 +174,7 @@ fn execute_inner(spec: &RunSpec, dir: &RunDir, show_progress: bool) -> Result<rl
     })?;
     bar.finish_and_clear();
     let latency_us = action_latency_us(agent.as_ref(), obs_dim)?;
-    dir.write_final(&run_final(spec, cfg.steps, &summary, latency_us, meta))?;
+    dir.write_final(&run_final(spec, dir, cfg.steps, &summary, latency_us, meta)?)?;
     Ok(summary)
 }
 
@@ -260,7 +260,7 @@ fn execute_group_inner(specs: &[RunSpec], dirs: &[RunDir]) -> Result<Vec<Result<
             Ok(summary) => {
                 rl::train::load_member(ens.as_ref(), scratch.as_mut(), e)?;
                 let latency_us = action_latency_us(scratch.as_ref(), task.obs_dim)?;
-                dir.write_final(&run_final(spec, fitted.steps, &summary, latency_us, meta))?;
+                dir.write_final(&run_final(spec, dir, fitted.steps, &summary, latency_us, meta)?)?;
                 Ok(())
             }
         });
@@ -268,10 +268,11 @@ fn execute_group_inner(specs: &[RunSpec], dirs: &[RunDir]) -> Result<Vec<Result<
     Ok(done)
 }
 
-/// What `final.toml` records of a finished run.
-fn run_final(spec: &RunSpec, steps: u64, summary: &rl::TrainSummary, action_latency_us: f64, meta: &envs::TaskMeta) -> RunFinal {
+/// What `final.toml` records of a finished run in `dir`: the final evaluation from `summary`, the
+/// means over the last evaluations from the run's `metrics.csv`.
+fn run_final(spec: &RunSpec, dir: &RunDir, steps: u64, summary: &rl::TrainSummary, action_latency_us: f64, meta: &envs::TaskMeta) -> Result<RunFinal> {
     let e = &summary.final_eval;
-    RunFinal {
+    Ok(RunFinal {
         agent: spec.agent.clone(),
         task: spec.task.clone(),
         seed: spec.seed,
@@ -281,11 +282,13 @@ fn run_final(spec: &RunSpec, steps: u64, summary: &rl::TrainSummary, action_late
         best_score: summary.best_score,
         score: Some(e.score),
         score_final: Some(e.score_final),
+        success_last3: dir.mean_of_last_evals("eval/success")?,
+        score_final_last3: dir.mean_of_last_evals("eval/score_final")?,
         steps_per_second: summary.steps_per_second,
         action_latency_us,
         stands_in_for: meta.stands_in_for.clone(),
         tasks: e.tasks.iter().map(|t| (t.task.clone(), TaskFinal { success: t.success, ret: t.ret, score: Some(t.score), score_final: Some(t.score_final) })).collect(),
-    }
+    })
 }
 
 /// Median time of one batch-1 action (the real-time control path), in microseconds.
@@ -306,4 +309,56 @@ fn action_latency_us(agent: &dyn rl::Agent, obs_dim: usize) -> Result<f64> {
     }
     times.sort_by(f64::total_cmp);
     Ok(times[10])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `final.toml`'s last-three means come from the run's `metrics.csv` (in the format `rl`
+    /// writes it): the last three of five evaluations, or all of them when there are two; the
+    /// final evaluation's numbers stay those of the summary.
+    #[test]
+    fn run_final_records_the_mean_of_the_last_three_evaluations() {
+        let root = std::env::temp_dir().join(format!("nf-rl-train-last3-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let header = "step,eval/success,eval/return,eval/score,eval/score_final,eval/task1/success,eval/task1/return,train/loss,time/steps_per_s\n";
+        // (step, success, score_final) per evaluation.
+        let five = [(100, 0.1, 1.0), (200, 0.2, 2.0), (300, 0.5, 3.0), (400, 0.75, 4.0), (500, 1.0, 2.0)];
+        for (task, rows, want) in [
+            // Last three: success (0.5 + 0.75 + 1) / 3, score_final (3 + 4 + 2) / 3.
+            ("pointmaze-medium-navigate", &five[..], (0.75, 3.0)),
+            // Fewer than three: the mean of those there are.
+            ("pusht", &five[2..4], (0.625, 3.5)),
+        ] {
+            let spec =
+                RunSpec { agent: "nf-bc".into(), task: task.into(), seed: 0, train: TrainConfig::default(), agent_table: None, data: "data".into(), out: root.join(task), device: DeviceName::Cpu };
+            let dir = RunDir::new(&spec.out);
+            dir.create().unwrap();
+            let mut csv = header.to_string();
+            for (step, s, f) in rows {
+                csv.push_str(&format!("{step},{s:.4},-1.000,{f:.4},{f:.4},{s:.4},-1.000,0.500000,10.00\n"));
+            }
+            std::fs::write(dir.metrics_path(), csv).unwrap();
+            let &(_, s, f) = rows.last().unwrap();
+            let report = rl::EvalReport { tasks: vec![], success: s, ret: -1.0, score: f, score_final: f };
+            let summary = rl::TrainSummary { final_eval: report, best_score: 1.0, resumed_from: 0, steps_per_second: 10.0 };
+            let t = envs::Task::resolve(task).unwrap();
+            let fin = run_final(&spec, &dir, 500, &summary, 100.0, &t.meta).unwrap();
+            assert_eq!((fin.success_last3, fin.score_final_last3), (Some(want.0), Some(want.1)), "{task}");
+            assert_eq!((fin.success, fin.score_final), (s, Some(f)), "{task}: the final evaluation is kept");
+            // Written and read back; the table number is % success or the imitation score.
+            dir.write_final(&fin).unwrap();
+            let back = dir.read_final().unwrap().unwrap();
+            assert_eq!(back, fin);
+            let table = if t.is_imitation() { want.1 } else { 100.0 * want.0 };
+            assert_eq!(back.metric_last3(&t), Some(table), "{task}");
+        }
+        // A run without evaluations in its `metrics.csv` records none.
+        let dir = RunDir::new(root.join("none"));
+        dir.create().unwrap();
+        assert_eq!(dir.mean_of_last_evals("eval/success").unwrap(), None);
+        std::fs::write(dir.metrics_path(), header).unwrap();
+        assert_eq!(dir.mean_of_last_evals("eval/success").unwrap(), None);
+    }
 }

@@ -109,7 +109,9 @@ impl Fql {
             let v = self.bc_flow.forward(&Tensor::cat(&[s, &x, &t], D::Minus1)?)?;
             x = (&x + (v * dt)?)?.detach();
         }
-        Ok(x)
+        // `compute_flow_actions` clips the Euler end point to the action box: the one-step
+        // policy is distilled towards actions the environment can take.
+        Ok(x.clamp(-1f32, 1f32)?)
     }
 }
 
@@ -245,7 +247,9 @@ impl FqlMembers {
             let v = self.bc_flow.forward(&Tensor::cat(&[s, &x, &t], D::Minus1)?)?;
             x = (&x + (v * dt)?)?.detach();
         }
-        Ok(x)
+        // `compute_flow_actions` clips the Euler end point to the action box: the one-step
+        // policy is distilled towards actions the environment can take.
+        Ok(x.clamp(-1f32, 1f32)?)
     }
 }
 
@@ -369,5 +373,25 @@ impl AgentConfig for FqlConfig {
     const MEMBERS: bool = true;
     fn build_members(&self, obs_dim: usize, act_dim: usize, seeds: &[u64], device: &Device) -> Option<Result<Box<dyn Members>>> {
         Some(FqlMembers::new(self, obs_dim, act_dim, seeds, device).map(|m| Box::new(m) as Box<dyn Members>))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The distillation target is the BC flow's Euler end point clipped to the action box, as
+    /// `compute_flow_actions` clips it: a flow whose velocity is pushed to +3 everywhere (the
+    /// output bias) carries noise at ±1.5 to ~+4.5 unclipped, and the target stays at +1.
+    #[test]
+    fn the_distillation_target_is_clipped_to_the_action_box() {
+        let dev = Device::Cpu;
+        let fql = Fql::new(FqlConfig { actor_hidden: vec![8], critic_hidden: vec![8], flow_steps: 4, ..Default::default() }, 3, 2, 0, &dev).unwrap();
+        fql.actor_vars.data().lock().unwrap()["bc_flow.out.bias"].set(&Tensor::new(&[3f32, 3.0], &dev).unwrap()).unwrap();
+        let s = Tensor::zeros((4, 3), candle_core::DType::F32, &dev).unwrap();
+        let z = Tensor::new(&[[1.5f32, -1.5], [0.0, 0.5], [-3.0, 3.0], [0.2, -0.2]], &dev).unwrap();
+        let target = fql.bc_ode(&s, &z).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(target.iter().all(|x| (-1.0..=1.0).contains(x)), "{target:?}");
+        assert!(target.iter().filter(|&&x| x == 1.0).count() >= 6, "velocity +3 over unit time reaches the upper bound: {target:?}");
     }
 }

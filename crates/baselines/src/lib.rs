@@ -1,6 +1,6 @@
 //! The methods the NF agents are measured against, behind the same [`rl::Agent`] interface:
-//! GCBC, FM-GCBC (goal-conditioned imitation), BC, Diffusion Policy, VQ-BeT and BeT (imitation),
-//! ReBRAC and FQL (offline RL).
+//! GCBC, FM-GCBC (goal-conditioned imitation), GCIVL, GCIQL (goal-conditioned value learning),
+//! BC, Diffusion Policy, VQ-BeT and BeT (imitation), ReBRAC, FQL and IQL (offline RL).
 
 pub mod bc;
 pub mod bet;
@@ -9,8 +9,12 @@ pub mod diffusion_policy;
 pub mod fm_gcbc;
 pub mod fql;
 pub mod gaussian_members;
+mod gc_value;
 pub mod gcbc;
+pub mod gciql;
+pub mod gcivl;
 mod gpt;
+pub mod iql;
 pub mod random;
 pub mod rebrac;
 pub mod unet1d;
@@ -23,5 +27,8 @@ pub use fm_gcbc::{FmGcbc, FmGcbcConfig, FmGcbcMembers};
 pub use fql::{Fql, FqlConfig, FqlMembers, FqlQAgg};
 pub use gaussian_members::GaussianMembers;
 pub use gcbc::{Gcbc, GcbcConfig};
+pub use gciql::{Gciql, GciqlActorLoss, GciqlConfig};
+pub use gcivl::{Gcivl, GcivlConfig};
+pub use iql::{Iql, IqlConfig, IqlCritic, IqlCriticConfig};
 pub use rebrac::{Rebrac, RebracConfig, RebracMembers};
 pub use vq_bet::{VqBet, VqBetConfig};

@@ -15,8 +15,11 @@ pub type Curve = Vec<(f64, f64)>;
 /// What the later steps work from.
 pub struct Records {
     /// One row per run of the suite, in the suite's order: `setting, task, agent, seed, status`,
-    /// the numbers of `final.toml` (null for unfinished runs), `stands_in_for`, `dir`, and
-    /// `value`, the number the tables show for the run ([`crate::rundir::RunFinal::metric`]).
+    /// the numbers of `final.toml` (null for unfinished runs), `stands_in_for`, `dir`, `value`,
+    /// the final evaluation's number the tables show for the run
+    /// ([`crate::rundir::RunFinal::metric`]), and `last3`, the same averaged over the last three
+    /// evaluations ([`crate::rundir::RunFinal::metric_last3`]; null also for records from before
+    /// it existed).
     pub runs: DataFrame,
     /// Settings in name order, each with its tasks and agents in the suite's order.
     pub order: BTreeMap<String, (Vec<String>, Vec<String>)>,
@@ -35,7 +38,7 @@ pub fn load(suite: &Suite) -> Result<Records> {
     let n = suite.runs.len();
     let (mut setting, mut task, mut agent, mut seed, mut status, mut dir) =
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut num: [Vec<Option<f64>>; 8] = Default::default();
+    let mut num: [Vec<Option<f64>>; 11] = Default::default();
     let mut stands: Vec<Option<String>> = Vec::with_capacity(n);
     for r in &suite.runs {
         let (ts, ags) = order.entry(r.setting.clone()).or_default();
@@ -58,7 +61,19 @@ pub fn load(suite: &Suite) -> Result<Records> {
         match run.read_final()? {
             Some(f) => {
                 status.push("done".to_string());
-                let values = [Some(f.success), Some(f.ret), f.score, f.score_final, Some(f.best_score), Some(f.steps_per_second), Some(f.action_latency_us), Some(f.metric(t))];
+                let values = [
+                    Some(f.success),
+                    Some(f.ret),
+                    f.score,
+                    f.score_final,
+                    f.success_last3,
+                    f.score_final_last3,
+                    Some(f.best_score),
+                    Some(f.steps_per_second),
+                    Some(f.action_latency_us),
+                    Some(f.metric(t)),
+                    f.metric_last3(t),
+                ];
                 for (col, v) in num.iter_mut().zip(values) {
                     col.push(v);
                 }
@@ -77,7 +92,7 @@ pub fn load(suite: &Suite) -> Result<Records> {
             }
         }
     }
-    let [success, ret, score, score_final, best_score, sps, latency, value] = num;
+    let [success, ret, score, score_final, success_last3, score_final_last3, best_score, sps, latency, value, last3] = num;
     let runs = DataFrame::new_infer_height(vec![
         Column::new("setting".into(), setting),
         Column::new("task".into(), task),
@@ -88,12 +103,15 @@ pub fn load(suite: &Suite) -> Result<Records> {
         Column::new("return".into(), ret),
         Column::new("score".into(), score),
         Column::new("score_final".into(), score_final),
+        Column::new("success_last3".into(), success_last3),
+        Column::new("score_final_last3".into(), score_final_last3),
         Column::new("best_score".into(), best_score),
         Column::new("steps_per_second".into(), sps),
         Column::new("action_latency_us".into(), latency),
         Column::new("stands_in_for".into(), stands),
         Column::new("dir".into(), dir),
         Column::new("value".into(), value),
+        Column::new("last3".into(), last3),
     ]);
     let runs = anyhow::Context::context(runs, "building the runs table")?;
     Ok(Records { runs, order, tasks, curves })

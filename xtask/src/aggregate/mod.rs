@@ -4,9 +4,12 @@
 //! write → [`plot`].
 //!
 //! Per setting: rows = tasks (each naming the paper task it stands in for), columns = agents,
-//! cells = final success in % as mean ± std over seeds (sample std; 0 for one seed), the best
-//! mean of a row in bold, an aggregate row (mean over tasks), and "wins out of N tasks" of each
-//! NF agent against each baseline. Missing runs are listed under the table, never averaged away.
+//! cells = mean ± std over seeds (sample std; 0 for one seed), the best mean of a row in bold, an
+//! aggregate row (mean over tasks), and "wins out of N tasks" of each NF agent against each
+//! baseline. Missing runs are listed under the table, never averaged away. The goal-conditioned
+//! and offline-RL settings have two tables: success in % averaged over the last three
+//! evaluations (what OGBench and FQL report), then the final evaluation's; the imitation settings
+//! the final evaluation's score, then each episode's best. Each heading says which it shows.
 //! Plots: learning curves per task (mean ± std shaded) and a bar chart per setting, PNG and SVG;
 //! and a timing table (train steps/s, batch-1 action latency). `SUITE-runs.csv` lists every run
 //! of the suite, one row each (missing ones with their status and empty numbers):
@@ -28,6 +31,7 @@ mod summarise;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use polars::prelude::DataFrame;
 
 use crate::rundir::write_atomic;
 use crate::suite::Suite;
@@ -57,35 +61,31 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
         let top = tasks.iter().map(|t| (t.clone(), if imitation { records.tasks[t].top_score as f64 } else { 100.0 })).collect();
         let over_tasks = summarise::mean_over_tasks(&rows, &top)?;
         let wide = summarise::pivot(&rows, tasks, agents)?;
-        let missing = render::missing(&records.runs, setting)?;
-        let mut md = render::setting_markdown(&render::SettingTable {
-            suite: &suite.name,
-            setting,
-            wide: &wide,
-            over_tasks: &over_tasks,
-            agents,
-            imitation,
-            pairs: &pairs,
-            missing: &missing,
-            metric: render::Metric::Final,
-        })?;
-        if imitation {
-            let best = summarise::summarise_by(&records.runs, "score").context("summarising each episode's best score")?;
-            let rows = summarise::for_setting(&best, setting)?;
-            let (over, wide) = (summarise::mean_over_tasks(&rows, &top)?, summarise::pivot(&rows, tasks, agents)?);
-            md.push('\n');
-            md.push_str(&render::setting_markdown(&render::SettingTable {
-                suite: &suite.name,
-                setting,
-                wide: &wide,
-                over_tasks: &over,
-                agents,
-                imitation,
-                pairs: &[],
-                missing: &[],
-                metric: render::Metric::EpisodeBest,
-            })?);
-        }
+        // Another of the runs' number columns, as one setting's (mean over tasks, pivot). Each
+        // task's `stands in for` is the final table's, so that a task whose runs all lack the
+        // number still names its row.
+        let other = |column: &str| -> Result<(DataFrame, DataFrame)> {
+            let summary = summarise::summarise_by(&records.runs, column).with_context(|| format!("summarising the runs' `{column}`"))?;
+            let rows = summarise::for_setting(&summary, setting)?;
+            let mut pivot = summarise::pivot(&rows, tasks, agents)?;
+            pivot.with_column(wide.column("stands_in_for")?.clone())?;
+            Ok((summarise::mean_over_tasks(&rows, &top)?, pivot))
+        };
+        let table = |wide: &DataFrame, over_tasks: &DataFrame, pairs: &[(String, Vec<String>)], missing: &[String], metric| {
+            render::setting_markdown(&render::SettingTable { suite: &suite.name, setting, wide, over_tasks, agents, imitation, pairs, missing, metric })
+        };
+        let final_md = table(&wide, &over_tasks, &pairs, &render::missing(&records.runs, setting, "value")?, render::Metric::Final)?;
+        let md = if imitation {
+            // The study's final score first, then each episode's best (PushT's max coverage).
+            let (over, best) = other("score")?;
+            format!("{final_md}\n{}", table(&best, &over, &[], &[], render::Metric::EpisodeBest)?)
+        } else {
+            // OGBench's and FQL's statistic first, then the final evaluation; each with its wins
+            // and the runs it lacks (a record from before `last3` existed lacks only that one).
+            let (over, last3) = other("last3")?;
+            let last3_md = table(&last3, &over, &pairs, &render::missing(&records.runs, setting, "last3")?, render::Metric::Last3)?;
+            format!("{last3_md}\n{final_md}")
+        };
         let csv = render::table_csv(&wide)?;
         for task in tasks {
             let curves: Vec<_> = agents.iter().map(|a| records.curves.get(&(setting.clone(), task.clone(), a.clone()))).collect();
@@ -167,13 +167,81 @@ mod tests {
         assert_eq!(runs.lines().count(), 1 + 8, "{runs}");
         // The fixture's final.toml files are in the format written before scores existed
         // (`best_success`, no `score`): they still read, with empty score columns.
-        assert!(runs.contains("cil,pointmaze-medium-navigate,nf-gcbc,1,done,0.7,-0.7,,,0.7,10.000,100.0,\"row X, native\","), "{runs}");
-        assert!(runs.contains("cil,pointmaze-large-navigate,gcbc,1,not started,,,,,,,,,"), "{runs}");
+        assert!(runs.contains("cil,pointmaze-medium-navigate,nf-gcbc,1,done,0.7,-0.7,,,,,0.7,10.000,100.0,\"row X, native\","), "{runs}");
+        assert!(runs.contains("cil,pointmaze-large-navigate,gcbc,1,not started,,,,,,,,,,,"), "{runs}");
+        // Nor have they the last-three means: that table lists every run as missing, and shows
+        // no number (never a 0) for any of them.
+        let (last3, final_part) = md.split_once("## fx — cil: final evaluation\n").unwrap();
+        assert!(last3.contains("## fx — cil: mean of the last three evaluations") && last3.contains("Missing runs (8)"), "{md}");
+        assert!(
+            last3.contains("| pointmaze-medium-navigate | row X, native | — | — |")
+                && last3.contains("pointmaze-medium-navigate / nf-gcbc / seed 0 (done, but its final.toml predates this table's number)"),
+            "{md}"
+        );
+        assert!(final_part.contains("Missing runs (1)") && final_part.contains("**60.0 ± 14.1**"), "{md}");
         for f in ["fx-cil-pointmaze-medium-navigate.png", "fx-cil-pointmaze-medium-navigate.svg", "fx-cil-bars.png", "fx-cil-bars.svg"] {
             let n = std::fs::metadata(results.join("plots").join(f)).map(|m| m.len()).unwrap_or(0);
             assert!(n > 2000, "{f}: {n} bytes");
         }
         assert!(report.contains("tables in"));
+    }
+
+    /// A conditional-IL setting's file has the success averaged over the last three evaluations
+    /// first (OGBench's and FQL's number), then the final evaluation's, each saying which it is;
+    /// a run recorded before the last-three means existed is missing from the first table only.
+    #[test]
+    fn goal_conditioned_tables_show_the_last_three_evaluations_then_the_final_one() {
+        let root = std::env::temp_dir().join(format!("nf-rl-aggregate-last3-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let suite_path = root.join("l3.toml");
+        std::fs::write(
+            &suite_path,
+            "[suite]\nseeds = [0, 1]\n\n[[experiment]]\nsetting = \"conditional-il\"\ntasks = [\"pointmaze-medium-navigate\"]\nagents = [\"nf-gcbc\", \"gcbc\"]\nsteps = 10\neval_every = 5\n",
+        )
+        .unwrap();
+        let results = root.join("results");
+        let suite = crate::suite::load(&suite_path, &results, Path::new("data")).unwrap();
+        plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).ok();
+        // (final success, success over the last three evaluations) per (agent, seed); gcbc seed 1
+        // is an old record without the last-three mean. The final evaluation ranks gcbc first,
+        // the last three nf-gcbc.
+        let table = [("nf-gcbc", 0, 0.4, Some(0.6)), ("nf-gcbc", 1, 0.6, Some(0.8)), ("gcbc", 0, 0.8, Some(0.5)), ("gcbc", 1, 0.6, None)];
+        for r in &suite.runs {
+            let &(_, _, last, last3) = table.iter().find(|(a, seed, _, _)| *a == r.spec.agent && *seed == r.spec.seed).unwrap();
+            std::fs::create_dir_all(&r.spec.out).unwrap();
+            let last3 = last3.map(|m| format!("success_last3 = {m}\nscore_final_last3 = {m}\n")).unwrap_or_default();
+            std::fs::write(
+                r.spec.out.join(crate::rundir::FINAL_FILE),
+                format!(
+                    "agent = {:?}\ntask = \"pointmaze-medium-navigate\"\nseed = {}\nsteps = 10\nsuccess = {last}\nreturn = 0\nscore = {last}\nscore_final = {last}\n{last3}best_score = {last}\nsteps_per_second = 10.000\naction_latency_us = 100.0\nstands_in_for = \"row M\"\n",
+                    r.spec.agent, r.spec.seed
+                ),
+            )
+            .unwrap();
+        }
+        aggregate(&suite, &results).unwrap();
+        let md = std::fs::read_to_string(results.join("tables/l3-conditional-il.md")).unwrap();
+        println!("{md}");
+        let (last3, final_part) = md.split_once("## l3 — conditional-il: final evaluation\n").unwrap();
+        assert!(
+            last3
+                .starts_with("## l3 — conditional-il: mean of the last three evaluations\n\nSuccess (%) averaged over the last three evaluations, as OGBench and FQL report it, mean ± std over seeds"),
+            "{md}"
+        );
+        // nf-gcbc: {60, 80} → 70.0 ± 14.1; gcbc: {50} (seed 1 has no mean, so it is missing, not 0).
+        assert!(last3.contains("| pointmaze-medium-navigate | row M | **70.0 ± 14.1** | 50.0 ± 0.0 |"), "{md}");
+        assert!(last3.contains("| **mean over tasks** | | 70.0 (1 tasks) | 50.0 (1 tasks) |") && last3.contains("nf-gcbc beats gcbc on 1 of 1 tasks"), "{md}");
+        assert!(last3.contains("Missing runs (1)") && last3.contains("pointmaze-medium-navigate / gcbc / seed 1 (done, but its final.toml predates this table's number)"), "{md}");
+        assert!(final_part.starts_with("\nFinal evaluation's success (%)"), "{md}");
+        // nf-gcbc: {40, 60} → 50.0 ± 14.1; gcbc: {80, 60} → 70.0 ± 14.1; every run has a final one.
+        assert!(final_part.contains("| pointmaze-medium-navigate | row M | 50.0 ± 14.1 | **70.0 ± 14.1** |"), "{md}");
+        assert!(final_part.contains("nf-gcbc beats gcbc on 0 of 1 tasks") && !final_part.contains("Missing runs"), "{md}");
+        // The runs table carries both last-three means beside the final numbers; an old record's are empty.
+        let runs = std::fs::read_to_string(results.join("tables/l3-runs.csv")).unwrap();
+        assert!(runs.starts_with("setting,task,agent,seed,status,success,return,score,score_final,success_last3,score_final_last3,best_score,"), "{runs}");
+        assert!(runs.contains("conditional-il,pointmaze-medium-navigate,nf-gcbc,1,done,0.6,0,0.6,0.6,0.8,0.8,0.6,"), "{runs}");
+        assert!(runs.contains("conditional-il,pointmaze-medium-navigate,gcbc,1,done,0.6,0,0.6,0.6,,,0.6,"), "{runs}");
     }
 
     /// An imitation setting's file has the final-score table (with the wins) and the

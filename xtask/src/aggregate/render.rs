@@ -45,15 +45,19 @@ pub struct SettingTable<'a> {
     pub pairs: &'a [(String, Vec<String>)],
     /// "task / agent / seed S (status)" of each run without a result.
     pub missing: &'a [String],
-    /// Which number the cells are.
+    /// Which number the cells are; the heading and caption say it.
     pub metric: Metric,
 }
 
 /// The number a setting table shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
+    /// The mean of [`Metric::Final`] over the last three evaluations (the runs' `last3`): what
+    /// OGBench and FQL report, so the goal-conditioned and offline-RL settings' first table.
+    Last3,
     /// The final evaluation's score (success in %, or an imitation task's score at each
-    /// episode's end): the study's headline number.
+    /// episode's end): the imitation settings' headline number, and the second table of the
+    /// others.
     Final,
     /// An imitation task's best score within each episode, averaged over episodes: PushT's max
     /// coverage, which the study reports beside the final one.
@@ -66,14 +70,23 @@ pub enum Metric {
 pub fn setting_markdown(t: &SettingTable<'_>) -> PolarsResult<String> {
     let (heading, caption) = match (t.imitation, t.metric) {
         (true, Metric::Final) => (
-            "",
+            ": final evaluation",
             "Score at the final evaluation, as the study reports it (mean over episodes of the score at each episode's end: PushT's final coverage 0–1; multigoal4, blockpush2, kitchen2d: goals, blocks, sub-tasks done), mean ± std over seeds; best in bold. The mean row is in % of each task's top score. The next table has each episode's best score (PushT's max coverage).",
         ),
         (true, Metric::EpisodeBest) => (
             ": each episode's best score",
             "The same evaluations scored by each episode's best moment instead of its end (PushT's max coverage, which the study reports beside the final one; for the counting tasks it differs from the final score only where a block left its target or a sub-task came undone), mean ± std over seeds; best in bold. The mean row is in % of each task's top score.",
         ),
-        (false, _) => ("", "Final success (%), mean ± std over seeds; best in bold."),
+        (true, Metric::Last3) => (
+            ": mean of the last three evaluations",
+            "Score at each episode's end averaged over the last three evaluations, as OGBench and FQL report it, mean ± std over seeds; best in bold. The mean row is in % of each task's top score.",
+        ),
+        (false, Metric::Last3) => (
+            ": mean of the last three evaluations",
+            "Success (%) averaged over the last three evaluations, as OGBench and FQL report it, mean ± std over seeds; best in bold. The next table has the final evaluation's success.",
+        ),
+        (false, Metric::Final) => (": final evaluation", "Final evaluation's success (%), mean ± std over seeds; best in bold."),
+        (false, Metric::EpisodeBest) => (": each episode's best score", "Each episode's best score, mean ± std over seeds; best in bold."),
     };
     // VQ-BeT scores (PushT coverage 0–1, counts 0–4) need more digits than success in %.
     let digits = if t.imitation { 2 } else { 1 };
@@ -102,7 +115,11 @@ pub fn setting_markdown(t: &SettingTable<'_>) -> PolarsResult<String> {
         for b in bases {
             let Some(y) = t.agents.iter().position(|a| a == b) else { continue };
             let both: Vec<(f64, f64)> = per_agent[x].iter().zip(&per_agent[y]).filter_map(|(p, q)| Some((p.as_ref()?.0, q.as_ref()?.0))).collect();
-            wins.push_str(&format!("- {nf} beats {b} on {} of {} tasks\n", both.iter().filter(|(p, q)| p > q).count(), both.len()));
+            // No task where both have a number (e.g. records older than this table's column):
+            // nothing to count, rather than "0 of 0".
+            if !both.is_empty() {
+                wins.push_str(&format!("- {nf} beats {b} on {} of {} tasks\n", both.iter().filter(|(p, q)| p > q).count(), both.len()));
+            }
         }
     }
     if !wins.is_empty() {
@@ -157,6 +174,8 @@ struct RunRow<'a> {
     ret: Option<String>,
     score: Option<String>,
     score_final: Option<String>,
+    success_last3: Option<String>,
+    score_final_last3: Option<String>,
     best_score: Option<String>,
     steps_per_second: Option<String>,
     action_latency_us: Option<String>,
@@ -171,6 +190,7 @@ pub fn runs_csv(runs: &DataFrame) -> Result<Vec<u8>> {
     let (setting, task, agent, status, stands, dir) = (s("setting")?, s("task")?, s("agent")?, s("status")?, s("stands_in_for")?, s("dir")?);
     let seed = runs.column("seed")?.u64()?;
     let (success, ret, score, score_final, best, sps, lat) = (f("success")?, f("return")?, f("score")?, f("score_final")?, f("best_score")?, f("steps_per_second")?, f("action_latency_us")?);
+    let (success_last3, score_final_last3) = (f("success_last3")?, f("score_final_last3")?);
     let mut w = csv::Writer::from_writer(Vec::new());
     for i in 0..runs.height() {
         w.serialize(RunRow {
@@ -183,6 +203,8 @@ pub fn runs_csv(runs: &DataFrame) -> Result<Vec<u8>> {
             ret: plain(ret.get(i)),
             score: plain(score.get(i)),
             score_final: plain(score_final.get(i)),
+            success_last3: plain(success_last3.get(i)),
+            score_final_last3: plain(score_final_last3.get(i)),
             best_score: plain(best.get(i)),
             steps_per_second: sps.get(i).map(|x| format!("{x:.3}")),
             action_latency_us: lat.get(i).map(|x| format!("{x:.1}")),
@@ -192,17 +214,42 @@ pub fn runs_csv(runs: &DataFrame) -> Result<Vec<u8>> {
     }
     if runs.height() == 0 {
         // serde writes the header with the first row; an empty suite still gets one.
-        w.write_record(["setting", "task", "agent", "seed", "status", "success", "return", "score", "score_final", "best_score", "steps_per_second", "action_latency_us", "stands_in_for", "dir"])?;
+        w.write_record([
+            "setting",
+            "task",
+            "agent",
+            "seed",
+            "status",
+            "success",
+            "return",
+            "score",
+            "score_final",
+            "success_last3",
+            "score_final_last3",
+            "best_score",
+            "steps_per_second",
+            "action_latency_us",
+            "stands_in_for",
+            "dir",
+        ])?;
     }
     w.into_inner().context("writing the runs table as CSV")
 }
 
-/// "task / agent / seed S (status)" for each run of `setting` without a result, in suite order.
-pub fn missing(runs: &DataFrame, setting: &str) -> PolarsResult<Vec<String>> {
-    let left = runs.filter(&(runs.column("setting")?.str()?.equal(setting) & runs.column("value")?.is_null()))?;
+/// "task / agent / seed S (status)" for each run of `setting` without a number in `column`
+/// (`value`, `last3`), in suite order. A finished run without one has a record from before the
+/// number existed, and says so.
+pub fn missing(runs: &DataFrame, setting: &str, column: &str) -> PolarsResult<Vec<String>> {
+    let left = runs.filter(&(runs.column("setting")?.str()?.equal(setting) & runs.column(column)?.is_null()))?;
     let (task, agent, seed, status) = (left.column("task")?.str()?, left.column("agent")?.str()?, left.column("seed")?.u64()?, left.column("status")?.str()?);
     Ok((0..left.height())
-        .map(|i| format!("{} / {} / seed {} ({})", task.get(i).unwrap_or_default(), agent.get(i).unwrap_or_default(), seed.get(i).unwrap_or_default(), status.get(i).unwrap_or_default()))
+        .map(|i| {
+            let status = match status.get(i).unwrap_or_default() {
+                "done" => "done, but its final.toml predates this table's number".to_string(),
+                s => s.to_string(),
+            };
+            format!("{} / {} / seed {} ({status})", task.get(i).unwrap_or_default(), agent.get(i).unwrap_or_default(), seed.get(i).unwrap_or_default())
+        })
         .collect())
 }
 

@@ -27,8 +27,9 @@ pub fn summarise(runs: &DataFrame) -> PolarsResult<DataFrame> {
     summarise_by(runs, "value")
 }
 
-/// [`summarise`] of another of the runs' number columns (`score`: each episode's best score, the
-/// imitation tables' second table).
+/// [`summarise`] of another of the runs' number columns (`last3`: the mean of the last three
+/// evaluations, the goal-conditioned and offline-RL tables' first table; `score`: each episode's
+/// best score, the imitation tables' second table).
 pub fn summarise_by(runs: &DataFrame, column: &str) -> PolarsResult<DataFrame> {
     let done = runs.filter(&runs.column(column)?.is_not_null())?;
     let schema: SchemaRef = Arc::new(Schema::from_iter([
