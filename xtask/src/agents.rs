@@ -18,6 +18,8 @@ pub const AGENTS: &[&dyn Registered] = &[
     &Entry::<baselines::FmGcbcConfig>::NEW,
     &Entry::<baselines::GcivlConfig>::NEW,
     &Entry::<baselines::GciqlConfig>::NEW,
+    &Entry::<baselines::QrlConfig>::NEW,
+    &Entry::<baselines::CrlConfig>::NEW,
     &Entry::<baselines::BcConfig>::NEW,
     &Entry::<baselines::DiffusionPolicyConfig>::NEW,
     &Entry::<baselines::VqBetConfig>::NEW,
@@ -158,6 +160,8 @@ mod tests {
             "vq-bet" => "obs_history = 2\naction_chunk = 3\nexecute = 2\nvqvae_n_latent_dims = 8\nvqvae_n_embed = 4\nencoder_hidden = [16]\nvqvae_steps = 10\nn_layer = 1\nn_head = 2\nn_embd = 8\ngpt_output_dim = 8\nhead_hidden = [16]",
             "bet" => "obs_history = 2\nn_clusters = 4\nkmeans_rows = 32\nn_layer = 1\nn_head = 2\nn_embd = 8",
             "gcivl" | "gciql" => "actor_hidden = [16]\nvalue_hidden = [16]",
+            "qrl" => "actor_hidden = [16]\nvalue_hidden = [16]\nlatent_dim = 16",
+            "crl" => "actor_hidden = [16]\nvalue_hidden = [16]\nlatent_dim = 8",
             FLOOR => "",
             _ => "hidden = [16]",
         };
@@ -249,6 +253,8 @@ mod tests {
             ("fm-gcbc", "flow_steps", toml::Value::Integer(0)),
             ("gcivl", "value_p_curgoal", toml::Value::Float(0.5)),
             ("gciql", "expectile", toml::Value::Float(1.0)),
+            ("qrl", "latent_dim", toml::Value::Integer(12)),
+            ("crl", "latent_dim", toml::Value::Integer(0)),
             ("diffusion-policy", "horizon", toml::Value::Integer(5)),
             ("diffusion-policy", "inference_steps", toml::Value::Integer(200)),
             ("gcbc", "hidden", toml::Value::Array(vec![toml::Value::Integer(0)])),
@@ -331,7 +337,7 @@ mod tests {
         }
         let pairs = table_pairs();
         let of = |a: &str| pairs.iter().find(|(n, _)| *n == a).unwrap().1.clone();
-        assert_eq!(of("nf-gcbc"), ["gcbc", "fm-gcbc", "gcivl", "gciql", FLOOR]);
+        assert_eq!(of("nf-gcbc"), ["gcbc", "fm-gcbc", "gcivl", "gciql", "qrl", "crl", FLOOR]);
         assert_eq!(of("nf-rlbc"), ["bc", "rebrac", "fql", "iql", FLOOR]);
         assert_eq!(of("nf-bc"), ["bc", "diffusion-policy", "vq-bet", "bet", FLOOR]);
         assert_eq!(of("gcbc"), [FLOOR]);

@@ -1,9 +1,10 @@
 //! The methods the NF agents are measured against, behind the same [`rl::Agent`] interface:
-//! GCBC, FM-GCBC (goal-conditioned imitation), GCIVL, GCIQL (goal-conditioned value learning),
-//! BC, Diffusion Policy, VQ-BeT and BeT (imitation), ReBRAC, FQL and IQL (offline RL).
+//! GCBC, FM-GCBC (goal-conditioned imitation), GCIVL, GCIQL, QRL and CRL (goal-conditioned value
+//! learning), BC, Diffusion Policy, VQ-BeT and BeT (imitation), ReBRAC, FQL and IQL (offline RL).
 
 pub mod bc;
 pub mod bet;
+pub mod crl;
 pub mod ddpm;
 pub mod diffusion_policy;
 pub mod fm_gcbc;
@@ -15,6 +16,7 @@ pub mod gciql;
 pub mod gcivl;
 mod gpt;
 pub mod iql;
+pub mod qrl;
 pub mod random;
 pub mod rebrac;
 pub mod unet1d;
@@ -22,6 +24,7 @@ pub mod vq_bet;
 
 pub use bc::{Bc, BcConfig};
 pub use bet::{Bet, BetConfig};
+pub use crl::{Crl, CrlActorLoss, CrlConfig, CrlContrastiveLoss};
 pub use diffusion_policy::{DiffusionPolicy, DiffusionPolicyConfig};
 pub use fm_gcbc::{FmGcbc, FmGcbcConfig, FmGcbcMembers};
 pub use fql::{Fql, FqlConfig, FqlMembers, FqlQAgg};
@@ -30,5 +33,6 @@ pub use gcbc::{Gcbc, GcbcConfig};
 pub use gciql::{Gciql, GciqlActorLoss, GciqlConfig};
 pub use gcivl::{Gcivl, GcivlConfig};
 pub use iql::{Iql, IqlConfig, IqlCritic, IqlCriticConfig};
+pub use qrl::{Qrl, QrlActorLoss, QrlConfig};
 pub use rebrac::{Rebrac, RebracConfig, RebracMembers};
 pub use vq_bet::{VqBet, VqBetConfig};
