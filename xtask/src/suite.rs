@@ -208,4 +208,26 @@ mod tests {
             }
         }
     }
+
+    /// The repository's suites load (every agent config validated) and the paper suite has the
+    /// study's columns: the value-based goal-conditioned baselines next to NF-GCBC, IQL next to
+    /// NF-RLBC.
+    #[test]
+    fn the_repositorys_suites_load_with_the_studys_columns() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benchmarks");
+        for name in ["quick", "paper"] {
+            let s = load(&root.join(format!("{name}.toml")), Path::new("R"), Path::new("D")).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            assert!(!s.runs.is_empty(), "{name}");
+        }
+        let paper = load(&root.join("paper.toml"), Path::new("R"), Path::new("D")).unwrap();
+        let agents = |setting: &str| {
+            let mut a: Vec<&str> = paper.runs.iter().filter(|r| r.setting == setting).map(|r| r.spec.agent.as_str()).collect();
+            a.dedup();
+            a.sort();
+            a.dedup();
+            a
+        };
+        assert_eq!(agents("conditional-il"), ["crl", "fm-gcbc", "gcbc", "gciql", "gcivl", "nf-gcbc", "qrl", "random"]);
+        assert_eq!(agents("offline-rl"), ["bc", "fql", "iql", "nf-rlbc", "random", "rebrac"]);
+    }
 }
