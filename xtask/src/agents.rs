@@ -20,6 +20,7 @@ pub const AGENTS: &[&dyn Registered] = &[
     &Entry::<baselines::GciqlConfig>::NEW,
     &Entry::<baselines::QrlConfig>::NEW,
     &Entry::<baselines::CrlConfig>::NEW,
+    &Entry::<baselines::HiqlConfig>::NEW,
     &Entry::<baselines::BcConfig>::NEW,
     &Entry::<baselines::DiffusionPolicyConfig>::NEW,
     &Entry::<baselines::VqBetConfig>::NEW,
@@ -27,6 +28,8 @@ pub const AGENTS: &[&dyn Registered] = &[
     &Entry::<baselines::RebracConfig>::NEW,
     &Entry::<baselines::FqlConfig>::NEW,
     &Entry::<baselines::IqlConfig>::NEW,
+    &Entry::<baselines::IfqlConfig>::NEW,
+    &Entry::<baselines::IdqlConfig>::NEW,
     &Entry::<baselines::random::RandomConfig>::NEW,
 ];
 
@@ -155,13 +158,14 @@ mod tests {
             "nf-gcbc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8",
             "nf-bc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8\naction_chunk = 3\nexecute = 2",
             "nf-rlbc" => "blocks = 2\nchannels = 16\nencoder_hidden = [16]\nrep = 8\ncritic_hidden = [16]",
-            "rebrac" | "fql" | "iql" => "actor_hidden = [16]\ncritic_hidden = [16]",
+            "rebrac" | "fql" | "iql" | "ifql" | "idql" => "actor_hidden = [16]\ncritic_hidden = [16]",
             "diffusion-policy" => "down_dims = [8, 16]\nkernel_size = 3\nn_groups = 4\nstep_embed_dim = 8\nhorizon = 4\nexecute = 2\ninference_steps = 5\nsampler = \"ddim\"",
             "vq-bet" => "obs_history = 2\naction_chunk = 3\nexecute = 2\nvqvae_n_latent_dims = 8\nvqvae_n_embed = 4\nencoder_hidden = [16]\nvqvae_steps = 10\nn_layer = 1\nn_head = 2\nn_embd = 8\ngpt_output_dim = 8\nhead_hidden = [16]",
             "bet" => "obs_history = 2\nn_clusters = 4\nkmeans_rows = 32\nn_layer = 1\nn_head = 2\nn_embd = 8",
             "gcivl" | "gciql" => "actor_hidden = [16]\nvalue_hidden = [16]",
             "qrl" => "actor_hidden = [16]\nvalue_hidden = [16]\nlatent_dim = 16",
             "crl" => "actor_hidden = [16]\nvalue_hidden = [16]\nlatent_dim = 8",
+            "hiql" => "actor_hidden = [16]\nvalue_hidden = [16]\nrep_dim = 4",
             FLOOR => "",
             _ => "hidden = [16]",
         };
@@ -255,6 +259,9 @@ mod tests {
             ("gciql", "expectile", toml::Value::Float(1.0)),
             ("qrl", "latent_dim", toml::Value::Integer(12)),
             ("crl", "latent_dim", toml::Value::Integer(0)),
+            ("hiql", "subgoal_steps", toml::Value::Integer(0)),
+            ("ifql", "num_samples", toml::Value::Integer(0)),
+            ("idql", "time_embed_dim", toml::Value::Integer(9)),
             ("diffusion-policy", "horizon", toml::Value::Integer(5)),
             ("diffusion-policy", "inference_steps", toml::Value::Integer(200)),
             ("gcbc", "hidden", toml::Value::Array(vec![toml::Value::Integer(0)])),
@@ -337,8 +344,8 @@ mod tests {
         }
         let pairs = table_pairs();
         let of = |a: &str| pairs.iter().find(|(n, _)| *n == a).unwrap().1.clone();
-        assert_eq!(of("nf-gcbc"), ["gcbc", "fm-gcbc", "gcivl", "gciql", "qrl", "crl", FLOOR]);
-        assert_eq!(of("nf-rlbc"), ["bc", "rebrac", "fql", "iql", FLOOR]);
+        assert_eq!(of("nf-gcbc"), ["gcbc", "fm-gcbc", "gcivl", "gciql", "qrl", "crl", "hiql", FLOOR]);
+        assert_eq!(of("nf-rlbc"), ["bc", "rebrac", "fql", "iql", "ifql", "idql", FLOOR]);
         assert_eq!(of("nf-bc"), ["bc", "diffusion-policy", "vq-bet", "bet", FLOOR]);
         assert_eq!(of("gcbc"), [FLOOR]);
         assert!(all.contains(&FLOOR), "the floor every table shows is registered");

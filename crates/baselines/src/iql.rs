@@ -229,8 +229,9 @@ impl IqlCritic {
     }
 }
 
-/// A checkpoint error as `owner`'s (the varmap loader knows only the key).
-fn named(owner: &str, e: RlError) -> RlError {
+/// A checkpoint error as `owner`'s (the varmap loader knows only the key); IFQL and IDQL
+/// name theirs with it too.
+pub(crate) fn named(owner: &str, e: RlError) -> RlError {
     match e {
         RlError::Config { reason, .. } => RlError::Config { agent: owner.into(), reason },
         other => RlError::Config { agent: owner.into(), reason: other.to_string() },
@@ -326,6 +327,38 @@ impl AgentConfig for IqlConfig {
     fn build(&self, obs_dim: usize, act_dim: usize, seed: u64, device: &Device) -> Result<Iql> {
         Iql::new(self.clone(), obs_dim, act_dim, seed, device)
     }
+}
+
+/// The offline value agents' learning task: Lights-Out from all-off to 110/101/011 (press two
+/// opposite corners), with a dense reward #matched − 9 per step, so that an episode that presses
+/// nothing returns −3,000.
+#[cfg(test)]
+pub(crate) const PUZZLE: &str = "kinpuzzle-3x3-play-singletask-task1";
+
+/// `agent` (`name` in the messages) trained for `steps` on [`PUZZLE`] at batch 256 and evaluated
+/// once at the end on 20 episodes. Returns random's evaluation and the run's summary; the
+/// caller asserts, on the return: at these budgets the success comes and goes.
+#[cfg(test)]
+pub(crate) fn train_on_puzzle(name: &str, agent: &mut dyn Agent, steps: u64) -> (rl::EvalReport, rl::TrainSummary) {
+    let task = envs::Task::resolve(PUZZLE).unwrap();
+    let random = rl::evaluate(&crate::random::Random::new(task.act_dim), &task, 20, 7).unwrap();
+    let train = rl::TrainConfig { steps, batch_size: 256, eval_every: steps, eval_episodes: 20, seed: 0 };
+    let data = envs::generate(PUZZLE, 0, envs::Split::Train).unwrap();
+    let dir = std::env::temp_dir().join(format!("nf-rl-{}-{}", name.to_lowercase(), std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let t0 = std::time::Instant::now();
+    let s = rl::train(agent, &task, data, &train, &dir, &mut |_| {}).unwrap();
+    println!(
+        "{PUZZLE}, 20 episodes: random return {:.0} (success {:.2}); {name} return {:.0} (success {:.2}, best {:.2}) after {steps} steps ({:.0} s)",
+        random.ret,
+        random.success,
+        s.final_eval.ret,
+        s.final_eval.success,
+        s.best_score,
+        t0.elapsed().as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    (random, s)
 }
 
 #[cfg(test)]
@@ -459,28 +492,10 @@ mod tests {
     /// carried the goal's value back to the start).
     #[test]
     fn beats_a_random_policy_on_a_singletask_puzzle() {
-        const PUZZLE: &str = "kinpuzzle-3x3-play-singletask-task1";
-        let task = envs::Task::resolve(PUZZLE).unwrap();
-        let random = rl::evaluate(&crate::random::Random::new(task.act_dim), &task, 20, 7).unwrap();
+        let task = envs::Task::resolve(crate::iql::PUZZLE).unwrap();
         let cfg = IqlConfig { actor_hidden: vec![128, 128], critic_hidden: vec![128, 128], lr: 1e-3, ..Default::default() };
-        let train = rl::TrainConfig { steps: 6000, batch_size: 256, eval_every: 6000, eval_episodes: 20, seed: 0 };
         let mut agent = Iql::new(cfg, task.obs_dim, task.act_dim, 0, &Device::Cpu).unwrap();
-        let data = envs::generate(PUZZLE, 0, envs::Split::Train).unwrap();
-        let dir = std::env::temp_dir().join(format!("nf-rl-iql-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let t0 = std::time::Instant::now();
-        let s = rl::train(&mut agent, &task, data, &train, &dir, &mut |_| {}).unwrap();
-        println!(
-            "{PUZZLE}, 20 episodes: random return {:.0} (success {:.2}); IQL return {:.0} (success {:.2}, best {:.2}) after {} steps ({:.0} s)",
-            random.ret,
-            random.success,
-            s.final_eval.ret,
-            s.final_eval.success,
-            s.best_score,
-            train.steps,
-            t0.elapsed().as_secs_f64()
-        );
+        let (random, s) = crate::iql::train_on_puzzle("IQL", &mut agent, 6000);
         assert!(s.final_eval.ret >= random.ret + 200.0, "IQL return {} vs random {}", s.final_eval.ret, random.ret);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

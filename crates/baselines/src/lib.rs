@@ -1,6 +1,7 @@
 //! The methods the NF agents are measured against, behind the same [`rl::Agent`] interface:
-//! GCBC, FM-GCBC (goal-conditioned imitation), GCIVL, GCIQL, QRL and CRL (goal-conditioned value
-//! learning), BC, Diffusion Policy, VQ-BeT and BeT (imitation), ReBRAC, FQL and IQL (offline RL).
+//! GCBC, FM-GCBC (goal-conditioned imitation), GCIVL, GCIQL, QRL, CRL and HIQL (goal-conditioned
+//! value learning), BC, Diffusion Policy, VQ-BeT and BeT (imitation), ReBRAC, FQL, IQL, IFQL and
+//! IDQL (offline RL).
 
 pub mod bc;
 pub mod bet;
@@ -15,6 +16,9 @@ pub mod gcbc;
 pub mod gciql;
 pub mod gcivl;
 mod gpt;
+pub mod hiql;
+pub mod idql;
+pub mod ifql;
 pub mod iql;
 pub mod qrl;
 pub mod random;
@@ -32,6 +36,9 @@ pub use gaussian_members::GaussianMembers;
 pub use gcbc::{Gcbc, GcbcConfig};
 pub use gciql::{Gciql, GciqlActorLoss, GciqlConfig};
 pub use gcivl::{Gcivl, GcivlConfig};
+pub use hiql::{Hiql, HiqlConfig};
+pub use idql::{Idql, IdqlConfig};
+pub use ifql::{Ifql, IfqlConfig};
 pub use iql::{Iql, IqlConfig, IqlCritic, IqlCriticConfig};
 pub use qrl::{Qrl, QrlActorLoss, QrlConfig};
 pub use rebrac::{Rebrac, RebracConfig, RebracMembers};

@@ -330,7 +330,6 @@ impl AgentConfig for QrlConfig {
 mod tests {
     use super::*;
     use candle_core::Var;
-    use rl::TrainConfig;
 
     fn tiny() -> QrlConfig {
         QrlConfig { actor_hidden: vec![16, 16], value_hidden: vec![16, 16], latent_dim: 16, dim_per_component: 4, ..Default::default() }
@@ -513,30 +512,8 @@ mod tests {
     #[test]
     fn beats_a_random_policy_on_pointmaze_medium() {
         let task = envs::Task::resolve("pointmaze-medium-navigate").unwrap();
-        let random = rl::evaluate(&crate::random::Random::new(task.act_dim), &task, 20, 7).unwrap();
         let cfg = QrlConfig { actor_hidden: vec![256, 256], value_hidden: vec![128, 128], latent_dim: 64, lr: 1e-3, ..Default::default() };
-        let (steps, every) = (1000, 500);
-        let train = TrainConfig { steps, batch_size: 256, eval_every: every, eval_episodes: 20, seed: 0 };
         let mut agent = Qrl::new(cfg, task.obs_dim, task.act_dim, 0, &Device::Cpu).unwrap();
-        let data = envs::generate_with(task.name(), 0, envs::Split::Train, 200, 1001).unwrap();
-        let dir = std::env::temp_dir().join(format!("nf-rl-qrl-{}", std::process::id()));
-        let t0 = std::time::Instant::now();
-        let mut evals = Vec::new();
-        let s = rl::train(&mut agent, &task, data, &train, &dir, &mut |p| {
-            if p.step % every == 0 {
-                evals.extend(p.last_eval.map(|e| format!("{:.2}", e.success)));
-            }
-        })
-        .unwrap();
-        println!(
-            "{}, 20 episodes per task: success random {:.3}; QRL every {every} steps [{}], best {:.2} ({:.0} s)",
-            task.name(),
-            random.success,
-            evals.join(", "),
-            s.best_score,
-            t0.elapsed().as_secs_f64()
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-        assert!(s.best_score >= random.success + 0.15, "QRL {} vs random {}", s.best_score, random.success);
+        crate::gc_value::assert_beats_random_on_pointmaze_medium("QRL", &mut agent, 1000, 500, 256);
     }
 }

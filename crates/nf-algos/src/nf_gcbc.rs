@@ -161,7 +161,7 @@ pub fn members(cfg: &NfGcbcConfig, obs_dim: usize, act_dim: usize, seeds: &[u64]
 impl AgentConfig for NfGcbcConfig {
     const NAME: &'static str = "nf-gcbc";
     const SOURCE: &'static str = file!();
-    const COMPARED_AGAINST: &'static [&'static str] = &["gcbc", "fm-gcbc", "gcivl", "gciql", "qrl", "crl"];
+    const COMPARED_AGAINST: &'static [&'static str] = &["gcbc", "fm-gcbc", "gcivl", "gciql", "qrl", "crl", "hiql"];
     type Agent = NfGcbc;
 
     fn data_spec(&self) -> DataSpec {

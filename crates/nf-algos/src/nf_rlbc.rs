@@ -332,7 +332,7 @@ impl Members for NfRlbcMembers {
 impl AgentConfig for NfRlbcConfig {
     const NAME: &'static str = "nf-rlbc";
     const SOURCE: &'static str = file!();
-    const COMPARED_AGAINST: &'static [&'static str] = &["bc", "rebrac", "fql", "iql"];
+    const COMPARED_AGAINST: &'static [&'static str] = &["bc", "rebrac", "fql", "iql", "ifql", "idql"];
     type Agent = NfRlbc;
 
     fn data_spec(&self) -> DataSpec {
