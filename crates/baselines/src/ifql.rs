@@ -34,10 +34,10 @@ use nf_core::{Activation, AdamW, Mlp};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use rl::{check_finite, load_varmap, scalar, sorted_vars, varmap_state, Agent, AgentConfig, DataSpec, Fields, Metrics, Result};
+use rl::{check_finite, scalar, sorted_vars, Agent, AgentConfig, DataSpec, Fields, Metrics, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::iql::{named, IqlCritic, IqlCriticConfig, Transitions};
+use crate::iql::{IqlCritic, IqlCriticConfig, Transitions};
 
 const NAME: &str = "ifql";
 
@@ -175,6 +175,26 @@ pub(crate) fn best_of(actions: &[f32], q: &[f32], n: usize, m: usize, act_dim: u
     out
 }
 
+/// The best-of-N rule checked on one draw of `n` rows of `m` candidates (observation dim 3,
+/// action dim 2): each row's `chosen` action is one of its `cands`, with the row's highest `q`,
+/// and that Q recomputed alone is the one it was ranked by; and on some row it is not the first
+/// candidate, or no selection happened. IFQL's and IDQL's tests.
+#[cfg(test)]
+pub(crate) fn assert_picks_highest_q(critic: &IqlCritic, o: &[f32], chosen: &[f32], cands: &[f32], q: &[f32], n: usize, m: usize) {
+    let dev = Device::Cpu;
+    let mut not_first = 0;
+    for i in 0..n {
+        let j = (0..m).find(|&j| cands[(i * m + j) * 2..(i * m + j + 1) * 2] == chosen[i * 2..i * 2 + 2]).expect("the action is one of its row's candidates");
+        let row = &q[i * m..(i + 1) * m];
+        assert!(row.iter().all(|&x| row[j] >= x), "row {i}: picked Q {} of {row:?}", row[j]);
+        let s = Tensor::from_slice(&o[i * 3..i * 3 + 3], (1, 3), &dev).unwrap();
+        let qa = critic.q_min(&s, &Tensor::from_slice(&chosen[i * 2..i * 2 + 2], (1, 2), &dev).unwrap()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()[0];
+        assert!((qa - row[j]).abs() < 1e-5, "{qa} vs {}", row[j]);
+        not_first += usize::from(j != 0);
+    }
+    assert!(not_first > 0, "every row picked its first candidate: no selection happened");
+}
+
 impl Agent for Ifql {
     fn name(&self) -> &str {
         NAME
@@ -202,15 +222,10 @@ impl Agent for Ifql {
         Ok(best_of(&actions, &q, n, self.cfg.num_samples, self.act_dim))
     }
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut out = self.critic.state()?;
-        out.extend(varmap_state(&self.actor_vars, ""));
-        out.extend(self.actor_opt.state("opt_actor")?);
-        Ok(out)
+        self.critic.state_with_actor(&self.actor_vars, &self.actor_opt)
     }
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.critic.load_state(NAME, state)?;
-        load_varmap(&self.actor_vars, state, "").map_err(|e| named(NAME, e))?;
-        self.actor_opt.load_state("opt_actor", state).map_err(|e| named(NAME, e.into()))
+        self.critic.load_state_with_actor(NAME, &self.actor_vars, &mut self.actor_opt, state)
     }
 }
 
@@ -310,18 +325,7 @@ mod tests {
         let chosen = a.act(&o, None, n, &mut ChaCha8Rng::seed_from_u64(4)).unwrap();
         let (cands, q) = a.candidates(&o, n, &mut ChaCha8Rng::seed_from_u64(4)).unwrap();
         assert_eq!((chosen.len(), cands.len(), q.len()), (n * 2, n * m * 2, n * m));
-        let mut not_first = 0;
-        for i in 0..n {
-            let j = (0..m).find(|&j| cands[(i * m + j) * 2..(i * m + j + 1) * 2] == chosen[i * 2..i * 2 + 2]).expect("the action is one of its row's candidates");
-            let row = &q[i * m..(i + 1) * m];
-            assert!(row.iter().all(|&x| row[j] >= x), "row {i}: picked Q {} of {row:?}", row[j]);
-            // The Q of a candidate, recomputed alone, is the one it was ranked by.
-            let s = Tensor::from_slice(&o[i * 3..i * 3 + 3], (1, 3), &dev).unwrap();
-            let qa = values(&a.critic.q_min(&s, &Tensor::from_slice(&chosen[i * 2..i * 2 + 2], (1, 2), &dev).unwrap()).unwrap())[0];
-            assert!((qa - row[j]).abs() < 1e-5, "{qa} vs {}", row[j]);
-            not_first += usize::from(j != 0);
-        }
-        assert!(not_first > 0, "every row picked its first candidate: no selection happened");
+        crate::ifql::assert_picks_highest_q(&a.critic, &o, &chosen, &cands, &q, n, m);
         let one = Ifql { cfg: IfqlConfig { num_samples: 1, ..tiny() }, ..a };
         assert_ne!(one.act(&o, None, n, &mut ChaCha8Rng::seed_from_u64(4)).unwrap(), chosen);
     }

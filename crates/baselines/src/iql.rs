@@ -227,11 +227,26 @@ impl IqlCritic {
         self.value_opt.load_state("opt_value", state).map_err(|e| named(owner, e.into()))?;
         self.critic_opt.load_state("opt_critic", state).map_err(|e| named(owner, e.into()))
     }
+
+    /// The checkpoint of an agent made of this critic and one actor (IQL, IFQL, IDQL):
+    /// [`IqlCritic::state`], the actor's parameters, and its optimiser as `opt_actor.*`.
+    pub(crate) fn state_with_actor(&self, actor_vars: &VarMap, actor_opt: &AdamW) -> Result<Vec<(String, Tensor)>> {
+        let mut out = self.state()?;
+        out.extend(varmap_state(actor_vars, ""));
+        out.extend(actor_opt.state("opt_actor")?);
+        Ok(out)
+    }
+
+    /// Restores [`IqlCritic::state_with_actor`]; errors name `owner` and the key.
+    pub(crate) fn load_state_with_actor(&mut self, owner: &str, actor_vars: &VarMap, actor_opt: &mut AdamW, state: &HashMap<String, Tensor>) -> Result<()> {
+        self.load_state(owner, state)?;
+        load_varmap(actor_vars, state, "").map_err(|e| named(owner, e))?;
+        actor_opt.load_state("opt_actor", state).map_err(|e| named(owner, e.into()))
+    }
 }
 
-/// A checkpoint error as `owner`'s (the varmap loader knows only the key); IFQL and IDQL
-/// name theirs with it too.
-pub(crate) fn named(owner: &str, e: RlError) -> RlError {
+/// A checkpoint error as `owner`'s (the varmap loader knows only the key).
+fn named(owner: &str, e: RlError) -> RlError {
     match e {
         RlError::Config { reason, .. } => RlError::Config { agent: owner.into(), reason },
         other => RlError::Config { agent: owner.into(), reason: other.to_string() },
@@ -298,15 +313,10 @@ impl Agent for Iql {
         Ok(self.actor.forward(&s)?.flatten_all()?.to_vec1::<f32>()?)
     }
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut out = self.critic.state()?;
-        out.extend(varmap_state(&self.actor_vars, ""));
-        out.extend(self.actor_opt.state("opt_actor")?);
-        Ok(out)
+        self.critic.state_with_actor(&self.actor_vars, &self.actor_opt)
     }
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.critic.load_state(NAME, state)?;
-        load_varmap(&self.actor_vars, state, "").map_err(|e| named(NAME, e))?;
-        self.actor_opt.load_state("opt_actor", state).map_err(|e| named(NAME, e.into()))
+        self.critic.load_state_with_actor(NAME, &self.actor_vars, &mut self.actor_opt, state)
     }
 }
 
