@@ -228,8 +228,9 @@ pub fn run_one(args: RunOneArgs) -> Result<()> {
     crate::train::execute_group(&specs)
 }
 
+/// Finished or diverged: nothing left to run (see [`RunDir::is_settled`]).
 fn done(out: &Path) -> bool {
-    RunDir::new(out).is_done()
+    RunDir::new(out).is_settled()
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -264,7 +265,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.dry_run {
         for (i, r) in s.runs.iter().enumerate() {
             let state = if done(&r.spec.out) { "done" } else { "to run" };
-            println!("{i:5} {:16} {:48} {:8} seed {} ({} steps) {state}", r.setting, r.spec.task, r.spec.agent, r.spec.seed, r.spec.train.steps);
+            println!("{i:5} {:16} {:48} {:8} seed {} ({} steps) {state}", r.setting, r.spec.task, r.column(), r.spec.seed, r.spec.train.steps);
         }
         let groups = group_runs(&s, &pending, args.members.per_group(devices[0]));
         if groups.len() < pending.len() {
@@ -316,6 +317,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut running: Vec<(Vec<usize>, usize, Child)> = Vec::new();
     let mut free: Vec<usize> = (0..slots.len()).rev().collect();
     let mut failed: Vec<(usize, String)> = Vec::new();
+    let mut diverged = 0;
     loop {
         while !free.is_empty() {
             let Some(group) = queue.next() else { break };
@@ -360,7 +362,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 let log = RunDir::new(&s.runs[group[0]].spec.out).log_path();
                 for &i in &group {
                     let dir = RunDir::new(&s.runs[i].spec.out);
-                    if !dir.is_done() {
+                    if let (false, Ok(Some(d))) = (dir.is_done(), dir.read_diverged()) {
+                        // A result, not a crash: the tables show it (the study's σ = 0).
+                        bar.println(format!("DIVERGED {} {} seed{}: {d}", s.runs[i].column(), s.runs[i].spec.task, s.runs[i].spec.seed));
+                        diverged += 1;
+                    } else if !dir.is_done() {
                         // The worker's own failure, when it recorded one; else how its process ended.
                         let why = match dir.read_status() {
                             Ok(Some(failed @ RunStatus::Failed(_))) => failed,
@@ -368,7 +374,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                         };
                         dir.write_status(&why)?;
                         let why = why.to_string();
-                        bar.println(format!("FAILED {} {} seed{}: {why}", s.runs[i].spec.agent, s.runs[i].spec.task, s.runs[i].spec.seed));
+                        bar.println(format!("FAILED {} {} seed{}: {why}", s.runs[i].column(), s.runs[i].spec.task, s.runs[i].spec.seed));
                         failed.push((i, why));
                     }
                     bar.inc(1);
@@ -379,12 +385,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         let names: Vec<String> = running
             .iter()
-            .map(|(g, slot, _)| format!("{}/{}{}@{}", s.runs[g[0]].spec.agent, s.runs[g[0]].spec.task, if g.len() > 1 { format!("×{}", g.len()) } else { String::new() }, slots[*slot]))
+            .map(|(g, slot, _)| format!("{}/{}{}@{}", s.runs[g[0]].column(), s.runs[g[0]].spec.task, if g.len() > 1 { format!("×{}", g.len()) } else { String::new() }, slots[*slot]))
             .collect();
         bar.set_message(format!("running {} | failed {} | {}", running.len(), failed.len(), names.join(", ")));
     }
     bar.finish_and_clear();
-    println!("{} runs finished, {} failed, {} skipped", s.runs.len() - failed.len() - skipped, failed.len(), skipped);
+    println!("{} runs finished, {diverged} diverged (shown in the tables), {} failed, {} skipped", s.runs.len() - failed.len() - skipped - diverged, failed.len(), skipped);
     let report = crate::aggregate::aggregate(&s, &args.results)?;
     println!("{report}");
     if !failed.is_empty() {

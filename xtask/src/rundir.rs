@@ -7,6 +7,10 @@
 //! - `last.safetensors`, `best.safetensors`: checkpoints, written by `rl::train`.
 //! - `log.txt`: a bench worker's output.
 //! - `final.toml` ([`RunFinal`]): the result; its presence marks the run done.
+//! - `diverged.toml` ([`Diverged`]): a run whose loss went non-finite: the step and the term.
+//!   Training is deterministic, so a rerun would diverge at the same step: `bench` counts the run
+//!   as settled (a result the tables show, like σ = 0 in the study's Table 9) and does not rerun
+//!   it; delete the directory to run it again.
 //!
 //! Each TOML file is one serde type that both writes and reads it, so the writer and the readers
 //! cannot drift apart. Files written by earlier versions still read: see [`RunFinal`] and
@@ -24,6 +28,7 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const FINAL_FILE: &str = "final.toml";
 pub const STATUS_FILE: &str = "status";
 pub const LOG_FILE: &str = "log.txt";
+pub const DIVERGED_FILE: &str = "diverged.toml";
 
 /// How many of a run's last evaluations [`RunFinal::success_last3`] averages: OGBench and FQL
 /// report the mean of the last three (at 800K, 900K and 1M of their 1M steps).
@@ -152,6 +157,58 @@ impl RunDir {
 
     pub fn write_status(&self, status: &RunStatus) -> Result<()> {
         write_atomic(&self.status_path(), &format!("{status}\n"))
+    }
+
+    pub fn diverged_path(&self) -> PathBuf {
+        self.path.join(DIVERGED_FILE)
+    }
+
+    pub fn read_diverged(&self) -> Result<Option<Diverged>> {
+        let path = self.diverged_path();
+        let Some(text) = read_optional(&path)? else { return Ok(None) };
+        toml::from_str(&text).map(Some).with_context(|| format!("{}: not a divergence record; delete the run directory to run it again", path.display()))
+    }
+
+    pub fn write_diverged(&self, d: &Diverged) -> Result<()> {
+        write_atomic(&self.diverged_path(), &toml::to_string(d).context("serialising the divergence record")?)
+    }
+
+    /// Finished, or diverged (a deterministic outcome, so not rerun).
+    pub fn is_settled(&self) -> bool {
+        self.is_done() || self.diverged_path().exists()
+    }
+
+    /// Records `err`'s divergence if it is one (a loss term went NaN or infinite), and says so.
+    pub fn record_if_diverged(&self, err: &anyhow::Error) -> Result<bool> {
+        match err.chain().find_map(|e| e.downcast_ref::<rl::RlError>()) {
+            Some(rl::RlError::NonFinite { step, term, value, .. }) => {
+                self.write_diverged(&Diverged { step: *step, term: term.clone(), value: *value })?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+/// `diverged.toml`: the step at which a loss term went non-finite, the term and its value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Diverged {
+    pub step: u64,
+    pub term: String,
+    pub value: f64,
+}
+
+impl Diverged {
+    /// `step 812, `nll` = NaN`: where and how, for a table cell.
+    pub fn at(&self) -> String {
+        format!("step {}, `{}` = {}", self.step, self.term, self.value)
+    }
+}
+
+impl fmt::Display for Diverged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "diverged at {}", self.at())
     }
 }
 
@@ -324,6 +381,24 @@ mod tests {
         let r = RunDir::new(d);
         r.create().unwrap();
         r
+    }
+
+    /// A non-finite loss, however deep in the error's context, is recorded with its step, term and
+    /// value, and settles the run; any other error records nothing.
+    #[test]
+    fn a_divergence_is_recorded_and_settles_the_run() {
+        let d = dir("diverged");
+        let other = anyhow::anyhow!("disk full");
+        assert!(!d.record_if_diverged(&other).unwrap() && !d.is_settled());
+        let nan = anyhow::Error::from(rl::RlError::NonFinite { step: 812, term: "nll".into(), value: f64::NAN, last_checkpoint: None }).context("training nf-bc on pusht");
+        assert!(d.record_if_diverged(&nan).unwrap());
+        assert!(d.is_settled() && !d.is_done());
+        let back = d.read_diverged().unwrap().unwrap();
+        assert_eq!((back.step, back.term.as_str()), (812, "nll"));
+        assert!(back.value.is_nan());
+        assert_eq!(back.to_string(), "diverged at step 812, `nll` = NaN");
+        std::fs::write(d.diverged_path(), "step = \"x\"\n").unwrap();
+        assert!(format!("{:#}", d.read_diverged().unwrap_err()).contains(DIVERGED_FILE));
     }
 
     /// A `final.toml` as the code before scores existed wrote it (`format!`, `best_success`, no

@@ -18,6 +18,20 @@
 //! [experiment.task.pointmaze-medium-navigate.nf-gcbc]   # per-task override (γ, α, …)
 //! gamma = 0.99
 //! ```
+//!
+//! An ablation runs one agent in several variants: each `[[experiment.variant]]` is a column of
+//! the regular tables (`nf-gcbc@no-linear`, its runs under `…/nf-gcbc@no-linear/seedN`) and a row
+//! of the ablation table, which sets our number beside the paper's for the row each task stands in
+//! for. `set` is merged over the agent's config and task overrides; `value` places the variant on
+//! a sweep plot's x axis; `paper` is a number, or a text such as `"diverges"`.
+//!
+//! ```toml
+//! [[experiment.variant]]
+//! name = "no-linear"                  # [A-Za-z0-9._-]: a directory name
+//! label = "no permutation/linear flow"
+//! set = { plu_linear = false }
+//! paper = { pointmaze-large-navigate = 0.26 }
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,6 +84,53 @@ struct Experiment {
     agent: BTreeMap<String, toml::Table>,
     #[serde(default)]
     task: BTreeMap<String, BTreeMap<String, toml::Table>>,
+    #[serde(default)]
+    variant: Vec<VariantSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantSpec {
+    name: Spanned<String>,
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    set: toml::Table,
+    #[serde(default)]
+    value: Option<f64>,
+    #[serde(default)]
+    paper: BTreeMap<String, Paper>,
+}
+
+/// The paper's entry for a variant on a task's row: a number, or a text (`"diverges"`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Paper {
+    Number(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for Paper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Paper::Number(v) => write!(f, "{v}"),
+            Paper::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+/// The ablation variant a run belongs to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunVariant {
+    pub name: String,
+    /// What the table's row says (the name unless given).
+    pub label: String,
+    /// The variant's place on a sweep plot's x axis.
+    pub value: Option<f64>,
+    /// The keys the variant sets (a sweep plot's x axis is named after a single one).
+    pub keys: Vec<String>,
+    /// The paper's number for this run's task.
+    pub paper: Option<Paper>,
 }
 
 /// One run of a suite, with where it belongs in the tables.
@@ -77,6 +138,17 @@ struct Experiment {
 pub struct SuiteRun {
     pub setting: String,
     pub spec: RunSpec,
+    pub variant: Option<RunVariant>,
+}
+
+impl SuiteRun {
+    /// The run's column in the tables: its agent, or `agent@variant`.
+    pub fn column(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}@{}", self.spec.agent, v.name),
+            None => self.spec.agent.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -109,7 +181,29 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
         bail!("{}: [suite] seeds is empty", path.display());
     }
     let mut runs = Vec::new();
+    // Per setting: whether its experiments are ablations, and the variant names seen.
+    let mut ablation: BTreeMap<&str, (bool, Vec<String>)> = BTreeMap::new();
     for exp in &file.experiment {
+        let (is_ablation, names) = ablation.entry(exp.setting.as_str()).or_insert((!exp.variant.is_empty(), Vec::new()));
+        if *is_ablation == exp.variant.is_empty() {
+            bail!("{}: setting `{}` mixes experiments with and without [[experiment.variant]]; an ablation's table needs every run to be a variant", path.display(), exp.setting);
+        }
+        if !exp.variant.is_empty() && exp.agents.len() != 1 {
+            bail!("{}: an experiment with variants runs exactly one agent (it has {})", at(exp.agents.first().map_or(0..0, |a| a.span())), exp.agents.len());
+        }
+        for v in &exp.variant {
+            let name = v.name.get_ref();
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+                bail!("{}: variant name `{name}` must be non-empty and use only A-Z a-z 0-9 . _ - (it names the runs' directory)", at(v.name.span()));
+            }
+            if names.contains(name) {
+                bail!("{}: variant `{name}` appears twice in setting `{}`", at(v.name.span()), exp.setting);
+            }
+            names.push(name.clone());
+            if let Some(t) = v.paper.keys().find(|t| !exp.tasks.iter().any(|x| x.get_ref() == *t)) {
+                bail!("{}: variant `{name}` gives the paper's number for `{t}`, which is not in the experiment's tasks", at(v.name.span()));
+            }
+        }
         if exp.steps == 0 || exp.eval_every == 0 {
             bail!("{}: experiment `{}`: steps and eval_every must be positive", path.display(), exp.setting);
         }
@@ -133,30 +227,51 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
                 check_task(&cfg, resolved).with_context(|| format!("{}: [experiment.task.{task}.{agent}]", path.display()))?;
             }
         }
-        for t in &exp.tasks {
+        let variants: Vec<Option<&VariantSpec>> = if exp.variant.is_empty() { vec![None] } else { exp.variant.iter().map(Some).collect() };
+        for (t, resolved) in exp.tasks.iter().zip(&tasks) {
             for a in &exp.agents {
-                let mut table = exp.agent.get(a.get_ref()).cloned();
-                if let Some(over) = exp.task.get(t.get_ref()).and_then(|m| m.get(a.get_ref())) {
-                    table.get_or_insert_with(toml::Table::new).extend(over.clone());
-                }
-                for &seed in &file.suite.seeds {
-                    let train =
-                        TrainConfig { steps: exp.steps, batch_size: file.suite.batch_size, eval_every: exp.eval_every, eval_episodes: exp.eval_episodes.unwrap_or(file.suite.eval_episodes), seed };
-                    train.validate().with_context(|| format!("{}: experiment `{}`", path.display(), exp.setting))?;
-                    let out = results.join("runs").join(&name).join(&exp.setting).join(t.get_ref()).join(a.get_ref()).join(format!("seed{seed}"));
-                    runs.push(SuiteRun {
-                        setting: exp.setting.clone(),
-                        spec: RunSpec {
-                            agent: a.get_ref().clone(),
-                            task: t.get_ref().clone(),
-                            seed,
-                            train,
-                            agent_table: table.clone(),
-                            data: data.to_path_buf(),
-                            out,
-                            device: crate::device::DeviceName::Cpu,
-                        },
-                    });
+                for variant in &variants {
+                    let mut table = exp.agent.get(a.get_ref()).cloned();
+                    if let Some(over) = exp.task.get(t.get_ref()).and_then(|m| m.get(a.get_ref())) {
+                        table.get_or_insert_with(toml::Table::new).extend(over.clone());
+                    }
+                    let mut column = a.get_ref().clone();
+                    let run_variant = match variant {
+                        Some(v) => {
+                            table.get_or_insert_with(toml::Table::new).extend(v.set.clone());
+                            let cfg = configure(a.get_ref(), table.as_ref()).with_context(|| format!("{}: variant `{}` of `{}`", at(v.name.span()), v.name.get_ref(), a.get_ref()))?;
+                            check_task(&cfg, resolved).with_context(|| format!("{}: variant `{}` on task `{}`", at(v.name.span()), v.name.get_ref(), t.get_ref()))?;
+                            column = format!("{column}@{}", v.name.get_ref());
+                            Some(RunVariant {
+                                name: v.name.get_ref().clone(),
+                                label: v.label.clone().unwrap_or_else(|| v.name.get_ref().clone()),
+                                value: v.value,
+                                keys: v.set.keys().cloned().collect(),
+                                paper: v.paper.get(t.get_ref()).cloned(),
+                            })
+                        }
+                        None => None,
+                    };
+                    for &seed in &file.suite.seeds {
+                        let train =
+                            TrainConfig { steps: exp.steps, batch_size: file.suite.batch_size, eval_every: exp.eval_every, eval_episodes: exp.eval_episodes.unwrap_or(file.suite.eval_episodes), seed };
+                        train.validate().with_context(|| format!("{}: experiment `{}`", path.display(), exp.setting))?;
+                        let out = results.join("runs").join(&name).join(&exp.setting).join(t.get_ref()).join(&column).join(format!("seed{seed}"));
+                        runs.push(SuiteRun {
+                            setting: exp.setting.clone(),
+                            variant: run_variant.clone(),
+                            spec: RunSpec {
+                                agent: a.get_ref().clone(),
+                                task: t.get_ref().clone(),
+                                seed,
+                                train,
+                                agent_table: table.clone(),
+                                data: data.to_path_buf(),
+                                out,
+                                device: crate::device::DeviceName::Cpu,
+                            },
+                        });
+                    }
                 }
             }
         }
@@ -206,6 +321,42 @@ mod tests {
             if let Some(l) = line {
                 assert!(err.contains(&format!(".toml:{l}")), "{name}: no line {l} in: {err}");
             }
+        }
+    }
+
+    const ABLATION: &str = "[suite]\nseeds = [0, 1]\n\n[[experiment]]\nsetting = \"abl\"\ntasks = [\"pointmaze-medium-navigate\"]\nagents = [\"nf-gcbc\"]\nsteps = 100\neval_every = 50\n[experiment.agent.nf-gcbc]\nblocks = 2\n[[experiment.variant]]\nname = \"full\"\npaper = { pointmaze-medium-navigate = 0.32 }\n[[experiment.variant]]\nname = \"no-linear\"\nlabel = \"no linear flow\"\nset = { plu_linear = false }\npaper = { pointmaze-medium-navigate = \"diverges\" }\n";
+
+    /// Each variant is a column (`agent@variant`) with its own directories and its `set` merged
+    /// over the agent's config; its paper entry is the task's.
+    #[test]
+    fn ablation_variants_expand_into_columns() {
+        let s = load(&write("abl", ABLATION), Path::new("R"), Path::new("D")).unwrap();
+        assert_eq!(s.runs.len(), 4);
+        let r = s.runs.iter().find(|r| r.column() == "nf-gcbc@no-linear" && r.spec.seed == 1).unwrap();
+        assert_eq!(r.spec.out, Path::new("R/runs").join(&s.name).join("abl/pointmaze-medium-navigate/nf-gcbc@no-linear/seed1"));
+        let t = r.spec.agent_table.as_ref().unwrap();
+        assert_eq!((t["blocks"].as_integer(), t["plu_linear"].as_bool()), (Some(2), Some(false)));
+        let v = r.variant.as_ref().unwrap();
+        assert_eq!((v.label.as_str(), &v.paper), ("no linear flow", &Some(Paper::Text("diverges".into()))));
+        let full = s.runs.iter().find(|r| r.column() == "nf-gcbc@full").unwrap();
+        assert_eq!(full.variant.as_ref().unwrap().paper, Some(Paper::Number(0.32)));
+        assert!(full.spec.agent_table.as_ref().unwrap().get("plu_linear").is_none());
+    }
+
+    #[test]
+    fn bad_ablations_fail_naming_the_variant() {
+        let cases = [
+            ("set-typo", ABLATION.replace("plu_linear = false", "plu_liner = false"), "plu_liner"),
+            ("set-combo", ABLATION.replace("plu_linear = false", "noise_std = 0.0"), "denoise"),
+            ("name", ABLATION.replace("\"no-linear\"", "\"no linear\""), "variant name `no linear`"),
+            ("twice", ABLATION.replace("\"no-linear\"", "\"full\""), "appears twice"),
+            ("paper-task", ABLATION.replace("= \"diverges\"", "= 0.1, kinscene-play = 0.2"), "kinscene-play"),
+            ("agents", ABLATION.replace("[\"nf-gcbc\"]", "[\"nf-gcbc\", \"gcbc\"]"), "exactly one agent"),
+            ("mixed", format!("{ABLATION}\n[[experiment]]\nsetting = \"abl\"\ntasks = [\"pointmaze-medium-navigate\"]\nagents = [\"gcbc\"]\nsteps = 100\neval_every = 50\n"), "mixes experiments"),
+        ];
+        for (name, text, needle) in cases {
+            let err = format!("{:#}", load(&write(name, &text), Path::new("R"), Path::new("D")).unwrap_err());
+            assert!(err.contains(needle), "{name}: {err}");
         }
     }
 

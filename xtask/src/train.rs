@@ -125,7 +125,10 @@ pub fn execute(spec: &RunSpec, show_progress: bool) -> Result<rl::TrainSummary> 
     let result = execute_inner(spec, &dir, show_progress);
     let status = match &result {
         Ok(_) => RunStatus::Done,
-        Err(e) => RunStatus::Failed(format!("{e:#}")),
+        Err(e) => {
+            dir.record_if_diverged(e)?;
+            RunStatus::Failed(format!("{e:#}"))
+        }
     };
     dir.write_status(&status)?;
     result
@@ -199,7 +202,10 @@ pub fn execute_group(specs: &[RunSpec]) -> Result<()> {
                 let status = match &result {
                     Ok(outcomes) => match &outcomes[e] {
                         Ok(()) => RunStatus::Done,
-                        Err(err) => RunStatus::Failed(format!("{err:#}")),
+                        Err(err) => {
+                            d.record_if_diverged(err)?;
+                            RunStatus::Failed(format!("{err:#}"))
+                        }
                     },
                     Err(err) => RunStatus::Failed(format!("{err:#}")),
                 };

@@ -35,6 +35,11 @@ pub struct NfBcConfig {
     pub action_chunk: usize,
     /// Actions of each chunk executed before predicting again (diffusion-policy PushT: 4).
     pub execute: usize,
+    /// The PLU linear map in each block (paper: on). `false` is the study's "no
+    /// permutation/linear flow" ablation (Table 10): every coupling transforms the same half.
+    pub plu_linear: bool,
+    /// LayerNorm in the coupling MLPs (paper: on). `false` is Table 10's "no LayerNorm".
+    pub coupling_layer_norm: bool,
     /// Train-time noise σ on the action chunk (paper: 0.1).
     pub noise_std: f64,
     /// One denoising step at action time (paper: on).
@@ -62,6 +67,8 @@ impl Default for NfBcConfig {
             obs_history: 2,
             action_chunk: 8,
             execute: 4,
+            plu_linear: true,
+            coupling_layer_norm: true,
             noise_std: 0.1,
             denoise: true,
             lr: 3e-4,
@@ -95,6 +102,8 @@ impl NfBcConfig {
         let flow_cfg = FlowConfig {
             blocks: cfg.blocks,
             channels: cfg.channels,
+            plu_linear: cfg.plu_linear,
+            coupling_layer_norm: cfg.coupling_layer_norm,
             noise_std: cfg.noise_std,
             denoise: cfg.denoise,
             encoder: EncoderConfig { hidden: cfg.encoder_hidden.clone(), rep: cfg.rep, layer_norm_eps: 1e-5, ..EncoderConfig::default() },
@@ -181,7 +190,10 @@ impl AgentConfig for NfBcConfig {
         f.positive("lr", self.lr)?;
         f.non_negative("weight_decay", self.weight_decay)?;
         f.range("lr_floor", self.lr_floor, 0.0..=self.lr)?;
-        f.range("schedule_steps", self.schedule_steps, 1..)
+        f.range("schedule_steps", self.schedule_steps, 1..)?;
+        // The flow's own checks on the switches' combinations (`denoise` with σ = 0, …), before
+        // any data is read; the dimensions are placeholders.
+        Ok(self.flow_config(2, 2)?.0.validate()?)
     }
     /// As NF-GCBC: the cosine spans the run.
     fn fit_budget(&mut self, train: &mut TrainConfig, user: &UserTable) {

@@ -31,6 +31,11 @@ pub struct NfGcbcConfig {
     pub encoder_hidden: Vec<usize>,
     /// Encoder output width (paper code: 64).
     pub rep: usize,
+    /// The PLU linear map in each block (paper: on). `false` is the study's "no
+    /// permutation/linear flow" ablation (Table 10): every coupling transforms the same half.
+    pub plu_linear: bool,
+    /// LayerNorm in the coupling MLPs (paper: on). `false` is Table 10's "no LayerNorm".
+    pub coupling_layer_norm: bool,
     /// Train-time action noise σ (paper: 0.1).
     pub noise_std: f64,
     /// One denoising step at action time (paper: on).
@@ -58,6 +63,8 @@ impl Default for NfGcbcConfig {
             widen_first_layer: true,
             encoder_hidden: vec![512; 4],
             rep: 64,
+            plu_linear: true,
+            coupling_layer_norm: true,
             noise_std: 0.1,
             denoise: true,
             lr: 3e-4,
@@ -88,6 +95,8 @@ impl NfGcbcConfig {
             blocks: cfg.blocks,
             channels: cfg.channels,
             widen_first_layer: cfg.widen_first_layer,
+            plu_linear: cfg.plu_linear,
+            coupling_layer_norm: cfg.coupling_layer_norm,
             noise_std: cfg.noise_std,
             denoise: cfg.denoise,
             encoder: EncoderConfig { hidden: cfg.encoder_hidden.clone(), rep: cfg.rep, ..EncoderConfig::default() },
@@ -178,7 +187,10 @@ impl AgentConfig for NfGcbcConfig {
         f.non_negative("weight_decay", self.weight_decay)?;
         f.range("lr_floor", self.lr_floor, 0.0..=self.lr)?;
         f.range("schedule_steps", self.schedule_steps, 1..)?;
-        f.range("gamma", self.gamma, 0.0..1.0)
+        f.range("gamma", self.gamma, 0.0..1.0)?;
+        // The flow's own checks on the switches' combinations (`denoise` with σ = 0, …), before
+        // any data is read; the dimensions are placeholders.
+        Ok(self.flow_config(2, 2)?.validate()?)
     }
     /// The paper's cosine spans the whole run, so a shorter run gets a shorter cosine.
     fn fit_budget(&mut self, train: &mut TrainConfig, user: &UserTable) {

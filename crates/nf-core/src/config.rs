@@ -50,6 +50,17 @@ pub struct FlowConfig {
     pub layer_norm_eps: f64,
     /// Optional soft clamp of the coupling log-scale, `s ← c·tanh(s/c)`. The paper uses none.
     pub soft_clamp: Option<f64>,
+    /// The PLU linear map in front of each coupling (paper: on). `false` is the study's "no
+    /// permutation/linear flow" ablation (Table 10): the identity replaces the map, so every
+    /// coupling transforms the same last ⌊d/2⌋ dimensions and the first ⌈d/2⌉ pass through
+    /// every block unchanged: they are modelled by the `N(0, I)` base alone, whatever the
+    /// condition (the reference's flax `MetaBlock` with its `self.l` removed; its commented-out
+    /// `flip` alternative is not what the ablation ran).
+    pub plu_linear: bool,
+    /// LayerNorm after each hidden activation of the coupling S and T nets (paper: on). `false`
+    /// is Table 10's "no LayerNorm": `Linear → LeakyReLU` ×2 `→ Linear(0)`. The encoder keeps its
+    /// LayerNorms either way (the ablation names the coupling MLPs).
+    pub coupling_layer_norm: bool,
     /// Train-time Gaussian noise added to x (TarFlow trick); 0.1 for BC/GCBC, 0 for RLBC.
     pub noise_std: f64,
     /// Apply the one-step denoising `x ← x + σ²·∇ₓ log p(x|y)` after sampling (σ = `noise_std`).
@@ -75,6 +86,8 @@ impl FlowConfig {
             leaky_relu_slope: 0.01,
             layer_norm_eps: 1e-6,
             soft_clamp: None,
+            plu_linear: true,
+            coupling_layer_norm: true,
             noise_std: 0.1,
             denoise: true,
             encoder: EncoderConfig::default(),
@@ -117,6 +130,9 @@ impl FlowConfig {
         }
         if self.blocks == 0 {
             return bad("blocks", "must be at least 1");
+        }
+        if !self.plu_linear && self.dim == 1 && self.cond_dim == 0 {
+            return bad("plu_linear", "= false with dim 1 and no condition leaves every block the identity: nothing to learn");
         }
         if self.channels == 0 {
             return bad("channels", "must be at least 1");
@@ -184,6 +200,8 @@ mod tests {
         assert_eq!(partial.blocks, 6);
         assert_eq!(partial.encoder.hidden, vec![512; 4]);
         assert_eq!(partial.encoder.rep, 32);
+        // A config written before the ablation switches existed has both parts of the flow.
+        assert!(partial.plu_linear && partial.coupling_layer_norm);
     }
 
     #[test]
@@ -195,5 +213,8 @@ mod tests {
         assert!(cfg.validate().unwrap_err().to_string().contains("`denoise`"));
         cfg.denoise = false;
         cfg.validate().unwrap();
+        let identity = FlowConfig { plu_linear: false, ..FlowConfig::rlbc(1, 0) };
+        assert!(identity.validate().unwrap_err().to_string().contains("`plu_linear`"));
+        FlowConfig { plu_linear: false, ..FlowConfig::rlbc(1, 3) }.validate().unwrap();
     }
 }

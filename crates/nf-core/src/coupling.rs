@@ -22,17 +22,28 @@ pub struct AffineCoupling {
 }
 
 impl AffineCoupling {
-    /// Returns `None` when there is nothing to transform (d = 1 with no condition).
+    /// Returns `None` when there is nothing to transform (d = 1 with no condition). `norm_eps`:
+    /// the S and T nets' LayerNorm epsilon, `None` for nets without LayerNorm.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(b: &mut ParamBuilder, name: &str, dim: usize, rep: usize, channels: usize, widen_first: bool, slope: f64, eps: f64, soft_clamp: Option<f64>) -> Result<Option<Self>> {
+    pub(crate) fn new(
+        b: &mut ParamBuilder,
+        name: &str,
+        dim: usize,
+        rep: usize,
+        channels: usize,
+        widen_first: bool,
+        slope: f64,
+        norm_eps: Option<f64>,
+        soft_clamp: Option<f64>,
+    ) -> Result<Option<Self>> {
         let (split, trans) = if dim == 1 { (0, 1) } else { (dim.div_ceil(2), dim / 2) };
         let input = split + rep;
         if input == 0 {
             return Ok(None);
         }
         let first = if widen_first { channels + rep } else { channels };
-        let s = CouplingNet::new(b, &format!("{name}.s"), input, first, channels, trans, slope, eps)?;
-        let t = CouplingNet::new(b, &format!("{name}.t"), input, first, channels, trans, slope, eps)?;
+        let s = CouplingNet::new(b, &format!("{name}.s"), input, first, channels, trans, slope, norm_eps)?;
+        let t = CouplingNet::new(b, &format!("{name}.t"), input, first, channels, trans, slope, norm_eps)?;
         Ok(Some(Self { split, trans, s, t, soft_clamp }))
     }
 

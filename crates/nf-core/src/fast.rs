@@ -142,18 +142,20 @@ struct NetCache {
     out: Vec<f32>,
 }
 
+/// An S or T net; `n1`/`n2` are `None` without the coupling LayerNorm (the ablation).
 struct FNet {
     l1: FDense,
-    n1: FLn,
+    n1: Option<FLn>,
     l2: FDense,
-    n2: FLn,
+    n2: Option<FLn>,
     l3: FDense,
     act: Activation,
 }
 
 impl FNet {
     fn new(n: &CouplingNet) -> Result<Self> {
-        Ok(Self { l1: FDense::new(&n.l1, true)?, n1: FLn::new(&n.n1)?, l2: FDense::new(&n.l2, true)?, n2: FLn::new(&n.n2)?, l3: FDense::new(&n.l3, true)?, act: n.act })
+        let ln = |n: &Option<LayerNorm>| n.as_ref().map(FLn::new).transpose();
+        Ok(Self { l1: FDense::new(&n.l1, true)?, n1: ln(&n.n1)?, l2: FDense::new(&n.l2, true)?, n2: ln(&n.n2)?, l3: FDense::new(&n.l3, true)?, act: n.act })
     }
 
     fn cache(&self) -> NetCache {
@@ -164,10 +166,10 @@ impl FNet {
     fn forward(&self, input: &[f32], c: &mut NetCache, avx2: bool) {
         matvec(&self.l1.wt, input, Some(&self.l1.b), &mut c.a1, avx2);
         self.act.apply(&c.a1, &mut c.b1);
-        c.r1 = self.n1.forward(&c.b1, &mut c.n1);
+        c.r1 = norm_forward(self.n1.as_ref(), &c.b1, &mut c.n1);
         matvec(&self.l2.wt, &c.n1, Some(&self.l2.b), &mut c.a2, avx2);
         self.act.apply(&c.a2, &mut c.b2);
-        c.r2 = self.n2.forward(&c.b2, &mut c.n2);
+        c.r2 = norm_forward(self.n2.as_ref(), &c.b2, &mut c.n2);
         matvec(&self.l3.wt, &c.n2, Some(&self.l3.b), &mut c.out, avx2);
     }
 
@@ -176,11 +178,15 @@ impl FNet {
         let (h1, h2) = (self.l1.n_out, self.l2.n_out);
         let g2 = &mut s.g2[..h2];
         matvec(&self.l3.w, g_out, None, g2, avx2);
-        self.n2.backward(&c.b2, c.r2, g2);
+        if let Some(n2) = &self.n2 {
+            n2.backward(&c.b2, c.r2, g2);
+        }
         self.act.backward(&c.a2, g2);
         let g1 = &mut s.g1[..h1];
         matvec(&self.l2.w, g2, None, g1, avx2);
-        self.n1.backward(&c.b1, c.r1, g1);
+        if let Some(n1) = &self.n1 {
+            n1.backward(&c.b1, c.r1, g1);
+        }
         self.act.backward(&c.a1, g1);
         let gi = &mut s.gi[..g_in.len()];
         matvec(&self.l1.w, g1, None, gi, avx2);
@@ -190,11 +196,21 @@ impl FNet {
     }
 }
 
+/// `y = LayerNorm(x)` (returning its rstd), or `y = x` without one.
+fn norm_forward(n: Option<&FLn>, x: &[f32], y: &mut [f32]) -> f32 {
+    match n {
+        Some(n) => n.forward(x, y),
+        None => {
+            y.copy_from_slice(x);
+            1.0
+        }
+    }
+}
+
 struct FBlock {
-    /// `W` row-major `[d][d]` (forward `h = x·W`, and the score's `g_x = W·g_h`).
-    w: Vec<f32>,
-    /// `W⁻¹`, precomputed once.
-    w_inv: Vec<f32>,
+    /// `W` row-major `[d][d]` (forward `h = x·W`, and the score's `g_x = W·g_h`) and `W⁻¹`,
+    /// precomputed once; `None` without the linear map (the identity, the ablation).
+    w: Option<(Vec<f32>, Vec<f32>)>,
     split: usize,
     nets: Option<(FNet, FNet)>,
 }
@@ -269,7 +285,11 @@ impl ConditionalFlow {
             };
             caches.push((vec![0.0; d], cs, ct));
             let split = b.coupling.as_ref().map_or(d, |c| c.split);
-            blocks.push(FBlock { w: to_vec(&b.linear.weight()?)?, w_inv: to_vec(&b.linear.inverse_weight()?)?, split, nets });
+            let w = match &b.linear {
+                Some(l) => Some((to_vec(&l.weight()?)?, to_vec(&l.inverse_weight()?)?)),
+                None => None,
+            };
+            blocks.push(FBlock { w, split, nets });
         }
         let enc_width = cfg.encoder.hidden.iter().copied().max().unwrap_or(0).max(cfg.cond_dim);
         #[cfg(target_arch = "x86_64")]
@@ -357,8 +377,10 @@ impl FastSampler {
                     *v = *v * cs.out[j].exp() + ct.out[j];
                 }
             }
-            matvec(&self.blocks[k].w_inv, &self.h, None, &mut self.tmp, self.avx2);
-            std::mem::swap(&mut self.h, &mut self.tmp);
+            if let Some((_, w_inv)) = &self.blocks[k].w {
+                matvec(w_inv, &self.h, None, &mut self.tmp, self.avx2);
+                std::mem::swap(&mut self.h, &mut self.tmp);
+            }
         }
     }
 
@@ -368,8 +390,14 @@ impl FastSampler {
         // Forward pass, keeping each block's post-linear input and the nets' activations.
         let mut x = self.h.clone();
         for k in 0..self.blocks.len() {
-            let mut y = vec![0.0; d];
-            matvec(&self.blocks[k].w, &x, None, &mut y, self.avx2);
+            let mut y = match &self.blocks[k].w {
+                Some((w, _)) => {
+                    let mut y = vec![0.0; d];
+                    matvec(w, &x, None, &mut y, self.avx2);
+                    y
+                }
+                None => x.clone(),
+            };
             self.caches[k].0.copy_from_slice(&y);
             if self.blocks[k].nets.is_some() {
                 let split = self.blocks[k].split;
@@ -413,10 +441,10 @@ impl FastSampler {
                     g[j] += g_in[j];
                 }
             }
-            // h = x·W, so ∂/∂x = W·g (row i of W dotted with g).
-            let w = &self.blocks[k].w;
-            let gx: Vec<f32> = (0..d).map(|i| (0..d).map(|j| w[i * d + j] * g[j]).sum()).collect();
-            g = gx;
+            // h = x·W, so ∂/∂x = W·g (row i of W dotted with g); the identity leaves g.
+            if let Some((w, _)) = &self.blocks[k].w {
+                g = (0..d).map(|i| (0..d).map(|j| w[i * d + j] * g[j]).sum()).collect();
+            }
         }
         self.g.copy_from_slice(&g);
     }

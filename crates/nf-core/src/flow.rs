@@ -20,10 +20,11 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.toml";
 
 /// One block: the PLU map first, then the coupling (the code's order; inside a stack it is the
-/// same family as the paper's coupling-then-linear).
+/// same family as the paper's coupling-then-linear). `linear` is `None` under
+/// `FlowConfig::plu_linear = false` (the identity).
 #[derive(Clone, Debug)]
 pub struct FlowBlock {
-    pub linear: InvertibleLinear,
+    pub linear: Option<InvertibleLinear>,
     pub coupling: Option<AffineCoupling>,
 }
 
@@ -89,9 +90,9 @@ impl ConditionalFlow {
             let encoder = if cfg.cond_dim > 0 && cfg.encoder.enabled { Some(Encoder::new(b, cfg.cond_dim, &cfg.encoder.hidden, cfg.encoder.rep, cfg.encoder.layer_norm_eps)?) } else { None };
             let mut blocks = Vec::with_capacity(cfg.blocks);
             for i in 0..cfg.blocks {
-                let linear = InvertibleLinear::new(b, &format!("blocks.{i}.linear"), cfg.dim)?;
-                let coupling =
-                    AffineCoupling::new(b, &format!("blocks.{i}.coupling"), cfg.dim, cfg.rep_dim(), cfg.channels, cfg.widen_first_layer, cfg.leaky_relu_slope, cfg.layer_norm_eps, cfg.soft_clamp)?;
+                let linear = if cfg.plu_linear { Some(InvertibleLinear::new(b, &format!("blocks.{i}.linear"), cfg.dim)?) } else { None };
+                let norm_eps = cfg.coupling_layer_norm.then_some(cfg.layer_norm_eps);
+                let coupling = AffineCoupling::new(b, &format!("blocks.{i}.coupling"), cfg.dim, cfg.rep_dim(), cfg.channels, cfg.widen_first_layer, cfg.leaky_relu_slope, norm_eps, cfg.soft_clamp)?;
                 blocks.push(FlowBlock { linear, coupling });
             }
             (encoder, blocks)
@@ -211,8 +212,10 @@ impl ConditionalFlow {
         let mut h = x.clone();
         let mut logdet = Tensor::zeros(&x.dims()[..x.rank() - 1], self.dtype, &self.device)?;
         for block in &self.blocks {
-            h = h.matmul(&block.linear.weight()?)?;
-            logdet = logdet.broadcast_add(&block.linear.log_abs_det_rows()?)?;
+            if let Some(linear) = &block.linear {
+                h = h.matmul(&linear.weight()?)?;
+                logdet = logdet.broadcast_add(&linear.log_abs_det_rows()?)?;
+            }
             if let Some(c) = &block.coupling {
                 let (y, ld) = c.forward(&h, rep)?;
                 h = y;
@@ -232,8 +235,10 @@ impl ConditionalFlow {
                 h = x;
                 logdet = (logdet + ld)?;
             }
-            h = h.matmul(&block.linear.inverse_weight()?)?;
-            logdet = logdet.broadcast_sub(&block.linear.log_abs_det_rows()?)?;
+            if let Some(linear) = &block.linear {
+                h = h.matmul(&linear.inverse_weight()?)?;
+                logdet = logdet.broadcast_sub(&linear.log_abs_det_rows()?)?;
+            }
         }
         Ok((h, logdet))
     }

@@ -13,6 +13,8 @@
 //!   `.upper` (U, strictly-upper part used), `.diag` (s)
 //! - `blocks.{k}.coupling.{s|t}.{0,1,2}.weight|bias` (the three Linears) and
 //!   `blocks.{k}.coupling.{s|t}.norm{0,1}.weight|bias` (the two LayerNorms)
+//! - The ablation switches (`FlowConfig::plu_linear`, `coupling_layer_norm`) leave out the
+//!   `linear` or `norm` tensors; the config saved beside the weights says which.
 
 pub mod activation;
 pub mod config;

@@ -87,13 +87,14 @@ impl LayerNorm {
 }
 
 /// `Linear → LeakyReLU → LayerNorm → Linear → LeakyReLU → LayerNorm → Linear(zero)`: the S or T
-/// net of a coupling (flax `MetaBlock`), LayerNorm after each activation as in the paper.
+/// net of a coupling (flax `MetaBlock`), LayerNorm after each activation as in the paper; without
+/// the LayerNorms for the ablation (`FlowConfig::coupling_layer_norm = false`).
 #[derive(Clone, Debug)]
 pub struct CouplingNet {
     pub(crate) l1: Dense,
-    pub(crate) n1: LayerNorm,
+    pub(crate) n1: Option<LayerNorm>,
     pub(crate) l2: Dense,
-    pub(crate) n2: LayerNorm,
+    pub(crate) n2: Option<LayerNorm>,
     pub(crate) l3: Dense,
     /// LeakyReLU with the config's slope.
     pub(crate) act: Activation,
@@ -101,20 +102,17 @@ pub struct CouplingNet {
 
 impl CouplingNet {
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(b: &mut ParamBuilder, name: &str, input: usize, first: usize, hidden: usize, out: usize, slope: f64, eps: f64) -> Result<Self> {
-        Ok(Self {
-            l1: Dense::new(b, &format!("{name}.0"), input, first, DenseInit::TorchUniform)?,
-            n1: LayerNorm::new(b, &format!("{name}.norm0"), first, eps)?,
-            l2: Dense::new(b, &format!("{name}.1"), first, hidden, DenseInit::TorchUniform)?,
-            n2: LayerNorm::new(b, &format!("{name}.norm1"), hidden, eps)?,
-            l3: Dense::new(b, &format!("{name}.2"), hidden, out, DenseInit::Zeros)?,
-            act: Activation::LeakyRelu { slope },
-        })
+    pub(crate) fn new(b: &mut ParamBuilder, name: &str, input: usize, first: usize, hidden: usize, out: usize, slope: f64, norm_eps: Option<f64>) -> Result<Self> {
+        let l1 = Dense::new(b, &format!("{name}.0"), input, first, DenseInit::TorchUniform)?;
+        let n1 = norm_eps.map(|eps| LayerNorm::new(b, &format!("{name}.norm0"), first, eps)).transpose()?;
+        let l2 = Dense::new(b, &format!("{name}.1"), first, hidden, DenseInit::TorchUniform)?;
+        let n2 = norm_eps.map(|eps| LayerNorm::new(b, &format!("{name}.norm1"), hidden, eps)).transpose()?;
+        Ok(Self { l1, n1, l2, n2, l3: Dense::new(b, &format!("{name}.2"), hidden, out, DenseInit::Zeros)?, act: Activation::LeakyRelu { slope } })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.l1.forward_with(x, self.act, Some(&self.n1), NormOrder::AfterActivation)?;
-        let h = self.l2.forward_with(&h, self.act, Some(&self.n2), NormOrder::AfterActivation)?;
+        let h = self.l1.forward_with(x, self.act, self.n1.as_ref(), NormOrder::AfterActivation)?;
+        let h = self.l2.forward_with(&h, self.act, self.n2.as_ref(), NormOrder::AfterActivation)?;
         self.l3.forward(&h)
     }
 }

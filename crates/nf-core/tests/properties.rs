@@ -65,6 +65,68 @@ fn inverse_of_forward_is_identity_for_random_configs() {
     }
 }
 
+/// The ablation switches (no PLU map, no coupling LayerNorm, both) keep the flow exact:
+/// f⁻¹(f(x)) = x to 1e-5 in f32, log-determinants equal the brute-force Jacobian's, and each
+/// switch does what it says: without the linear map the first ⌈d/2⌉ dimensions pass through
+/// every block unchanged; without the LayerNorm the couplings have no norm parameters.
+#[test]
+fn ablation_switches_keep_the_flow_invertible_with_exact_log_dets() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for (plu_linear, coupling_layer_norm) in [(false, true), (true, false), (false, false)] {
+        for (dim, cond_dim) in [(1, 3), (2, 0), (5, 4), (8, 6)] {
+            let name = format!("plu_linear {plu_linear} coupling_layer_norm {coupling_layer_norm} dim {dim} cond {cond_dim}");
+            let cfg = FlowConfig { plu_linear, coupling_layer_norm, ..small_config(dim, cond_dim, true) };
+            let names: Vec<String> = ConditionalFlow::new(cfg.clone(), 1, &Device::Cpu).unwrap().params().data().lock().unwrap().keys().cloned().collect();
+            assert_eq!(names.iter().any(|n| n.contains(".linear.")), plu_linear, "{name}: {names:?}");
+            assert_eq!(names.iter().any(|n| n.contains(".coupling.") && n.contains(".norm")), coupling_layer_norm, "{name}: {names:?}");
+            // f32: invertibility to 1e-5.
+            let flow = ConditionalFlow::new(cfg.clone(), 5, &Device::Cpu).unwrap();
+            perturb(&flow, 6, 0.03);
+            let x = randn(&mut rng, (32, dim), DType::F32);
+            let c = (cond_dim > 0).then(|| randn(&mut rng, (32, cond_dim), DType::F32));
+            let (z, ld_f) = flow.forward(&x, c.as_ref()).unwrap();
+            assert!(max_abs_diff(&z, &x) > 0.1, "{name}: the flow is (nearly) the identity");
+            let (x_back, ld_i) = flow.inverse(&z, c.as_ref()).unwrap();
+            assert!(max_abs_diff(&x, &x_back) < 1e-5, "{name}: |f⁻¹(f(x)) − x| = {}", max_abs_diff(&x, &x_back));
+            assert!(max_abs_diff(&ld_f, &ld_i.neg().unwrap()) < 1e-4, "{name}: inverse log-det is not minus the forward's");
+            if !plu_linear && dim > 1 {
+                let keep = dim.div_ceil(2);
+                let unchanged = max_abs_diff(&z.narrow(1, 0, keep).unwrap(), &x.narrow(1, 0, keep).unwrap());
+                assert_eq!(unchanged, 0.0, "{name}: without the linear map the first half must pass through");
+            }
+            // f64: log|det ∂z/∂x| against central finite differences.
+            let flow = ConditionalFlow::new_with_dtype(cfg, 9, &Device::Cpu, DType::F64).unwrap();
+            perturb(&flow, 7 + dim as u64, 0.2);
+            let x = randn(&mut rng, (2, dim), DType::F64);
+            let c = (cond_dim > 0).then(|| randn(&mut rng, (2, cond_dim), DType::F64));
+            let logdet: Vec<f64> = flow.forward(&x, c.as_ref()).unwrap().1.to_vec1().unwrap();
+            for (row, &flow_logdet) in logdet.iter().enumerate() {
+                let brute = brute_force_log_det(&flow, &x.narrow(0, row, 1).unwrap(), c.as_ref().map(|c| c.narrow(0, row, 1).unwrap()).as_ref());
+                assert!((brute - flow_logdet).abs() < 1e-3, "{name}: brute {brute} vs flow {flow_logdet}");
+                assert!(flow_logdet.abs() > 1e-2, "{name}: perturbation too weak to test anything");
+            }
+        }
+    }
+}
+
+/// `log|det ∂f/∂x|` at one row by central finite differences in f64, determinant by LU.
+fn brute_force_log_det(flow: &ConditionalFlow, xr: &Tensor, cr: Option<&Tensor>) -> f64 {
+    let dim = xr.dim(1).unwrap();
+    let h = 1e-5;
+    let mut jac = DMatrix::<f64>::zeros(dim, dim);
+    for j in 0..dim {
+        let mut e = vec![0.0; dim];
+        e[j] = h;
+        let e = Tensor::from_vec(e, (1, dim), &Device::Cpu).unwrap();
+        let zp: Vec<f64> = flow.forward(&(xr + &e).unwrap(), cr).unwrap().0.flatten_all().unwrap().to_vec1().unwrap();
+        let zm: Vec<f64> = flow.forward(&(xr - &e).unwrap(), cr).unwrap().0.flatten_all().unwrap().to_vec1().unwrap();
+        for i in 0..dim {
+            jac[(i, j)] = (zp[i] - zm[i]) / (2.0 * h);
+        }
+    }
+    jac.determinant().abs().ln()
+}
+
 /// Brute force: central finite differences in f64, determinant by LU.
 #[test]
 fn log_det_matches_brute_force_jacobian() {
@@ -76,22 +138,8 @@ fn log_det_matches_brute_force_jacobian() {
         let c = (cond_dim > 0).then(|| randn(&mut rng, (3, cond_dim), DType::F64));
         let (_, logdet) = flow.forward(&x, c.as_ref()).unwrap();
         let logdet: Vec<f64> = logdet.to_vec1().unwrap();
-        let h = 1e-5;
         for (row, &flow_logdet) in logdet.iter().enumerate() {
-            let xr = x.narrow(0, row, 1).unwrap();
-            let cr = c.as_ref().map(|c| c.narrow(0, row, 1).unwrap());
-            let mut jac = DMatrix::<f64>::zeros(dim, dim);
-            for j in 0..dim {
-                let mut e = vec![0.0; dim];
-                e[j] = h;
-                let e = Tensor::from_vec(e, (1, dim), &Device::Cpu).unwrap();
-                let zp: Vec<f64> = flow.forward(&(&xr + &e).unwrap(), cr.as_ref()).unwrap().0.flatten_all().unwrap().to_vec1().unwrap();
-                let zm: Vec<f64> = flow.forward(&(&xr - &e).unwrap(), cr.as_ref()).unwrap().0.flatten_all().unwrap().to_vec1().unwrap();
-                for i in 0..dim {
-                    jac[(i, j)] = (zp[i] - zm[i]) / (2.0 * h);
-                }
-            }
-            let brute = jac.determinant().abs().ln();
+            let brute = brute_force_log_det(&flow, &x.narrow(0, row, 1).unwrap(), c.as_ref().map(|c| c.narrow(0, row, 1).unwrap()).as_ref());
             assert!((brute - flow_logdet).abs() < 1e-3, "dim {dim}: brute {brute} vs flow {flow_logdet}");
             assert!(flow_logdet.abs() > 1e-2, "perturbation too weak to test anything");
         }
@@ -254,6 +302,13 @@ fn agreement_configs() -> Vec<(String, FlowConfig)> {
             }
         }
     }
+    // The ablation switches (Table 10), on the denoising preset so the score path is covered.
+    for (plu_linear, coupling_layer_norm) in [(false, true), (true, false), (false, false)] {
+        for (dim, cond_dim) in [(8, 29), (3, 0)] {
+            let cfg = FlowConfig { plu_linear, coupling_layer_norm, ..FlowConfig::gcbc(dim, cond_dim) };
+            out.push((format!("gcbc dim {dim} cond {cond_dim} plu_linear {plu_linear} coupling_layer_norm {coupling_layer_norm}"), cfg));
+        }
+    }
     out
 }
 
@@ -309,7 +364,18 @@ fn fast_sampler_matches_the_candle_path() {
             let mut sc = vec![0.0; dim];
             fast.score(&plain, &cv, &mut sc).unwrap();
             let e = rel_err(&sc, &score);
-            assert!(e <= SCORE_TOL, "{name}: fast score {sc:?} vs candle {score:?} (rel. error {e:e})");
+            if e > SCORE_TOL {
+                // The score jumps where a LeakyReLU input crosses zero, and the two paths' sum
+                // orders can put an input within rounding of zero on opposite sides (measured: 1
+                // in 200 random points of the no-linear, no-LayerNorm flow, error 2e-3). Then the
+                // paths must agree a hair away, and the graph's own score must jump there.
+                let nudged = (&x * 1.0001).unwrap();
+                let want: Vec<f32> = flow.score(&nudged, cond).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+                let mut got = vec![0.0; dim];
+                fast.score(&nudged.flatten_all().unwrap().to_vec1::<f32>().unwrap(), &cv, &mut got).unwrap();
+                let (e2, jump) = (rel_err(&got, &want), rel_err(&want, &score));
+                assert!(e2 <= SCORE_TOL && jump > e / 2.0, "{name}: fast score {sc:?} vs candle {score:?} (rel. error {e:e}; at x·1.0001 {e2:e}, the graph's score moved {jump:e})");
+            }
         }
         assert!(moved, "{name}: the perturbed flow is still (nearly) the identity");
         let mut out = vec![0.0; dim];

@@ -19,7 +19,9 @@ pub struct Records {
     /// the final evaluation's number the tables show for the run
     /// ([`crate::rundir::RunFinal::metric`]), and `last3`, the same averaged over the last three
     /// evaluations ([`crate::rundir::RunFinal::metric_last3`]; null also for records from before
-    /// it existed).
+    /// it existed), and `diverged`, what [`crate::rundir::Diverged`] says of a run whose loss went
+    /// non-finite ([`crate::rundir::Diverged::at`]). `agent` is the run's table column ([`crate::suite::SuiteRun::column`]:
+    /// `agent@variant` in an ablation).
     pub runs: DataFrame,
     /// Settings in name order, each with its tasks and agents in the suite's order.
     pub order: BTreeMap<String, (Vec<String>, Vec<String>)>,
@@ -40,13 +42,15 @@ pub fn load(suite: &Suite) -> Result<Records> {
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let mut num: [Vec<Option<f64>>; 11] = Default::default();
     let mut stands: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut diverged: Vec<Option<String>> = Vec::with_capacity(n);
     for r in &suite.runs {
         let (ts, ags) = order.entry(r.setting.clone()).or_default();
         if !ts.contains(&r.spec.task) {
             ts.push(r.spec.task.clone());
         }
-        if !ags.contains(&r.spec.agent) {
-            ags.push(r.spec.agent.clone());
+        let column = r.column();
+        if !ags.contains(&column) {
+            ags.push(column.clone());
         }
         if !tasks.contains_key(&r.spec.task) {
             tasks.insert(r.spec.task.clone(), envs::Task::resolve(&r.spec.task)?);
@@ -55,7 +59,7 @@ pub fn load(suite: &Suite) -> Result<Records> {
         let run = RunDir::new(&r.spec.out);
         setting.push(r.setting.clone());
         task.push(r.spec.task.clone());
-        agent.push(r.spec.agent.clone());
+        agent.push(column.clone());
         seed.push(r.spec.seed);
         dir.push(r.spec.out.display().to_string());
         match run.read_final()? {
@@ -78,8 +82,9 @@ pub fn load(suite: &Suite) -> Result<Records> {
                     col.push(v);
                 }
                 stands.push(Some(f.stands_in_for.clone()));
+                diverged.push(None);
                 if let Some(c) = curve(&run, t)? {
-                    curves.entry((r.setting.clone(), r.spec.task.clone(), r.spec.agent.clone())).or_default().push(c);
+                    curves.entry((r.setting.clone(), r.spec.task.clone(), column.clone())).or_default().push(c);
                 }
             }
             None => {
@@ -89,6 +94,7 @@ pub fn load(suite: &Suite) -> Result<Records> {
                     col.push(None);
                 }
                 stands.push(None);
+                diverged.push(run.read_diverged()?.map(|d| d.at()));
             }
         }
     }
@@ -112,6 +118,7 @@ pub fn load(suite: &Suite) -> Result<Records> {
         Column::new("dir".into(), dir),
         Column::new("value".into(), value),
         Column::new("last3".into(), last3),
+        Column::new("diverged".into(), diverged),
     ]);
     let runs = anyhow::Context::context(runs, "building the runs table")?;
     Ok(Records { runs, order, tasks, curves })

@@ -10,6 +10,8 @@
 //! and offline-RL settings have two tables: success in % averaged over the last three
 //! evaluations (what OGBench and FQL report), then the final evaluation's; the imitation settings
 //! the final evaluation's score, then each episode's best. Each heading says which it shows.
+//! An ablation setting (its runs are `[[experiment.variant]]`s, columns `agent@variant`) starts
+//! with the paper's layout ([`ablation`]): variant × task, our number beside the paper's.
 //! Plots: learning curves per task (mean ± std shaded) and a bar chart per setting, PNG and SVG;
 //! and a timing table (train steps/s, batch-1 action latency). `SUITE-runs.csv` lists every run
 //! of the suite, one row each (missing ones with their status and empty numbers):
@@ -23,6 +25,7 @@
 //! So the group-by runs eagerly (`group_by_stable(..).apply`), the pivot is a loop over the
 //! summary's rows, and CSV goes through the `csv` crate.
 
+mod ablation;
 mod load;
 mod plot;
 mod render;
@@ -55,6 +58,7 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
     let pairs = pairs();
     let mut report = String::new();
     let mut written: Vec<PathBuf> = Vec::new();
+    let ablations = ablation::ablations(suite);
     for (setting, (tasks, agents)) in &records.order {
         let rows = summarise::for_setting(&summary, setting)?;
         let imitation = tasks.iter().all(|t| records.tasks[t].is_imitation());
@@ -85,6 +89,17 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
             let (over, last3) = other("last3")?;
             let last3_md = table(&last3, &over, &pairs, &render::missing(&records.runs, setting, "last3")?, render::Metric::Last3)?;
             format!("{last3_md}\n{final_md}")
+        };
+        // An ablation's table in the paper's layout comes first, with its own CSV and sweep plot.
+        let md = match ablations.iter().find(|a| &a.setting == setting) {
+            Some(a) => {
+                let csv_path = tables.join(format!("{}-{setting}-ablation.csv", suite.name));
+                write_atomic(&csv_path, &ablation::csv(a, &records.runs, &records.tasks)?)?;
+                written.push(csv_path);
+                written.extend(ablation::plot(&plots, &suite.name, a, &records.runs, &records.tasks)?);
+                format!("{}\n{md}", ablation::markdown(&suite.name, a, &records.runs, &records.tasks)?)
+            }
+            None => md,
         };
         let csv = render::table_csv(&wide)?;
         for task in tasks {
@@ -242,6 +257,60 @@ mod tests {
         assert!(runs.starts_with("setting,task,agent,seed,status,success,return,score,score_final,success_last3,score_final_last3,best_score,"), "{runs}");
         assert!(runs.contains("conditional-il,pointmaze-medium-navigate,nf-gcbc,1,done,0.6,0,0.6,0.6,0.8,0.8,0.6,"), "{runs}");
         assert!(runs.contains("conditional-il,pointmaze-medium-navigate,gcbc,1,done,0.6,0,0.6,0.6,,,0.6,"), "{runs}");
+    }
+
+    /// An ablation (a sweep over σ on pusht) gets the paper's layout first: a row per variant, our
+    /// mean ± std beside the paper's number (or text); a run that diverged is shown with its step
+    /// and term, and its variant's other seed still counts; the CSV and the sweep plot follow.
+    #[test]
+    fn an_ablation_gets_the_papers_layout_with_divergences() {
+        let root = std::env::temp_dir().join(format!("nf-rl-aggregate-abl-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let suite_path = root.join("ab.toml");
+        std::fs::write(
+            &suite_path,
+            "[suite]\nseeds = [0, 1]\n\n[[experiment]]\nsetting = \"ablation-noise\"\ntasks = [\"pusht\"]\nagents = [\"nf-bc\"]\nsteps = 10\neval_every = 5\n\
+             [[experiment.variant]]\nname = \"sigma-0.1\"\nvalue = 0.1\nset = { noise_std = 0.1 }\npaper = { pusht = 0.827 }\n\
+             [[experiment.variant]]\nname = \"sigma-0\"\nlabel = \"σ = 0\"\nvalue = 0.0\nset = { noise_std = 0.0, denoise = false }\npaper = { pusht = \"NaN (diverges)\" }\n",
+        )
+        .unwrap();
+        let results = root.join("results");
+        let suite = crate::suite::load(&suite_path, &results, Path::new("data")).unwrap();
+        plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).ok();
+        let top = envs::Task::resolve("pusht").unwrap().top_score as f64;
+        for r in &suite.runs {
+            let dir = crate::rundir::RunDir::new(&r.spec.out);
+            dir.create().unwrap();
+            match (r.column().as_str(), r.spec.seed) {
+                ("nf-bc@sigma-0", 0) => dir.write_diverged(&crate::rundir::Diverged { step: 7, term: "nll".into(), value: f64::NAN }).unwrap(),
+                (col, seed) => {
+                    let s = top * if col == "nf-bc@sigma-0" { 0.5 } else { [0.6, 0.8][seed as usize] };
+                    std::fs::write(
+                        dir.path().join(crate::rundir::FINAL_FILE),
+                        format!("agent = \"nf-bc\"\ntask = \"pusht\"\nseed = {seed}\nsteps = 10\nsuccess = 0\nreturn = 0\nscore = {s}\nscore_final = {s}\nbest_score = {s}\nsteps_per_second = 10.0\naction_latency_us = 100.0\nstands_in_for = \"row P\"\n"),
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        aggregate(&suite, &results).unwrap();
+        let md = std::fs::read_to_string(results.join("tables/ab-ablation-noise.md")).unwrap();
+        println!("{md}");
+        assert!(md.starts_with("## ab — ablation-noise: ablation of nf-bc\n"), "{md}");
+        assert!(md.contains("| variant | pusht (ours) | paper: "), "{md}");
+        assert!(md.contains("| sigma-0.1 | 0.70 ± 0.14 | 0.827 |"), "{md}");
+        assert!(md.contains("| σ = 0 | 0.50 ± 0.00 (1 of 2 seeds); **diverged**: seed 0 at step 7, `nll` = NaN | NaN (diverges) |"), "{md}");
+        // The regular task × variant tables follow.
+        assert!(md.contains("nf-bc@sigma-0.1") && md.contains("nf-bc@sigma-0"), "{md}");
+        let csv = std::fs::read_to_string(results.join("tables/ab-ablation-noise-ablation.csv")).unwrap();
+        assert!(csv.starts_with("setting,variant,label,value,task,stands_in_for,mean,std,seeds,diverged,paper\n"), "{csv}");
+        assert!(csv.contains("ablation-noise,sigma-0.1,sigma-0.1,0.1,pusht,") && csv.contains(",0.7000,0.1414,2,,0.827"), "{csv}");
+        assert!(csv.contains(",0.5000,0.0000,1,\"seed 0 at step 7, `nll` = NaN\",NaN (diverges)"), "{csv}");
+        for f in ["ab-ablation-noise-sweep.png", "ab-ablation-noise-sweep.svg"] {
+            let n = std::fs::metadata(results.join("plots").join(f)).map(|m| m.len()).unwrap_or(0);
+            assert!(n > 2000, "{f}: {n} bytes");
+        }
     }
 
     /// An imitation setting's file has the final-score table (with the wins) and the
