@@ -198,8 +198,12 @@ pub fn plot(dir: &Path, suite: &str, a: &Ablation, runs: &DataFrame, tasks: &BTr
         return Ok(Vec::new());
     }
     let cells = cells(a, runs, tasks)?;
-    let keys = &a.variants[0].0.keys;
-    let x_desc = if keys.len() == 1 && a.variants.iter().all(|(v, _)| &v.keys == keys) { keys[0].clone() } else { "value".to_string() };
+    // The axis is the one key every variant sets (σ = 0 also sets `denoise`).
+    let common: Vec<&String> = a.variants[0].0.keys.iter().filter(|k| a.variants.iter().all(|(v, _)| v.keys.contains(k))).collect();
+    let x_desc = match common[..] {
+        [one] => one.clone(),
+        _ => "value".to_string(),
+    };
     let mut series: Vec<Sweep> = Vec::new();
     for t in &a.tasks {
         let ours = a.variants.iter().filter_map(|(v, _)| {
@@ -211,7 +215,8 @@ pub fn plot(dir: &Path, suite: &str, a: &Ablation, runs: &DataFrame, tasks: &BTr
             Paper::Number(y) => Some((v.value?, *y, 0.0)),
             Paper::Text(_) => None,
         });
-        series.push((format!("paper: {} (not comparable)", tasks[t].meta.stands_in_for), PAPER, paper.collect()));
+        // Short labels: the legend must not cover the points (the table names the rows).
+        series.push((format!("paper, {t}'s row (not comparable)"), PAPER, paper.collect()));
     }
     let xs = || a.variants.iter().filter_map(|(v, _)| v.value);
     let (lo, hi) = (xs().fold(f64::INFINITY, f64::min), xs().fold(f64::NEG_INFINITY, f64::max));
@@ -239,7 +244,7 @@ where
 {
     let err = |e: &dyn std::fmt::Debug| anyhow::anyhow!("{e:?}");
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root).caption(caption, ("sans-serif", 16)).margin(10).x_label_area_size(35).y_label_area_size(45).build_cartesian_2d(x, 0.0..1.0).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root).caption(caption, ("sans-serif", 16)).margin(10).x_label_area_size(35).y_label_area_size(45).build_cartesian_2d(x, 0.0..1.15).map_err(|e| err(&e))?;
     chart.configure_mesh().x_desc(x_desc).y_desc("score (fraction of top) or success").draw().map_err(|e| err(&e))?;
     for (label, c, pts) in series {
         if pts.is_empty() {
@@ -254,7 +259,7 @@ where
             .label(label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], c.stroke_width(2)));
     }
-    chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| err(&e))?;
+    chart.configure_series_labels().position(SeriesLabelPosition::UpperRight).background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
 }
