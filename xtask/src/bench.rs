@@ -301,6 +301,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let skipped = s.runs.len() - pending.len();
     if skipped > 0 {
         println!("{skipped} runs already finished: skipped");
+        let diverged = diverged_runs(&s).len();
+        if diverged > 0 {
+            println!("  ({diverged} of them diverged earlier: delete their run directories to run them again)");
+        }
     }
     let exe = std::env::current_exe().context("locating the xtask binary")?;
     let threads = threads_per_run(slots.len());
@@ -363,7 +367,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 for &i in &group {
                     let dir = RunDir::new(&s.runs[i].spec.out);
                     if let (false, Ok(Some(d))) = (dir.is_done(), dir.read_diverged()) {
-                        // A result, not a crash: the tables show it (the study's σ = 0).
+                        // A result, not a crash: the tables show it (the study's σ = 0), and it is
+                        // not rerun; the exit status still counts it.
                         bar.println(format!("DIVERGED {} {} seed{}: {d}", s.runs[i].column(), s.runs[i].spec.task, s.runs[i].spec.seed));
                         diverged += 1;
                     } else if !dir.is_done() {
@@ -393,10 +398,23 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!("{} runs finished, {diverged} diverged (shown in the tables), {} failed, {} skipped", s.runs.len() - failed.len() - skipped - diverged, failed.len(), skipped);
     let report = crate::aggregate::aggregate(&s, &args.results)?;
     println!("{report}");
-    if !failed.is_empty() {
-        bail!("{} runs failed (their errors are in each run's `status` file)", failed.len());
+    // A divergence is a result the tables show, but the suite still has runs without a score:
+    // the exit status says so, this time and on every rerun that skips them.
+    let diverged = diverged_runs(&s);
+    if !failed.is_empty() || !diverged.is_empty() {
+        bail!(
+            "{} runs failed (their errors are in each run's `status` file) and {} diverged (a non-finite loss, shown in the tables: {})",
+            failed.len(),
+            diverged.len(),
+            diverged.iter().map(|i| format!("{} {} seed{}", s.runs[*i].column(), s.runs[*i].spec.task, s.runs[*i].spec.seed)).collect::<Vec<_>>().join(", ")
+        );
     }
     Ok(())
+}
+
+/// The suite's runs that diverged (settled without a result).
+fn diverged_runs(s: &suite::Suite) -> Vec<usize> {
+    (0..s.runs.len()).filter(|&i| !RunDir::new(&s.runs[i].spec.out).is_done() && RunDir::new(&s.runs[i].spec.out).diverged_path().exists()).collect()
 }
 
 /// Writes `results/slurm/SUITE-<time>/array.sbatch` (one array task per pending run, each the
@@ -468,6 +486,10 @@ fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, grou
     println!("{}", crate::aggregate::aggregate(s, &args.results)?);
     if !failed.is_empty() {
         bail!("{} of {} Slurm runs failed (see each run's `status`)", failed.len(), pending.len());
+    }
+    let diverged = diverged_runs(s);
+    if !diverged.is_empty() {
+        bail!("{} runs diverged (a non-finite loss, shown in the tables; see each run's `diverged.toml`)", diverged.len());
     }
     Ok(())
 }

@@ -85,6 +85,14 @@ fn a_failing_run_is_recorded_and_the_others_go_on() {
     assert!(status.starts_with("failed") && status.contains("loss term"), "{status}");
     let md = std::fs::read_to_string(results.join("tables/tiny-cil.md")).unwrap();
     assert!(md.contains("Missing runs (1)") && md.contains("nf-gcbc"), "{md}");
+    // The divergence is recorded with its step and term, and settles the run: a second bench
+    // does not rerun it, and its exit status still says the suite has a run without a score.
+    let diverged = std::fs::read_to_string(base.join("nf-gcbc/seed0/diverged.toml")).unwrap();
+    assert!(diverged.contains("step = ") && diverged.contains("term = \"nll\""), "{diverged}");
+    let again = xtask().args(["bench", "--suite"]).arg(&s).arg("--results").arg(&results).arg("--data").arg(&data).output().unwrap();
+    let text = String::from_utf8_lossy(&again.stdout).to_string() + &String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && text.contains("2 runs already finished: skipped") && text.contains("1 of them diverged"), "{text}");
+    assert!(text.contains("1 diverged") && text.contains("nf-gcbc pointmaze-medium-navigate seed0"), "{text}");
 }
 
 #[test]
