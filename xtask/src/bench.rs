@@ -414,7 +414,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
 /// The suite's runs that diverged (settled without a result).
 fn diverged_runs(s: &suite::Suite) -> Vec<usize> {
-    (0..s.runs.len()).filter(|&i| !RunDir::new(&s.runs[i].spec.out).is_done() && RunDir::new(&s.runs[i].spec.out).diverged_path().exists()).collect()
+    (0..s.runs.len()).filter(|&i| RunDir::new(&s.runs[i].spec.out).is_diverged()).collect()
 }
 
 /// Writes `results/slurm/SUITE-<time>/array.sbatch` (one array task per pending run, each the

@@ -173,9 +173,14 @@ impl RunDir {
         write_atomic(&self.diverged_path(), &toml::to_string(d).context("serialising the divergence record")?)
     }
 
+    /// Stopped by a non-finite loss, without a result.
+    pub fn is_diverged(&self) -> bool {
+        !self.is_done() && self.diverged_path().exists()
+    }
+
     /// Finished, or diverged (a deterministic outcome, so not rerun).
     pub fn is_settled(&self) -> bool {
-        self.is_done() || self.diverged_path().exists()
+        self.is_done() || self.is_diverged()
     }
 
     /// Records `err`'s divergence if it is one (a loss term went NaN or infinite), and says so.

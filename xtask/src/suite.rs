@@ -141,13 +141,19 @@ pub struct SuiteRun {
     pub variant: Option<RunVariant>,
 }
 
+/// A run's column in the tables (and its directory under the task): the agent, or
+/// `agent@variant` in an ablation.
+pub fn column(agent: &str, variant: Option<&str>) -> String {
+    match variant {
+        Some(v) => format!("{agent}@{v}"),
+        None => agent.to_string(),
+    }
+}
+
 impl SuiteRun {
-    /// The run's column in the tables: its agent, or `agent@variant`.
+    /// The run's [`column`].
     pub fn column(&self) -> String {
-        match &self.variant {
-            Some(v) => format!("{}@{}", self.spec.agent, v.name),
-            None => self.spec.agent.clone(),
-        }
+        column(&self.spec.agent, self.variant.as_ref().map(|v| v.name.as_str()))
     }
 }
 
@@ -235,13 +241,11 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
                     if let Some(over) = exp.task.get(t.get_ref()).and_then(|m| m.get(a.get_ref())) {
                         table.get_or_insert_with(toml::Table::new).extend(over.clone());
                     }
-                    let mut column = a.get_ref().clone();
                     let run_variant = match variant {
                         Some(v) => {
                             table.get_or_insert_with(toml::Table::new).extend(v.set.clone());
                             let cfg = configure(a.get_ref(), table.as_ref()).with_context(|| format!("{}: variant `{}` of `{}`", at(v.name.span()), v.name.get_ref(), a.get_ref()))?;
                             check_task(&cfg, resolved).with_context(|| format!("{}: variant `{}` on task `{}`", at(v.name.span()), v.name.get_ref(), t.get_ref()))?;
-                            column = format!("{column}@{}", v.name.get_ref());
                             Some(RunVariant {
                                 name: v.name.get_ref().clone(),
                                 label: v.label.clone().unwrap_or_else(|| v.name.get_ref().clone()),
@@ -252,6 +256,7 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
                         }
                         None => None,
                     };
+                    let column = column(a.get_ref(), run_variant.as_ref().map(|v| v.name.as_str()));
                     for &seed in &file.suite.seeds {
                         let train =
                             TrainConfig { steps: exp.steps, batch_size: file.suite.batch_size, eval_every: exp.eval_every, eval_episodes: exp.eval_episodes.unwrap_or(file.suite.eval_episodes), seed };

@@ -14,7 +14,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use super::summarise;
-use crate::suite::{Paper, RunVariant, Suite};
+use crate::suite::{column, Paper, RunVariant, Suite};
 
 /// One ablation setting, in the suite's order.
 pub struct Ablation {
@@ -71,9 +71,23 @@ struct Cell {
     diverged: Vec<String>,
 }
 
+/// One ablation's numbers, summarised once for its table, CSV and plot.
+pub struct Cells {
+    /// Imitation tasks (final score) rather than goal-conditioned ones (success).
+    imitation: bool,
+    /// (task, column) → cell.
+    cells: BTreeMap<(String, String), Cell>,
+}
+
+impl Cells {
+    fn get(&self, a: &Ablation, task: &str, v: &RunVariant) -> Option<&Cell> {
+        self.cells.get(&(task.to_string(), column(&a.agent, Some(&v.name))))
+    }
+}
+
 /// The cells of one ablation from the runs table: `column` is `last3` for goal-conditioned tasks
 /// (in %), `value` for imitation (the final score); both become fractions of the top.
-fn cells(a: &Ablation, runs: &DataFrame, tasks: &BTreeMap<String, envs::Task>) -> Result<BTreeMap<(String, String), Cell>> {
+pub fn cells(a: &Ablation, runs: &DataFrame, tasks: &BTreeMap<String, envs::Task>) -> Result<Cells> {
     let imitation = a.tasks.iter().all(|t| tasks[t].is_imitation());
     let column = if imitation { "value" } else { "last3" };
     let summary = summarise::for_setting(&summarise::summarise_by(runs, column)?, &a.setting)?;
@@ -93,11 +107,7 @@ fn cells(a: &Ablation, runs: &DataFrame, tasks: &BTreeMap<String, envs::Task>) -
             out.entry((task.to_string(), col.to_string())).or_default().diverged.push(format!("seed {} at {d}", seed.get(i).unwrap_or_default()));
         }
     }
-    Ok(out)
-}
-
-fn column(a: &Ablation, v: &RunVariant) -> String {
-    format!("{}@{}", a.agent, v.name)
+    Ok(Cells { imitation, cells: out })
 }
 
 fn render_cell(c: Option<&Cell>, seeds: usize) -> String {
@@ -121,10 +131,8 @@ fn render_cell(c: Option<&Cell>, seeds: usize) -> String {
 }
 
 /// The ablation's Markdown table in the paper's layout.
-pub fn markdown(suite: &str, a: &Ablation, runs: &DataFrame, tasks: &BTreeMap<String, envs::Task>) -> Result<String> {
-    let cells = cells(a, runs, tasks)?;
-    let imitation = a.tasks.iter().all(|t| tasks[t].is_imitation());
-    let what = if imitation { "final evaluation's score as a fraction of the task's top score" } else { "success averaged over the last three evaluations" };
+pub fn markdown(suite: &str, a: &Ablation, cells: &Cells, tasks: &BTreeMap<String, envs::Task>) -> String {
+    let what = if cells.imitation { "final evaluation's score as a fraction of the task's top score" } else { "success averaged over the last three evaluations" };
     let mut md = format!("## {suite} — {}: ablation of {}\n\n", a.setting, a.agent);
     md.push_str(&format!(
         "Ours: {what}, mean ± std over {} seeds, on native stand-in tasks. \"Paper\": the study's number for the MuJoCo or human-demonstration task each stand-in replaces; \
@@ -140,12 +148,12 @@ pub fn markdown(suite: &str, a: &Ablation, runs: &DataFrame, tasks: &BTreeMap<St
     for (v, paper) in &a.variants {
         let mut row = vec![v.label.clone()];
         for t in &a.tasks {
-            row.push(render_cell(cells.get(&(t.clone(), column(a, v))), a.seeds));
+            row.push(render_cell(cells.get(a, t, v), a.seeds));
             row.push(paper.get(t).map_or("—".into(), |p| p.to_string()));
         }
         md.push_str(&format!("| {} |\n", row.join(" | ")));
     }
-    Ok(md)
+    md
 }
 
 #[derive(Serialize)]
@@ -164,12 +172,11 @@ struct Row<'a> {
 }
 
 /// The ablation's CSV: one row per (variant, task).
-pub fn csv(a: &Ablation, runs: &DataFrame, tasks: &BTreeMap<String, envs::Task>) -> Result<String> {
-    let cells = cells(a, runs, tasks)?;
+pub fn csv(a: &Ablation, cells: &Cells, tasks: &BTreeMap<String, envs::Task>) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for (v, paper) in &a.variants {
         for t in &a.tasks {
-            let c = cells.get(&(t.clone(), column(a, v))).cloned().unwrap_or_default();
+            let c = cells.get(a, t, v).cloned().unwrap_or_default();
             w.serialize(Row {
                 setting: &a.setting,
                 variant: &v.name,
@@ -193,11 +200,10 @@ const PAPER: RGBColor = RGBColor(228, 26, 28);
 
 /// A sweep's plot (every variant has a `value`): per task, our score (± std over seeds) and the
 /// paper's against the value, PNG and SVG. Nothing for an ablation that is not a sweep.
-pub fn plot(dir: &Path, suite: &str, a: &Ablation, runs: &DataFrame, tasks: &BTreeMap<String, envs::Task>) -> Result<Vec<PathBuf>> {
+pub fn plot(dir: &Path, suite: &str, a: &Ablation, cells: &Cells) -> Result<Vec<PathBuf>> {
     if a.variants.iter().any(|(v, _)| v.value.is_none()) {
         return Ok(Vec::new());
     }
-    let cells = cells(a, runs, tasks)?;
     // The axis is the one key every variant sets (σ = 0 also sets `denoise`).
     let common: Vec<&String> = a.variants[0].0.keys.iter().filter(|k| a.variants.iter().all(|(v, _)| v.keys.contains(k))).collect();
     let x_desc = match common[..] {
@@ -207,7 +213,7 @@ pub fn plot(dir: &Path, suite: &str, a: &Ablation, runs: &DataFrame, tasks: &BTr
     let mut series: Vec<Sweep> = Vec::new();
     for t in &a.tasks {
         let ours = a.variants.iter().filter_map(|(v, _)| {
-            let c = cells.get(&(t.clone(), column(a, v)))?;
+            let c = cells.get(a, t, v)?;
             Some((v.value?, c.mean?, c.std))
         });
         series.push((format!("{t} (ours)"), OURS, ours.collect()));

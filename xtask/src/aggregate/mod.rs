@@ -93,11 +93,12 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
         // An ablation's table in the paper's layout comes first, with its own CSV and sweep plot.
         let md = match ablations.iter().find(|a| &a.setting == setting) {
             Some(a) => {
+                let cells = ablation::cells(a, &records.runs, &records.tasks)?;
                 let csv_path = tables.join(format!("{}-{setting}-ablation.csv", suite.name));
-                write_atomic(&csv_path, &ablation::csv(a, &records.runs, &records.tasks)?)?;
+                write_atomic(&csv_path, &ablation::csv(a, &cells, &records.tasks)?)?;
                 written.push(csv_path);
-                written.extend(ablation::plot(&plots, &suite.name, a, &records.runs, &records.tasks)?);
-                format!("{}\n{md}", ablation::markdown(&suite.name, a, &records.runs, &records.tasks)?)
+                written.extend(ablation::plot(&plots, &suite.name, a, &cells)?);
+                format!("{}\n{md}", ablation::markdown(&suite.name, a, &cells, &records.tasks))
             }
             None => md,
         };
@@ -130,18 +131,25 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
 mod tests {
     use super::*;
 
+    /// A fresh directory `nf-rl-aggregate-{name}-PID` with the suite `{file}.toml` written from
+    /// `text` and loaded against `results/` there, and the plot font registered.
+    fn fixture(name: &str, file: &str, text: &str) -> (PathBuf, crate::suite::Suite) {
+        let root = std::env::temp_dir().join(format!("nf-rl-aggregate-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let suite_path = root.join(format!("{file}.toml"));
+        std::fs::write(&suite_path, text).unwrap();
+        let results = root.join("results");
+        let suite = crate::suite::load(&suite_path, &results, Path::new("data")).unwrap();
+        plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).ok();
+        (results, suite)
+    }
+
     /// A fixture of finished runs with known numbers: means, stds, bold, wins, missing runs and
     /// non-empty plots.
     #[test]
     fn aggregation_of_a_fixture() {
-        let root = std::env::temp_dir().join(format!("nf-rl-aggregate-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        let suite_path = root.join("fx.toml");
-        std::fs::write(&suite_path, "[suite]\nseeds = [0, 1]\n\n[[experiment]]\nsetting = \"cil\"\ntasks = [\"pointmaze-medium-navigate\", \"pointmaze-large-navigate\"]\nagents = [\"nf-gcbc\", \"gcbc\"]\nsteps = 10\neval_every = 5\n").unwrap();
-        let results = root.join("results");
-        let suite = crate::suite::load(&suite_path, &results, Path::new("data")).unwrap();
-        plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).ok();
+        let (results, suite) = fixture("fx", "fx", "[suite]\nseeds = [0, 1]\n\n[[experiment]]\nsetting = \"cil\"\ntasks = [\"pointmaze-medium-navigate\", \"pointmaze-large-navigate\"]\nagents = [\"nf-gcbc\", \"gcbc\"]\nsteps = 10\neval_every = 5\n");
         // success per (task, agent, seed); large/gcbc/seed1 is missing.
         let table = [
             ("pointmaze-medium-navigate", "nf-gcbc", 0, 0.5),
@@ -206,18 +214,11 @@ mod tests {
     /// a run recorded before the last-three means existed is missing from the first table only.
     #[test]
     fn goal_conditioned_tables_show_the_last_three_evaluations_then_the_final_one() {
-        let root = std::env::temp_dir().join(format!("nf-rl-aggregate-last3-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        let suite_path = root.join("l3.toml");
-        std::fs::write(
-            &suite_path,
+        let (results, suite) = fixture(
+            "last3",
+            "l3",
             "[suite]\nseeds = [0, 1]\n\n[[experiment]]\nsetting = \"conditional-il\"\ntasks = [\"pointmaze-medium-navigate\"]\nagents = [\"nf-gcbc\", \"gcbc\"]\nsteps = 10\neval_every = 5\n",
-        )
-        .unwrap();
-        let results = root.join("results");
-        let suite = crate::suite::load(&suite_path, &results, Path::new("data")).unwrap();
-        plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).ok();
+        );
         // (final success, success over the last three evaluations) per (agent, seed); gcbc seed 1
         // is an old record without the last-three mean. The final evaluation ranks gcbc first,
         // the last three nf-gcbc.
@@ -264,20 +265,13 @@ mod tests {
     /// and term, and its variant's other seed still counts; the CSV and the sweep plot follow.
     #[test]
     fn an_ablation_gets_the_papers_layout_with_divergences() {
-        let root = std::env::temp_dir().join(format!("nf-rl-aggregate-abl-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        let suite_path = root.join("ab.toml");
-        std::fs::write(
-            &suite_path,
+        let (results, suite) = fixture(
+            "abl",
+            "ab",
             "[suite]\nseeds = [0, 1]\n\n[[experiment]]\nsetting = \"ablation-noise\"\ntasks = [\"pusht\"]\nagents = [\"nf-bc\"]\nsteps = 10\neval_every = 5\n\
              [[experiment.variant]]\nname = \"sigma-0.1\"\nvalue = 0.1\nset = { noise_std = 0.1 }\npaper = { pusht = 0.827 }\n\
              [[experiment.variant]]\nname = \"sigma-0\"\nlabel = \"σ = 0\"\nvalue = 0.0\nset = { noise_std = 0.0, denoise = false }\npaper = { pusht = \"NaN (diverges)\" }\n",
-        )
-        .unwrap();
-        let results = root.join("results");
-        let suite = crate::suite::load(&suite_path, &results, Path::new("data")).unwrap();
-        plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).ok();
+        );
         let top = envs::Task::resolve("pusht").unwrap().top_score as f64;
         for r in &suite.runs {
             let dir = crate::rundir::RunDir::new(&r.spec.out);
@@ -317,14 +311,8 @@ mod tests {
     /// episode-best table (PushT's max coverage) from the same runs.
     #[test]
     fn imitation_tables_show_final_and_episode_best_scores() {
-        let root = std::env::temp_dir().join(format!("nf-rl-aggregate-il-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        let suite_path = root.join("il.toml");
-        std::fs::write(&suite_path, "[suite]\nseeds = [0, 1]\n\n[[experiment]]\nsetting = \"imitation\"\ntasks = [\"pusht\"]\nagents = [\"nf-bc\", \"bc\"]\nsteps = 10\neval_every = 5\n").unwrap();
-        let results = root.join("results");
-        let suite = crate::suite::load(&suite_path, &results, Path::new("data")).unwrap();
-        plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).ok();
+        let (results, suite) =
+            fixture("il", "il", "[suite]\nseeds = [0, 1]\n\n[[experiment]]\nsetting = \"imitation\"\ntasks = [\"pusht\"]\nagents = [\"nf-bc\", \"bc\"]\nsteps = 10\neval_every = 5\n");
         // (max coverage, final coverage) per (agent, seed).
         let table = [("nf-bc", 0, 0.8, 0.6), ("nf-bc", 1, 0.6, 0.4), ("bc", 0, 0.5, 0.5), ("bc", 1, 0.7, 0.3)];
         for r in &suite.runs {
