@@ -4,6 +4,9 @@
 //! 29-D / 8-D antmaze the paper's sizes were set for. The gradient steps also time
 //! `nf-gcbc-quick`, NF-GCBC as the quick suite's first experiment configures it, on that
 //! experiment's task; `cargo xtask perf --compare` sets these beside the same models in JAX.
+//! The online group times what one environment step of the online loop costs at the reference's
+//! 1024 environments: the environments' step on each online maze, and each online agent's
+//! exploration actions for 1024 rows (its SGD step is in the first group).
 
 use candle_core::Device;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -74,6 +77,47 @@ fn bench(c: &mut Criterion) {
         let one = batch(1, &agent.data_spec());
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         g.bench_function(&name, |bch| bch.iter(|| agent.act(&one.observations, Some(&one.goals), 1, &mut rng).unwrap()));
+    }
+    g.finish();
+    online(c);
+}
+
+/// One step of 1024 environments: the mazes' stepping, then each online agent's exploration
+/// actions for 1024 rows of the maze's (x, y) observations and goals.
+fn online(c: &mut Criterion) {
+    const ENVS: usize = 1024;
+    let mut g = c.benchmark_group("online, 1024 environments");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(ENVS as u64));
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    for maze in ["pointmaze-umaze-online", "pointmaze-bigmaze-online", "pointmaze-hardestmaze-online"] {
+        let mut venv = envs::VecEnv::new(maze, ENVS).unwrap();
+        let seeds: Vec<u64> = (0..ENVS as u64).collect();
+        let actions: Vec<f32> = (0..ENVS * 2).map(|_| rand::Rng::random_range(&mut rng, -1.0..1.0)).collect();
+        let all = vec![true; ENVS];
+        venv.reset(&seeds, Some(1)).unwrap();
+        let mut t = 0;
+        g.bench_function(format!("env step/{maze}"), |bch| {
+            bch.iter(|| {
+                // Episodes last 1000 steps; start new ones as the online loop does.
+                t += 1;
+                if t % 1000 == 0 {
+                    venv.reset(&seeds, Some(1)).unwrap();
+                }
+                venv.step(&actions, &all).unwrap()
+            })
+        });
+    }
+    let task = envs::Task::resolve("pointmaze-umaze-online").unwrap();
+    for a in agents::AGENTS {
+        let cfg = a.configure(None).unwrap();
+        if !matches!(cfg.data_spec(), DataSpec::Online(_)) {
+            continue;
+        }
+        let agent = cfg.build(&mut rl::TrainConfig::default(), task.obs_dim, task.act_dim, 0, &Device::Cpu).unwrap().0;
+        let b = batch_of(ENVS, &agent.data_spec(), task.obs_dim, task.act_dim);
+        let explorer = agent.explorer().unwrap();
+        g.bench_function(format!("explore/{}", a.name()), |bch| bch.iter(|| explorer.explore(&b.observations, &b.goals, ENVS, &mut rng).unwrap()));
     }
     g.finish();
 }

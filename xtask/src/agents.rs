@@ -14,6 +14,7 @@ pub const AGENTS: &[&dyn Registered] = &[
     &Entry::<nf_algos::NfBcConfig>::NEW,
     &Entry::<nf_algos::NfGcbcConfig>::NEW,
     &Entry::<nf_algos::NfRlbcConfig>::NEW,
+    &Entry::<nf_algos::NfUgsConfig>::NEW,
     &Entry::<baselines::GcbcConfig>::NEW,
     &Entry::<baselines::FmGcbcConfig>::NEW,
     &Entry::<baselines::GcivlConfig>::NEW,
@@ -30,6 +31,9 @@ pub const AGENTS: &[&dyn Registered] = &[
     &Entry::<baselines::IqlConfig>::NEW,
     &Entry::<baselines::IfqlConfig>::NEW,
     &Entry::<baselines::IdqlConfig>::NEW,
+    &Entry::<baselines::CrlUniformConfig>::NEW,
+    &Entry::<baselines::CrlMinmaxConfig>::NEW,
+    &Entry::<baselines::CrlOracleConfig>::NEW,
     &Entry::<baselines::random::RandomConfig>::NEW,
 ];
 
@@ -71,6 +75,11 @@ fn kind_label(k: TaskKind) -> &'static str {
     }
 }
 
+/// The online mazes, as `a, b, c`.
+fn online_tasks() -> String {
+    envs::task_names().into_iter().filter(|t| Task::resolve(t).is_ok_and(|t| t.kind == TaskKind::Online)).collect::<Vec<_>>().join(", ")
+}
+
 fn kinds_label(kinds: &[TaskKind]) -> String {
     kinds.iter().map(|&k| kind_label(k)).collect::<Vec<_>>().join(", ")
 }
@@ -102,7 +111,10 @@ pub fn check_task(cfg: &Configured, task: &Task) -> Result<()> {
     }
     let (name, t) = (cfg.name(), task.name());
     match (cfg.data_spec(), task.kind) {
-        (_, TaskKind::Online) => bail!("{t} has no dataset (the online mazes collect their own data), so {name} cannot train on it"),
+        (_, TaskKind::Online) => bail!("{t} has no dataset (the online mazes collect their own data), so {name} cannot train on it (the online agents do: {})", runners(TaskKind::Online, None).0),
+        (DataSpec::Online(_), kind) => {
+            bail!("{name} is an online agent: it collects its own data on the online mazes ({}); {t} is a {} task with a dataset", online_tasks(), kind_label(kind))
+        }
         (DataSpec::GoalConditioned(_) | DataSpec::ValueGoals(_), TaskKind::Imitation) => {
             bail!("{name} is goal-conditioned; {t} is an imitation task without goals (run {} on it)", runners(TaskKind::Imitation, None).0)
         }
@@ -166,6 +178,10 @@ mod tests {
             "qrl" => "actor_hidden = [16]\nvalue_hidden = [16]\nlatent_dim = 16",
             "crl" => "actor_hidden = [16]\nvalue_hidden = [16]\nlatent_dim = 8",
             "hiql" => "actor_hidden = [16]\nvalue_hidden = [16]\nrep_dim = 4",
+            "nf-ugs" => "actor_hidden = [16]\nencoder_hidden = [16]\nrep = 4\nblocks = 2\nchannels = 16\n[online]\nenvs = 4\nunroll = 5\nbuffer = 50\nprefill = 5\nupdates = 2\ncandidates = 3",
+            "crl-uniform" | "crl-minmax" | "crl-oracle" => {
+                "actor_hidden = [16]\nsa_hidden = [16]\ng_hidden = [16]\nrep = 4\n[online]\nenvs = 4\nunroll = 5\nbuffer = 50\nprefill = 5\nupdates = 2\ncandidates = 3"
+            }
             FLOOR => "",
             _ => "hidden = [16]",
         };
@@ -175,7 +191,13 @@ mod tests {
     /// A task of the pointmaze family the agent runs (all have 2-D observations and actions).
     fn task_for(name: &str) -> Task {
         let kinds = configure(name, Some(&tiny(name))).unwrap().task_kinds();
-        let task = if kinds.contains(&TaskKind::GoalConditioned) { "pointmaze-medium-navigate" } else { "pointmaze-medium-navigate-singletask-task3" };
+        let task = if kinds.contains(&TaskKind::Online) {
+            "pointmaze-umaze-online"
+        } else if kinds.contains(&TaskKind::GoalConditioned) {
+            "pointmaze-medium-navigate"
+        } else {
+            "pointmaze-medium-navigate-singletask-task3"
+        };
         Task::resolve(task).unwrap()
     }
 
@@ -190,11 +212,18 @@ mod tests {
             let (mut agent, _, fitted) = make_agent(name, Some(&tiny(name)), &task, 0, &cfg, &dev).unwrap();
             let dir = std::env::temp_dir().join(format!("nf-rl-agents-{}-{name}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
-            let data = envs::generate_with(task.name(), 0, envs::Split::Train, 3, 101).unwrap();
-            let summary = rl::train(agent.as_mut(), &task, data, &fitted, &dir, &mut |_| {}).unwrap();
+            let summary = if task.kind == TaskKind::Online {
+                // Environment steps: 4 environments × 5-step unrolls.
+                let online = rl::TrainConfig { steps: 100, eval_every: 50, ..fitted.clone() };
+                rl::train_online(agent.as_mut(), &task, &online, &dir, &mut |_| {}).unwrap()
+            } else {
+                let data = envs::generate_with(task.name(), 0, envs::Split::Train, 3, 101).unwrap();
+                rl::train(agent.as_mut(), &task, data, &fitted, &dir, &mut |_| {}).unwrap()
+            };
             assert!(summary.final_eval.success.is_finite(), "{name}");
             let csv = std::fs::read_to_string(dir.join(rl::METRICS_FILE)).unwrap();
-            assert_eq!(csv.lines().count() as u64, 1 + fitted.steps.div_ceil(fitted.eval_every), "{name}: one row per evaluation: {csv}");
+            let evals = if task.kind == TaskKind::Online { 2 } else { fitted.steps.div_ceil(fitted.eval_every) };
+            assert_eq!(csv.lines().count() as u64, 1 + evals, "{name}: one row per evaluation: {csv}");
             let (mut fresh, _, _) = make_agent(name, Some(&tiny(name)), &task, 77, &cfg, &dev).unwrap();
             rl::load_checkpoint(fresh.as_mut(), &dir.join(rl::LAST_CHECKPOINT)).unwrap();
             let width = match agent.data_spec() {
@@ -239,8 +268,10 @@ mod tests {
         };
         for name in names().filter(|&n| n != FLOOR) {
             for (value, why) in [(f64::NAN, "not a finite number"), (f64::INFINITY, "not a finite number"), (0.0, "out of range"), (-3e-4, "out of range")] {
-                let err = bad(name, "lr", toml::Value::Float(value));
-                assert!(err.contains(name) && err.contains("`lr`") && err.contains(why), "{name}, lr = {value}: {err}");
+                // The online agents have one learning rate per network.
+                let key = if name == "nf-ugs" || name.starts_with("crl-") { "actor_lr" } else { "lr" };
+                let err = bad(name, key, toml::Value::Float(value));
+                assert!(err.contains(name) && err.contains(&format!("`{key}`")) && err.contains(why), "{name}, {key} = {value}: {err}");
             }
         }
         let cases = [
@@ -406,7 +437,11 @@ mod tests {
                 }
             }
         }
-        assert_eq!(found.len(), AGENTS.len(), "registered {registered:?}, implemented {found:?}");
+        // One type may back several entries (the online CRL variants differ only in their goal rule).
+        let mut distinct = registered.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(found.len(), distinct.len(), "registered {registered:?}, implemented {found:?}");
         for a in AGENTS {
             let text = std::fs::read_to_string(root.join(a.source())).unwrap();
             assert!(text.contains("impl AgentConfig for"), "{}", a.source());

@@ -292,7 +292,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut tasks: Vec<&str> = s.runs.iter().map(|r| r.spec.task.as_str()).collect();
     tasks.sort();
     tasks.dedup();
-    for t in tasks {
+    // The online mazes have no dataset: their agents collect their own data.
+    for t in tasks.into_iter().filter(|t| !t.ends_with("-online")) {
         let o = envs::manifest::ensure(&args.data, t, 0, envs::Split::Train)?;
         if o.generated() {
             println!("generated {}", o.path().display());

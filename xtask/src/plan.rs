@@ -10,6 +10,9 @@
 //! Runs the runner groups into a member ensemble ([`crate::bench::group_runs`]) are priced as
 //! the ensemble: its gradient step is timed with the group's member count and shared by them.
 //!
+//! Online runs (the unsupervised-GCRL setting) cost their SGD steps and their collection (see
+//! [`online_train_s`]).
+//!
 //! Not counted: dataset generation and loading, batch sampling, process start. Evaluations count
 //! every episode to its step limit, as if none succeeded early: an upper bound.
 
@@ -217,6 +220,20 @@ fn evaluation_calls(data_spec: &DataSpec, eval_tasks: u64, max_steps: u64) -> (u
     (eval_tasks * max_steps.div_ceil(per_act), eval_tasks * max_steps)
 }
 
+/// An online run's training time from environment step `start`: its SGD steps (`updates` after
+/// each unroll past the prefill) at the probed step time, and its collection, every environment
+/// acting and stepping once per step, priced from the evaluation-batch probes scaled by rows
+/// (`envs` / `eval_episodes`). Not counted: the agents' goal choice before each unroll.
+fn online_train_s(o: &rl::OnlineConfig, start: u64, a: &AgentProbe, env_s: f64, eval_episodes: usize) -> f64 {
+    let per_unroll = (o.envs * o.unroll) as u64;
+    let (from, to) = (start / per_unroll, a.steps.div_ceil(per_unroll));
+    let prefill = o.prefill.div_ceil(o.unroll) as u64;
+    let sgd = (to.saturating_sub(from.max(prefill))) * o.updates as u64;
+    let rows = o.envs as f64 / eval_episodes.max(1) as f64;
+    let collect = (to.saturating_sub(from) * o.unroll as u64) as f64 * rows * (a.act_s + env_s);
+    sgd as f64 * a.step_s + collect
+}
+
 /// The step a pending run resumes from: its last evaluation, which its last checkpoint holds.
 fn resume_step(run: &SuiteRun) -> Result<u64> {
     let dir = RunDir::new(&run.spec.out);
@@ -333,7 +350,11 @@ pub fn estimate(s: &Suite, files: Files<'_>, device: DeviceName, at_once: Option
         let data_spec = crate::agents::configure(&r.spec.agent, r.spec.agent_table.as_ref())?.data_spec();
         let (acts, env_steps) = evaluation_calls(&data_spec, *eval_tasks, task.max_episode_steps as u64);
         let evals = evaluations(start, a.steps, a.eval_every) as f64;
-        costs.push(RunCost { setting: &r.setting, agent: &r.spec.agent, train_s: (a.steps - start) as f64 * a.step_s, eval_s: evals * (acts as f64 * a.act_s + env_steps as f64 * env_s) });
+        let train_s = match &data_spec {
+            DataSpec::Online(o) => online_train_s(o, start, a, *env_s, r.spec.train.eval_episodes),
+            _ => (a.steps - start) as f64 * a.step_s,
+        };
+        costs.push(RunCost { setting: &r.setting, agent: &r.spec.agent, train_s, eval_s: evals * (acts as f64 * a.act_s + env_steps as f64 * env_s) });
     }
     Ok(render(s, &costs, pending.len(), device, at_once, threads, (agent_of.len(), env_of.len(), probe_s)))
 }

@@ -148,6 +148,13 @@ impl RunDir {
         Ok((!last.is_empty()).then(|| last.iter().map(|(_, v)| v).sum::<f64>() / last.len() as f64))
     }
 
+    /// `column` at the last evaluation of `metrics.csv`; `None` without the file, the column or
+    /// a number in it.
+    pub fn last_eval(&self, column: &str) -> Result<Option<f64>> {
+        let m = rl::train::MetricsCsv::read(self.metrics_path()).with_context(|| format!("reading {}", self.metrics_path().display()))?;
+        Ok(m.series("step", column).and_then(|s| s.last().map(|&(_, v)| v)))
+    }
+
     /// The recorded status, or `None` when the run never started.
     pub fn read_status(&self) -> Result<Option<RunStatus>> {
         let path = self.status_path();
@@ -303,6 +310,9 @@ pub struct RunFinal {
     /// Final evaluation per evaluation task (`task1` … `task5`, or `easy` / `hard`).
     #[serde(default)]
     pub tasks: BTreeMap<String, TaskFinal>,
+    /// Online runs: the share of the maze's free cells visited while training, 0–1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<f64>,
 }
 
 impl RunFinal {
@@ -340,6 +350,9 @@ pub struct TaskFinal {
     pub score: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score_final: Option<f64>,
+    /// Share of each episode's steps spent at the goal (JaxGCRL's time at goal; online mazes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_goal: Option<f64>,
 }
 
 /// `status`: where a run stands.
@@ -418,7 +431,7 @@ mod tests {
         .unwrap();
         let f = d.read_final().unwrap().unwrap();
         assert_eq!((f.success, f.ret, f.best_score, f.score, f.score_final), (1.0, -12.5, 0.8, None, None));
-        assert_eq!(f.tasks["task1"], TaskFinal { success: 1.0, ret: -10.0, score: None, score_final: None });
+        assert_eq!(f.tasks["task1"], TaskFinal { success: 1.0, ret: -10.0, score: None, score_final: None, at_goal: None });
         let task = envs::Task::resolve("pointmaze-medium-navigate").unwrap();
         assert_eq!(f.metric(&task), 100.0);
         // No last-three means: the tables show the run as missing there, not as 0.

@@ -11,8 +11,9 @@
 //! setting = "conditional-il"          # a table per setting
 //! tasks = ["pointmaze-medium-navigate"]
 //! agents = ["nf-gcbc", "gcbc"]
-//! steps = 2000
+//! steps = 2000                        # online settings: environment steps
 //! eval_every = 1000
+//! # eval_episodes, batch_size: override the [suite] values for this experiment
 //! [experiment.agent.nf-gcbc]          # agent config for this experiment
 //! blocks = 4
 //! [experiment.task.pointmaze-medium-navigate.nf-gcbc]   # per-task override (γ, α, …)
@@ -80,6 +81,8 @@ struct Experiment {
     eval_every: u64,
     #[serde(default)]
     eval_episodes: Option<usize>,
+    #[serde(default)]
+    batch_size: Option<usize>,
     #[serde(default)]
     agent: BTreeMap<String, toml::Table>,
     #[serde(default)]
@@ -258,8 +261,13 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
                     };
                     let column = column(a.get_ref(), run_variant.as_ref().map(|v| v.name.as_str()));
                     for &seed in &file.suite.seeds {
-                        let train =
-                            TrainConfig { steps: exp.steps, batch_size: file.suite.batch_size, eval_every: exp.eval_every, eval_episodes: exp.eval_episodes.unwrap_or(file.suite.eval_episodes), seed };
+                        let train = TrainConfig {
+                            steps: exp.steps,
+                            batch_size: exp.batch_size.unwrap_or(file.suite.batch_size),
+                            eval_every: exp.eval_every,
+                            eval_episodes: exp.eval_episodes.unwrap_or(file.suite.eval_episodes),
+                            seed,
+                        };
                         train.validate().with_context(|| format!("{}: experiment `{}`", path.display(), exp.setting))?;
                         let out = results.join("runs").join(&name).join(&exp.setting).join(t.get_ref()).join(&column).join(format!("seed{seed}"));
                         runs.push(SuiteRun {

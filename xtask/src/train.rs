@@ -155,26 +155,37 @@ fn execute_inner(spec: &RunSpec, dir: &RunDir, show_progress: bool) -> Result<rl
     }
     dir.write_config(&resolved)?;
 
-    let outcome = envs::manifest::ensure(&spec.data, &spec.task, 0, envs::Split::Train)?;
-    let data = envs::Dataset::load_npz(outcome.path())?;
-    data.check_for_task(outcome.path(), &spec.task)?;
+    // The online mazes have no dataset: the agent collects its own data.
+    let data = if task.kind == envs::TaskKind::Online {
+        None
+    } else {
+        let outcome = envs::manifest::ensure(&spec.data, &spec.task, 0, envs::Split::Train)?;
+        let data = envs::Dataset::load_npz(outcome.path())?;
+        data.check_for_task(outcome.path(), &spec.task)?;
+        Some(data)
+    };
 
     let bar = if show_progress {
-        println!("{} on {} (seed {}), {} steps → {}", spec.agent, spec.task, spec.seed, cfg.steps, out.display());
+        let unit = if data.is_none() { "environment steps" } else { "steps" };
+        println!("{} on {} (seed {}), {} {unit} → {}", spec.agent, spec.task, spec.seed, cfg.steps, out.display());
         let bar = ProgressBar::new(cfg.steps);
         bar.set_style(ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} ({per_sec}, eta {eta}) {msg}").unwrap());
         bar
     } else {
         ProgressBar::hidden()
     };
-    let summary = rl::train(agent.as_mut(), &task, data, cfg, out, &mut |p| {
+    let mut show = |p: rl::Progress<'_>| {
         bar.set_position(p.step);
-        if p.step % 50 == 0 || p.last_eval.is_some() {
+        if p.step.is_multiple_of(50) || p.last_eval.is_some() {
             let loss = p.metrics.first().map(|(k, v)| format!("{k} {v:.3}")).unwrap_or_default();
             let ev = p.last_eval.map(|e| format!(" | eval success {:.2}", e.success)).unwrap_or_default();
             bar.set_message(format!("{loss}{ev}"));
         }
-    })?;
+    };
+    let summary = match data {
+        Some(data) => rl::train(agent.as_mut(), &task, data, cfg, out, &mut show)?,
+        None => rl::train_online(agent.as_mut(), &task, cfg, out, &mut show)?,
+    };
     bar.finish_and_clear();
     let latency_us = action_latency_us(agent.as_ref(), obs_dim)?;
     dir.write_final(&run_final(spec, dir, cfg.steps, &summary, latency_us, meta)?)?;
@@ -293,7 +304,8 @@ fn run_final(spec: &RunSpec, dir: &RunDir, steps: u64, summary: &rl::TrainSummar
         steps_per_second: summary.steps_per_second,
         action_latency_us,
         stands_in_for: meta.stands_in_for.clone(),
-        tasks: e.tasks.iter().map(|t| (t.task.clone(), TaskFinal { success: t.success, ret: t.ret, score: Some(t.score), score_final: Some(t.score_final) })).collect(),
+        tasks: e.tasks.iter().map(|t| (t.task.clone(), TaskFinal { success: t.success, ret: t.ret, score: Some(t.score), score_final: Some(t.score_final), at_goal: Some(t.at_goal) })).collect(),
+        coverage: dir.last_eval("explore/coverage")?,
     })
 }
 

@@ -166,9 +166,9 @@ fn a_dry_run_estimates_the_quick_suites_wall_time() {
     };
     let (small, large) = (budget(40), budget(400));
     let text = dry(&small, &[]);
-    assert!(text.contains("estimated time on cpu (2 runs at a time") && text.contains("26 of 26 runs pending"), "{text}");
+    assert!(text.contains("estimated time on cpu (2 runs at a time") && text.contains("34 of 34 runs pending"), "{text}");
     let (experiments, total) = walls(&text);
-    assert_eq!(experiments.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["conditional-il", "offline-rl", "imitation"], "{text}");
+    assert_eq!(experiments.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["conditional-il", "offline-rl", "imitation", "unsupervised-gcrl"], "{text}");
     assert!(experiments.iter().all(|(_, w)| *w > 0.0), "{text}");
     let sum: f64 = experiments.iter().map(|(_, w)| w).sum();
     assert!((sum - total).abs() <= 0.05 * (experiments.len() + 1) as f64, "experiments sum to {sum}, total {total}:\n{text}");
@@ -179,16 +179,16 @@ fn a_dry_run_estimates_the_quick_suites_wall_time() {
     std::fs::create_dir_all(&finished).unwrap();
     std::fs::write(finished.join("final.toml"), "").unwrap();
     let text = dry(&small, &[]);
-    assert!(text.contains("25 of 26 runs pending") && text.contains("seed 0 (40 steps) done"), "{text}");
+    assert!(text.contains("33 of 34 runs pending") && text.contains("seed 0 (40 steps) done"), "{text}");
     assert!(!dir.join("data").exists(), "a dry run generates no dataset");
     // `--no-estimate`: the listing alone, without a probe.
     let text = dry(&small, &["--no-estimate"]);
     assert!(text.contains("nf-gcbc") && !text.contains("estimated time") && !text.contains("probed"), "{text}");
     // `--members 2`: a cell's two seeds form one ensemble, probed as one (each agent once, at
     // its group's size), except the finished run's cell, whose other seed runs solo, and
-    // `random`, `vq-bet` and `diffusion-policy`, which have no ensemble form.
+    // `random`, `vq-bet`, `diffusion-policy` and the online agents, which have no ensemble form.
     let text = dry(&small, &["--members", "2"]);
-    assert!(text.contains("member ensembles (--members 2): 25 pending runs in 19 processes"), "{text}");
+    assert!(text.contains("member ensembles (--members 2): 33 pending runs in 27 processes"), "{text}");
     let (experiments, _) = walls(&text);
     assert!(experiments.iter().all(|(_, w)| *w > 0.0), "{text}");
 }

@@ -104,6 +104,7 @@ impl Sampler {
                 Sampler::Transitions(envs::TransitionSampler::new(ds).unwrap().with_rewards(r, m).unwrap())
             }
             DataSpec::Chunks { obs_history, action_chunk, .. } => Sampler::Chunks(envs::TransitionSampler::new(data()).unwrap(), obs_history, action_chunk),
+            DataSpec::Online(_) => unreachable!("no online agent has a member ensemble"),
         }
     }
 

@@ -1,11 +1,13 @@
 //! The methods the NF agents are measured against, behind the same [`rl::Agent`] interface:
 //! GCBC, FM-GCBC (goal-conditioned imitation), GCIVL, GCIQL, QRL, CRL and HIQL (goal-conditioned
 //! value learning), BC, Diffusion Policy, VQ-BeT and BeT (imitation), ReBRAC, FQL, IQL, IFQL and
-//! IDQL (offline RL).
+//! IDQL (offline RL), and the online CRL variants CRL-oracle, CRL-uniform and CRL-minmax
+//! (unsupervised goal-conditioned RL).
 
 pub mod bc;
 pub mod bet;
 pub mod crl;
+pub mod crl_online;
 pub mod ddpm;
 pub mod diffusion_policy;
 pub mod fm_gcbc;
@@ -29,6 +31,7 @@ pub mod vq_bet;
 pub use bc::{Bc, BcConfig};
 pub use bet::{Bet, BetConfig};
 pub use crl::{Crl, CrlActorLoss, CrlConfig, CrlContrastiveLoss};
+pub use crl_online::{CrlMinmaxConfig, CrlOnline, CrlOracleConfig, CrlUniformConfig};
 pub use diffusion_policy::{DiffusionPolicy, DiffusionPolicyConfig};
 pub use fm_gcbc::{FmGcbc, FmGcbcConfig, FmGcbcMembers};
 pub use fql::{Fql, FqlConfig, FqlMembers, FqlQAgg};

@@ -147,6 +147,25 @@ pub trait GoalEnv: Env + Draw {
     }
     /// Clones the environment into a box (VecEnv builds its copies this way).
     fn boxed_clone(&self) -> Box<dyn GoalEnv>;
+
+    /// The mid-episode state an online run checkpoints so that a killed run resumes bit-exactly
+    /// (position, velocity, goal, step count, …); `None` for tasks that are never trained online.
+    fn snapshot(&self) -> Option<Vec<f32>> {
+        None
+    }
+    /// Puts the environment back into the state of a [`GoalEnv::snapshot`].
+    fn restore(&mut self, _snapshot: &[f32]) -> Result<()> {
+        Err(EnvError::Invalid(format!("{} cannot restore a mid-episode snapshot (only the online mazes train online)", self.name())))
+    }
+    /// The number of regions exploration is measured over (an online maze's free cells); 0 for
+    /// tasks without such a measure.
+    fn coverage_regions(&self) -> usize {
+        0
+    }
+    /// The region (index below [`GoalEnv::coverage_regions`]) an observation lies in.
+    fn coverage_region(&self, _obs: &[f32]) -> Option<usize> {
+        None
+    }
 }
 
 /// Checks an action's length and finiteness; every `step_into` calls it first.
@@ -206,6 +225,16 @@ impl Episode {
 
     pub(crate) fn reset(&mut self) {
         *self = Episode { steps: 0, done: false };
+    }
+
+    /// The steps taken in the running episode (what a snapshot keeps).
+    pub(crate) fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// A running episode that has taken `steps` steps (a restored snapshot).
+    pub(crate) fn running(steps: usize) -> Self {
+        Episode { steps, done: false }
     }
 
     /// Checks `action` and `obs` against the task's specs and that the episode is running, then

@@ -345,6 +345,38 @@ impl GoalEnv for MazeEnv {
     fn boxed_clone(&self) -> Box<dyn GoalEnv> {
         Box::new(self.clone())
     }
+    /// `[x, y, vx, vy, goal x, goal y, steps, task]`. The online mazes draw no randomness while
+    /// stepping (only teleports do, and no online maze has them), so this is the whole state.
+    fn snapshot(&self) -> Option<Vec<f32>> {
+        let task = self.task.map_or(0.0, |k| k as f32);
+        Some(vec![self.pos[0], self.pos[1], self.vel[0], self.vel[1], self.goal_xy[0], self.goal_xy[1], self.episode.steps() as f32, task])
+    }
+    fn restore(&mut self, snapshot: &[f32]) -> Result<()> {
+        let &[x, y, vx, vy, gx, gy, steps, task] = snapshot else {
+            return Err(EnvError::Invalid(format!("{}: a snapshot has 8 values, got {}", self.name, snapshot.len())));
+        };
+        if snapshot.iter().any(|v| !v.is_finite()) || steps < 0.0 || steps as usize >= self.max_steps {
+            return Err(EnvError::Invalid(format!("{}: snapshot {snapshot:?} is not a running episode", self.name)));
+        }
+        self.set_goal([gx, gy]);
+        self.set_state([x, y], [vx, vy]);
+        self.episode = Episode::running(steps as usize);
+        self.task = (task > 0.0).then_some(task as usize);
+        Ok(())
+    }
+    fn coverage_regions(&self) -> usize {
+        self.maze.free_cells().len()
+    }
+    fn coverage_region(&self, obs: &[f32]) -> Option<usize> {
+        let (i, j) = self.maze.xy_to_ij([obs[0], obs[1]]);
+        if i < 0 || j < 0 || !self.maze.is_free((i as usize, j as usize)) {
+            return None;
+        }
+        // The index in `Maze::free_cells`' row-major order: the free cells before (i, j).
+        let (i, j) = (i as usize, j as usize);
+        let cols = self.maze.cols();
+        Some((0..i * cols + j).filter(|&k| self.maze.is_free((k / cols, k % cols))).count())
+    }
 }
 
 /// Which maze a base task runs.

@@ -90,4 +90,48 @@ impl VecEnv {
             },
         )
     }
+
+    /// Resets environment `k` alone (an online run's auto-reset at an episode's end).
+    pub fn reset_env(&mut self, k: usize, seed: u64, task: Option<usize>) -> Result<()> {
+        let d = self.obs_dim;
+        let env = &mut self.envs[k];
+        env.reset_into(seed, task, &mut self.obs[k * d..(k + 1) * d])?;
+        match env.goal() {
+            [] => self.goals[k * d..(k + 1) * d].fill(0.0),
+            g => self.goals[k * d..(k + 1) * d].copy_from_slice(g),
+        }
+        Ok(())
+    }
+
+    /// Every environment's [`GoalEnv::snapshot`], concatenated (all the same width); an error
+    /// names the task when it has none.
+    pub fn snapshots(&self) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        for env in &self.envs {
+            out.extend(env.snapshot().ok_or_else(|| EnvError::Invalid(format!("{} keeps no mid-episode snapshot", env.name())))?);
+        }
+        Ok(out)
+    }
+
+    /// Puts every environment back into its slice of `snapshots` (from [`VecEnv::snapshots`]),
+    /// with its current observation and goal rows.
+    pub fn restore(&mut self, snapshots: &[f32], observations: &[f32], goals: &[f32]) -> Result<()> {
+        let n = self.envs.len();
+        let d = self.obs_dim;
+        if n == 0 || !snapshots.len().is_multiple_of(n) || observations.len() != n * d || goals.len() != n * d {
+            return Err(EnvError::Invalid(format!(
+                "VecEnv::restore: {} snapshot values, {} observation and {} goal values do not fit {n} environments of width {d}",
+                snapshots.len(),
+                observations.len(),
+                goals.len()
+            )));
+        }
+        let w = snapshots.len() / n;
+        for (env, snap) in self.envs.iter_mut().zip(snapshots.chunks(w)) {
+            env.restore(snap)?;
+        }
+        self.obs.copy_from_slice(observations);
+        self.goals.copy_from_slice(goals);
+        Ok(())
+    }
 }

@@ -17,6 +17,7 @@ pub struct Mlp {
     layers: Vec<(Dense, Option<LayerNorm>)>,
     out: Dense,
     activation: Activation,
+    order: NormOrder,
 }
 
 impl Mlp {
@@ -48,7 +49,15 @@ impl Mlp {
             fan_in = h;
         }
         let out = Dense::new(&mut b, &format!("{name}.out"), fan_in, output, DenseInit::LecunNormal)?;
-        Ok(Self { layers, out, activation })
+        Ok(Self { layers, out, activation, order: NormOrder::AfterActivation })
+    }
+
+    /// The same MLP with each hidden layer `Dense → LayerNorm → activation` (JaxGCRL's and the
+    /// NF-UGS code's networks) instead of `Dense → activation → LayerNorm` (FQL's); the
+    /// parameters are unchanged.
+    pub fn norm_before_activation(mut self) -> Self {
+        self.order = NormOrder::BeforeActivation;
+        self
     }
 
     /// The MLP as a function of its input only: gradients reach `x` but not the weights. A critic
@@ -59,7 +68,7 @@ impl Mlp {
         let mut h = x.clone();
         for (dense, norm) in &self.layers {
             let norm = norm.as_ref().map(LayerNorm::detached);
-            h = dense.detached().forward_with(&h, self.activation, norm.as_ref(), NormOrder::AfterActivation)?;
+            h = dense.detached().forward_with(&h, self.activation, norm.as_ref(), self.order)?;
         }
         self.out.detached().forward(&h)
     }
@@ -67,7 +76,7 @@ impl Mlp {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
         for (dense, norm) in &self.layers {
-            h = dense.forward_with(&h, self.activation, norm.as_ref(), NormOrder::AfterActivation)?;
+            h = dense.forward_with(&h, self.activation, norm.as_ref(), self.order)?;
         }
         self.out.forward(&h)
     }

@@ -27,12 +27,16 @@ pub enum DataSpec {
     /// batches hold `obs_history` stacked observations and `action_chunk` future actions; the
     /// evaluation protocol executes the first `execute` actions of each predicted chunk.
     Chunks { obs_history: usize, action_chunk: usize, execute: usize },
+    /// Online goal-conditioned RL (JaxGCRL's loop, [`crate::online`]): no dataset; the agent
+    /// collects its own data in parallel environments, with goals it chooses
+    /// ([`crate::Explorer`]), and trains on (state, action, future state) triples.
+    Online(crate::online::OnlineConfig),
 }
 
 impl DataSpec {
     /// Whether the agent acts on goals (and so is evaluated with each task's goal).
     pub fn is_goal_conditioned(&self) -> bool {
-        matches!(self, DataSpec::GoalConditioned(_) | DataSpec::ValueGoals(_))
+        matches!(self, DataSpec::GoalConditioned(_) | DataSpec::ValueGoals(_) | DataSpec::Online(_))
     }
 
     /// The task kinds whose data this spec can be drawn from, the default answer to "which
@@ -47,6 +51,7 @@ impl DataSpec {
             DataSpec::GoalConditioned(_) | DataSpec::ValueGoals(_) => vec![TaskKind::GoalConditioned],
             DataSpec::Transitions => vec![TaskKind::Singletask],
             DataSpec::Chunks { .. } => vec![TaskKind::Imitation, TaskKind::GoalConditioned],
+            DataSpec::Online(_) => vec![TaskKind::Online],
         }
     }
 }
@@ -100,6 +105,11 @@ pub trait Agent: Send {
     /// Parameters and optimiser state, enough to resume bit-exactly.
     fn state(&self) -> Result<Vec<(String, Tensor)>>;
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()>;
+    /// What an online agent adds (its exploration policy and goal choice); `None` for the
+    /// offline agents.
+    fn explorer(&self) -> Option<&dyn crate::online::Explorer> {
+        None
+    }
 }
 
 /// A member ensemble of one agent: E runs that differ only in their seed, trained as one graph

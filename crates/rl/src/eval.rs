@@ -29,6 +29,9 @@ pub struct TaskResult {
     pub score: f64,
     /// Mean over episodes of the score at the episode's end.
     pub score_final: f64,
+    /// Mean over episodes of the share of the episode's steps that ended at the goal (JaxGCRL's
+    /// `episode_success`, time at the goal, divided by the episode's length).
+    pub at_goal: f64,
     pub episodes: usize,
 }
 
@@ -89,6 +92,8 @@ fn run(agent: &dyn Agent, task: &Task, episodes: usize, seed: u64, one_start: bo
         let mut returns = vec![0.0f64; episodes];
         let mut best = vec![0.0f64; episodes];
         let mut last = vec![0.0f64; episodes];
+        let mut at_goal = vec![0u64; episodes];
+        let mut steps = vec![0u64; episodes];
         let obs_dim = venv.obs_dim();
         // Chunked agents: a rolling history per env (the first observation repeated at the
         // start, as in training), and the current chunk of predicted actions.
@@ -129,6 +134,8 @@ fn run(agent: &dyn Agent, task: &Task, episodes: usize, seed: u64, one_start: bo
                 }
                 returns[e] += tr.reward as f64;
                 success[e] |= tr.info.success;
+                at_goal[e] += tr.info.success as u64;
+                steps[e] += 1;
                 best[e] = best[e].max(tr.info.score as f64);
                 last[e] = tr.info.score as f64;
                 if tr.terminated || tr.truncated {
@@ -145,6 +152,7 @@ fn run(agent: &dyn Agent, task: &Task, episodes: usize, seed: u64, one_start: bo
             ret: returns.iter().sum::<f64>() / episodes as f64,
             score: best.iter().sum::<f64>() / episodes as f64,
             score_final: last.iter().sum::<f64>() / episodes as f64,
+            at_goal: at_goal.iter().zip(&steps).map(|(&g, &s)| g as f64 / s.max(1) as f64).sum::<f64>() / episodes as f64,
             episodes,
         });
     }

@@ -9,7 +9,9 @@ pub mod agent;
 pub mod error;
 pub mod eval;
 pub mod normalize;
+pub mod online;
 pub mod registry;
+pub mod sac;
 pub mod seeds;
 pub mod train;
 
@@ -20,5 +22,7 @@ pub use agent::{
 pub use error::{Result, RlError};
 pub use eval::{evaluate, evaluate_from_one_start, evaluate_observed, EvalReport, Observer, TaskResult};
 pub use normalize::{load_policy, Normalized};
+pub use online::{random_coverage, train_online, Explorer, GoalContext, OnlineConfig, TrajectoryBuffer};
 pub use registry::{check_finite_fields, AgentConfig, Configured, Entry, Fields, Registered, UserTable};
+pub use sac::{ActorSample, TanhGaussianActor, Temperature};
 pub use train::{load_checkpoint, train, train_members, Progress, TrainConfig, TrainSummary, BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE};

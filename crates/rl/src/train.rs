@@ -98,8 +98,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn save_checkpoint(agent: &dyn Agent, path: &Path, step: u64, best: f64) -> Result<()> {
+fn save_checkpoint(agent: &dyn Agent, path: &Path, step: u64, best: f64, extra: &[(String, Tensor)]) -> Result<()> {
     let mut map: HashMap<String, Tensor> = agent.state()?.into_iter().collect();
+    map.extend(extra.iter().cloned());
     map.insert(STEP_KEY.into(), Tensor::new(&[step as i64], &Device::Cpu)?);
     map.insert(BEST_KEY.into(), Tensor::new(&[best], &Device::Cpu)?);
     let tmp = path.with_extension("tmp");
@@ -216,6 +217,12 @@ impl Sampler {
                 }
                 Sampler::Chunks(TransitionSampler::new(data)?, obs_history, action_chunk)
             }
+            DataSpec::Online(_) => {
+                return Err(RlError::Config {
+                    agent: "data".into(),
+                    reason: format!("an online agent collects its own data; train it with rl::train_online on an online maze, not on {}'s dataset", task.name()),
+                })
+            }
         })
     }
 }
@@ -301,6 +308,21 @@ impl RunLog {
 
     /// Evaluates `agent` after step `done`, appends the row, and writes the checkpoints.
     pub(crate) fn evaluate(&mut self, agent: &dyn Agent, task: &Task, done: u64, steps_per_second: f64) -> Result<()> {
+        self.evaluate_with(agent, task, done, steps_per_second, |_| Vec::new(), &[])
+    }
+
+    /// [`RunLog::evaluate`] with more columns (computed from the report) and more tensors in
+    /// the last checkpoint (an online run's buffer and environments; not in the best one, which
+    /// is a policy).
+    pub(crate) fn evaluate_with(
+        &mut self,
+        agent: &dyn Agent,
+        task: &Task,
+        done: u64,
+        steps_per_second: f64,
+        extra_cols: impl FnOnce(&EvalReport) -> Vec<(String, String)>,
+        extra_state: &[(String, Tensor)],
+    ) -> Result<()> {
         let report = evaluate(agent, task, self.cfg.eval_episodes, mix(&[self.cfg.seed, done, 0xE7A1]))?;
         let mut cols = vec![
             ("step".to_string(), done.to_string()),
@@ -316,13 +338,14 @@ impl RunLog {
         for (k, s) in &self.sums {
             cols.push((format!("train/{k}"), format!("{:.6}", s / self.count as f64)));
         }
+        cols.extend(extra_cols(&report));
         cols.push(("time/steps_per_s".into(), format!("{steps_per_second:.2}")));
         self.csv.push(cols)?;
         if report.score > self.best {
             self.best = report.score;
-            save_checkpoint(agent, &self.best_path, done, self.best)?;
+            save_checkpoint(agent, &self.best_path, done, self.best, &[])?;
         }
-        save_checkpoint(agent, &self.last, done, self.best)?;
+        save_checkpoint(agent, &self.last, done, self.best, extra_state)?;
         self.have_checkpoint = true;
         self.sums.clear();
         self.count = 0;

@@ -20,7 +20,9 @@ pub struct Records {
     /// ([`crate::rundir::RunFinal::metric`]), and `last3`, the same averaged over the last three
     /// evaluations ([`crate::rundir::RunFinal::metric_last3`]; null also for records from before
     /// it existed), and `diverged`, what [`crate::rundir::Diverged`] says of a run whose loss went
-    /// non-finite ([`crate::rundir::Diverged::at`]). `agent` is the run's table column ([`crate::suite::SuiteRun::column`]:
+    /// non-finite ([`crate::rundir::Diverged::at`]); for the online mazes `hard` and `easy`,
+    /// the final evaluation's success (%) on each goal set, and `coverage`, the share (%) of the
+    /// maze's free cells visited while training (null elsewhere). `agent` is the run's table column ([`crate::suite::SuiteRun::column`]:
     /// `agent@variant` in an ablation).
     pub runs: DataFrame,
     /// Settings in name order, each with its tasks and agents in the suite's order.
@@ -40,7 +42,7 @@ pub fn load(suite: &Suite) -> Result<Records> {
     let n = suite.runs.len();
     let (mut setting, mut task, mut agent, mut seed, mut status, mut dir) =
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut num: [Vec<Option<f64>>; 11] = Default::default();
+    let mut num: [Vec<Option<f64>>; 14] = Default::default();
     let mut stands: Vec<Option<String>> = Vec::with_capacity(n);
     let mut diverged: Vec<Option<String>> = Vec::with_capacity(n);
     for r in &suite.runs {
@@ -77,6 +79,9 @@ pub fn load(suite: &Suite) -> Result<Records> {
                     Some(f.action_latency_us),
                     Some(f.metric(t)),
                     f.metric_last3(t),
+                    f.tasks.get("hard").map(|h| 100.0 * h.success),
+                    f.tasks.get("easy").map(|e| 100.0 * e.success),
+                    f.coverage.map(|c| 100.0 * c),
                 ];
                 for (col, v) in num.iter_mut().zip(values) {
                     col.push(v);
@@ -98,7 +103,7 @@ pub fn load(suite: &Suite) -> Result<Records> {
             }
         }
     }
-    let [success, ret, score, score_final, success_last3, score_final_last3, best_score, sps, latency, value, last3] = num;
+    let [success, ret, score, score_final, success_last3, score_final_last3, best_score, sps, latency, value, last3, hard, easy, coverage] = num;
     let runs = DataFrame::new_infer_height(vec![
         Column::new("setting".into(), setting),
         Column::new("task".into(), task),
@@ -119,18 +124,26 @@ pub fn load(suite: &Suite) -> Result<Records> {
         Column::new("value".into(), value),
         Column::new("last3".into(), last3),
         Column::new("diverged".into(), diverged),
+        Column::new("hard".into(), hard),
+        Column::new("easy".into(), easy),
+        Column::new("coverage".into(), coverage),
     ]);
     let runs = anyhow::Context::context(runs, "building the runs table")?;
     Ok(Records { runs, order, tasks, curves })
 }
 
-/// Learning curve of one run from its `metrics.csv`: eval success, or for an imitation task the
-/// final eval score as a fraction of the task's top score. `None` without the file or the column.
+/// Learning curve of one run from its `metrics.csv`: eval success (an online maze's: on its hard
+/// goals, against environment steps), or for an imitation task the final eval score as a fraction
+/// of the task's top score. `None` without the file or the column.
 fn curve(run: &RunDir, task: &envs::Task) -> Result<Option<Curve>> {
     if !run.metrics_path().exists() {
         return Ok(None);
     }
     let m = rl::train::MetricsCsv::read(run.metrics_path()).with_context(|| format!("reading the learning curve of {}", run.path().display()))?;
-    let (column, top) = if task.is_imitation() { ("eval/score_final", task.top_score as f64) } else { ("eval/success", 1.0) };
+    let (column, top) = match task.kind {
+        envs::TaskKind::Imitation => ("eval/score_final", task.top_score as f64),
+        envs::TaskKind::Online => ("eval/hard/success", 1.0),
+        _ => ("eval/success", 1.0),
+    };
     Ok(m.series("step", column).map(|s| s.into_iter().map(|(step, v)| (step, v / top)).collect()))
 }

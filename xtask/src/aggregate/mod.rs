@@ -9,7 +9,10 @@
 //! baseline. Missing runs are listed under the table, never averaged away. The goal-conditioned
 //! and offline-RL settings have two tables: success in % averaged over the last three
 //! evaluations (what OGBench and FQL report), then the final evaluation's; the imitation settings
-//! the final evaluation's score, then each episode's best. Each heading says which it shows.
+//! the final evaluation's score, then each episode's best; the online (unsupervised-GCRL)
+//! settings success on the hard goals (the study's Fig. 6), on the easy goals, and the share of
+//! the maze each agent visited, with curves of hard-goal success against environment steps.
+//! Each heading says which it shows.
 //! An ablation setting (its runs are `[[experiment.variant]]`s, columns `agent@variant`) starts
 //! with the paper's layout ([`ablation`]): variant × task, our number beside the paper's.
 //! Plots: learning curves per task (mean ± std shaded) and a bar chart per setting, PNG and SVG;
@@ -79,7 +82,19 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
             render::setting_markdown(&render::SettingTable { suite: &suite.name, setting, wide, over_tasks, agents, imitation, pairs, missing, metric })
         };
         let final_md = table(&wide, &over_tasks, &pairs, &render::missing(&records.runs, setting, "value")?, render::Metric::Final)?;
-        let md = if imitation {
+        let online = tasks.iter().all(|t| records.tasks[t].kind == envs::TaskKind::Online);
+        let md = if online {
+            // The study plots success on the hard goals; the easy goals and the coverage follow.
+            let (over_hard, hard) = other("hard")?;
+            let (over_easy, easy) = other("easy")?;
+            let (over_cov, cov) = other("coverage")?;
+            [
+                table(&hard, &over_hard, &pairs, &render::missing(&records.runs, setting, "hard")?, render::Metric::HardGoals)?,
+                table(&easy, &over_easy, &pairs, &[], render::Metric::EasyGoals)?,
+                table(&cov, &over_cov, &[], &[], render::Metric::Coverage)?,
+            ]
+            .join("\n")
+        } else if imitation {
             // The study's final score first, then each episode's best (PushT's max coverage).
             let (over, best) = other("score")?;
             format!("{final_md}\n{}", table(&best, &over, &[], &[], render::Metric::EpisodeBest)?)
@@ -334,5 +349,44 @@ mod tests {
         assert!(final_part.contains("| pusht | row P | **0.50 ± 0.14** | 0.40 ± 0.14 |") && final_part.contains("nf-bc beats bc on 1 of 1 tasks"), "{md}");
         assert!(best_part.contains("| pusht | row P | **0.70 ± 0.14** | 0.60 ± 0.14 |") && !best_part.contains("beats"), "{md}");
         assert!(best_part.contains("| **mean over tasks** | | 70.0 (1 tasks) | 60.0 (1 tasks) |"), "{md}");
+    }
+
+    /// An online setting's file has success on the hard goals (with the wins), on the easy
+    /// goals, and the coverage, from each run's `final.toml`; its curves are hard-goal success
+    /// against environment steps.
+    #[test]
+    fn online_tables_show_hard_and_easy_goals_and_coverage() {
+        let (results, suite) = fixture(
+            "ugs",
+            "ugs",
+            "[suite]\nseeds = [0, 1]\n\n[[experiment]]\nsetting = \"unsupervised-gcrl\"\ntasks = [\"pointmaze-umaze-online\"]\nagents = [\"nf-ugs\", \"crl-uniform\"]\nsteps = 20000\neval_every = 10000\n",
+        );
+        // (hard, easy, coverage) per (agent, seed).
+        let table = [("nf-ugs", 0, 0.5, 0.9, 1.0), ("nf-ugs", 1, 0.3, 0.7, 0.8), ("crl-uniform", 0, 0.1, 0.6, 0.5), ("crl-uniform", 1, 0.1, 0.4, 0.7)];
+        for r in &suite.runs {
+            let &(_, _, hard, easy, cov) = table.iter().find(|(a, seed, ..)| *a == r.spec.agent && *seed == r.spec.seed).unwrap();
+            std::fs::create_dir_all(&r.spec.out).unwrap();
+            let s = (hard + easy) / 2.0;
+            std::fs::write(
+                r.spec.out.join(crate::rundir::FINAL_FILE),
+                format!(
+                    "agent = {:?}\ntask = \"pointmaze-umaze-online\"\nseed = {}\nsteps = 20000\nsuccess = {s}\nreturn = 0\nbest_score = {s}\nsteps_per_second = 10.000\naction_latency_us = 100.0\nstands_in_for = \"ant_u_maze\"\ncoverage = {cov}\n\n[tasks.easy]\nsuccess = {easy}\nreturn = 0\nat_goal = 0.5\n\n[tasks.hard]\nsuccess = {hard}\nreturn = 0\nat_goal = 0.25\n",
+                    r.spec.agent, r.spec.seed
+                ),
+            )
+            .unwrap();
+            std::fs::write(r.spec.out.join(rl::METRICS_FILE), format!("step,eval/success,eval/hard/success,time/steps_per_s\n10000,0,{},1\n20000,{s},{hard},1\n", hard / 2.0)).unwrap();
+        }
+        aggregate(&suite, &results).unwrap();
+        let md = std::fs::read_to_string(results.join("tables/ugs-unsupervised-gcrl.md")).unwrap();
+        println!("{md}");
+        let (hard, rest) = md.split_once(": easy goals, final evaluation\n").unwrap();
+        let (easy, cov) = rest.split_once(": coverage\n").unwrap();
+        assert!(hard.contains(": hard goals, final evaluation") && hard.contains("| pointmaze-umaze-online | ant_u_maze | **40.0 ± 14.1** | 10.0 ± 0.0 |"), "{md}");
+        assert!(hard.contains("nf-ugs beats crl-uniform on 1 of 1 tasks"), "{md}");
+        assert!(easy.contains("| pointmaze-umaze-online | ant_u_maze | **80.0 ± 14.1** | 50.0 ± 14.1 |"), "{md}");
+        assert!(cov.contains("| pointmaze-umaze-online | ant_u_maze | **90.0 ± 14.1** | 60.0 ± 14.1 |"), "{md}");
+        let curves = results.join("plots/ugs-unsupervised-gcrl-pointmaze-umaze-online.png");
+        assert!(curves.exists(), "no learning curves at {}", curves.display());
     }
 }

@@ -62,6 +62,11 @@ pub enum Metric {
     /// An imitation task's best score within each episode, averaged over episodes: PushT's max
     /// coverage, which the study reports beside the final one.
     EpisodeBest,
+    /// An online maze's final success on its hard goals (the study's Fig. 6), then on its easy
+    /// goals, then the share of the maze the agent visited while training.
+    HardGoals,
+    EasyGoals,
+    Coverage,
 }
 
 /// The setting's Markdown: caption, task × agent table (mean ± std over seeds, best in bold, `—`
@@ -87,6 +92,15 @@ pub fn setting_markdown(t: &SettingTable<'_>) -> PolarsResult<String> {
         ),
         (false, Metric::Final) => (": final evaluation", "Final evaluation's success (%), mean ± std over seeds; best in bold."),
         (false, Metric::EpisodeBest) => (": each episode's best score", "Each episode's best score, mean ± std over seeds; best in bold."),
+        (_, Metric::HardGoals) => (
+            ": hard goals, final evaluation",
+            "Success (%) on each maze's hard goal set (JaxGCRL's far cells; an episode succeeds if it comes within 0.5 of the goal at any step, the deterministic policy, 1,000-step episodes) at the final evaluation, mean ± std over seeds; best in bold. The next tables have the easy goals (every free cell) and the coverage.",
+        ),
+        (_, Metric::EasyGoals) => (": easy goals, final evaluation", "Success (%) on each maze's easy goal set (every free cell but the start), as the table above; best in bold."),
+        (_, Metric::Coverage) => (
+            ": coverage",
+            "Share (%) of the maze's free cells the agent's own data visited over its whole run (exploration is what this setting tests), mean ± std over seeds; best in bold.",
+        ),
     };
     // VQ-BeT scores (PushT coverage 0–1, counts 0–4) need more digits than success in %.
     let digits = if t.imitation { 2 } else { 1 };
