@@ -359,7 +359,10 @@ mod tests {
         assert!(check("gciql", "kinpuzzle-3x3-play").is_ok() && check("iql", "kinpuzzle-3x3-play-singletask-task1").is_ok());
         let online = envs::task_names().into_iter().find(|n| n.ends_with("-online")).unwrap();
         let err = check("nf-gcbc", &online).unwrap_err();
-        assert!(err.contains("has no dataset"), "{err}");
+        assert!(err.contains("has no dataset") && err.contains("nf-ugs"), "{err}");
+        let err = check("nf-ugs", "pointmaze-medium-navigate").unwrap_err();
+        assert!(err.contains("nf-ugs is an online agent") && err.contains("pointmaze-umaze-online") && err.contains("goal-conditioned task with a dataset"), "{err}");
+        assert!(check("crl-minmax", "pointmaze-hardestmaze-online").is_ok());
     }
 
     #[test]

@@ -73,8 +73,12 @@ where
         .y_label_area_size(45)
         .build_cartesian_2d(0.0..xmax, 0.0..100.0)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let y = if task.is_imitation() { "score (% of top score)" } else { "success (%)" };
-    chart.configure_mesh().x_desc("gradient steps").y_desc(y).draw().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let (x, y) = match task.kind {
+        envs::TaskKind::Imitation => ("gradient steps", "score (% of top score)"),
+        envs::TaskKind::Online => ("environment steps", "success on the hard goals (%)"),
+        _ => ("gradient steps", "success (%)"),
+    };
+    chart.configure_mesh().x_desc(x).y_desc(y).draw().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     for (k, s) in series {
         let c = COLOURS[k % COLOURS.len()];
         let mut band: Vec<(f64, f64)> = s.iter().map(|p| (p.0, (p.1 + p.2).min(100.0))).collect();
