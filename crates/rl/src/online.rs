@@ -292,6 +292,21 @@ struct Collector {
 }
 
 impl Collector {
+    /// `envs` copies of `probe`'s task whose resets draw goals from goal set `goal_set`.
+    fn new(probe: &dyn envs::GoalEnv, envs: usize, goal_set: usize) -> Self {
+        Self { venv: VecEnv::from_env(probe, envs), goal_set, episodes: vec![0; envs], starts: Vec::new(), visited: vec![false; probe.coverage_regions()], sgd_steps: 0 }
+    }
+
+    /// A fresh start: every environment's first episode, its start and its cell.
+    fn start(&mut self, seed: u64) -> Result<()> {
+        let seeds: Vec<u64> = (0..self.venv.len()).map(|e| Self::reset_seed(seed, e, 0)).collect();
+        self.venv.reset(&seeds, Some(self.goal_set))?;
+        self.starts = self.venv.observations().to_vec();
+        let first = self.starts.clone();
+        self.visit(&first);
+        Ok(())
+    }
+
     fn reset_seed(seed: u64, e: usize, episode: u64) -> u64 {
         mix(&[seed, e as u64, episode, 0x0E_5E7])
     }
@@ -412,7 +427,7 @@ pub fn train_online(agent: &mut dyn Agent, task: &Task, cfg: &TrainConfig, dir: 
         .ok_or_else(|| RlError::Config { agent: name.clone(), reason: format!("`online.env_goals` = \"{}\": {} has the goal sets {}", oc.env_goals, task.name(), sets.join(", ")) })?;
     let (n, obs_dim, act_dim) = (oc.envs, probe.observation_spec().dim(), probe.action_spec().dim());
     let mut buf = TrajectoryBuffer::new(n, oc.buffer, obs_dim, act_dim);
-    let mut col = Collector { venv: VecEnv::from_env(probe.as_ref(), n), goal_set, episodes: vec![0; n], starts: Vec::new(), visited: vec![false; probe.coverage_regions()], sgd_steps: 0 };
+    let mut col = Collector::new(probe.as_ref(), n, goal_set);
     let (mut log, state) = RunLog::open(dir, cfg)?;
     let mut env_steps = log.start;
     match state {
@@ -423,13 +438,7 @@ pub fn train_online(agent: &mut dyn Agent, task: &Task, cfg: &TrainConfig, dir: 
             buf.load_state(&map, "online.buffer.").map_err(fail)?;
             col.load_state(&map).map_err(fail)?;
         }
-        None => {
-            let seeds: Vec<u64> = (0..n).map(|e| Collector::reset_seed(cfg.seed, e, 0)).collect();
-            col.venv.reset(&seeds, Some(goal_set))?;
-            col.starts = col.venv.observations().to_vec();
-            let first = col.venv.observations().to_vec();
-            col.visit(&first);
-        }
+        None => col.start(cfg.seed)?,
     }
     let per_unroll = (n * oc.unroll) as u64;
     let prefill_unrolls = oc.prefill.div_ceil(oc.unroll) as u64;
@@ -491,12 +500,8 @@ pub fn train_online(agent: &mut dyn Agent, task: &Task, cfg: &TrainConfig, dir: 
 /// steps over `envs` environments (the floor the agents' coverage is read against).
 pub fn random_coverage(task: &Task, envs: usize, env_steps: u64, seed: u64) -> Result<f64> {
     let probe = task.make()?;
-    let mut col = Collector { venv: VecEnv::from_env(probe.as_ref(), envs), goal_set: 1, episodes: vec![0; envs], starts: Vec::new(), visited: vec![false; probe.coverage_regions()], sgd_steps: 0 };
-    let seeds: Vec<u64> = (0..envs).map(|e| Collector::reset_seed(seed, e, 0)).collect();
-    col.venv.reset(&seeds, Some(1))?;
-    col.starts = col.venv.observations().to_vec();
-    let first = col.venv.observations().to_vec();
-    col.visit(&first);
+    let mut col = Collector::new(probe.as_ref(), envs, 1);
+    col.start(seed)?;
     let act_dim = probe.action_spec().dim();
     let mut rng = ChaCha8Rng::seed_from_u64(mix(&[seed, 0x8A4D]));
     let steps = env_steps.div_ceil(envs as u64) as usize;
