@@ -58,6 +58,46 @@ pub struct BenchArgs {
     /// device; `1` trains every run alone.
     #[arg(long, default_value = "auto")]
     pub members: MembersArg,
+    /// `K/N`: run only part K of N of the suite, the runs whose index (`--dry-run` lists them)
+    /// is K − 1 modulo N, so that each part mixes every setting and agent and the parts take
+    /// about equal time. Each part writes the same run directories and ends by aggregating the
+    /// whole suite (the other parts' runs listed as missing until they have run); the last part
+    /// to finish writes the complete tables.
+    #[arg(long)]
+    pub part: Option<Part>,
+}
+
+/// `--part K/N`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Part {
+    pub k: usize,
+    pub n: usize,
+}
+
+impl Part {
+    /// Whether the suite's run `index` belongs to this part.
+    pub fn has(self, index: usize) -> bool {
+        index % self.n == self.k - 1
+    }
+}
+
+impl std::str::FromStr for Part {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}`: expected K/N with 1 ≤ K ≤ N, e.g. 2/3");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if k == 0 || k > n {
+            return Err(bad());
+        }
+        Ok(Part { k, n })
+    }
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
 }
 
 /// `--members`: how many runs may share one process as a member ensemble.
@@ -261,9 +301,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if !s.description.is_empty() {
         println!("{}", s.description.trim());
     }
-    let pending: Vec<usize> = (0..s.runs.len()).filter(|&i| !done(&s.runs[i].spec.out)).collect();
+    let in_part = |i: usize| args.part.is_none_or(|p| p.has(i));
+    if let Some(p) = args.part {
+        println!("part {p}: {} of the {} runs", (0..s.runs.len()).filter(|&i| in_part(i)).count(), s.runs.len());
+    }
+    let pending: Vec<usize> = (0..s.runs.len()).filter(|&i| in_part(i) && !done(&s.runs[i].spec.out)).collect();
     if args.dry_run {
-        for (i, r) in s.runs.iter().enumerate() {
+        for (i, r) in s.runs.iter().enumerate().filter(|(i, _)| in_part(*i)) {
             let state = if done(&r.spec.out) { "done" } else { "to run" };
             println!("{i:5} {:16} {:48} {:8} seed {} ({} steps) {state}", r.setting, r.spec.task, r.column(), r.spec.seed, r.spec.train.steps);
         }
@@ -282,14 +326,25 @@ pub fn run(args: BenchArgs) -> Result<()> {
             match unusable {
                 Some(why) => println!("no time estimate on {listed}: {why} (GPU figures need `--features cuda` and the device; drop --devices for the CPU estimate)"),
                 None => {
-                    print!("{}", crate::plan::estimate(&s, crate::plan::Files { suite: &path, results: &args.results, data: &args.data }, devices[0], at_once, &threads_per_run(slots.len()), &groups)?)
+                    print!(
+                        "{}",
+                        crate::plan::estimate(
+                            &s,
+                            crate::plan::Files { suite: &path, results: &args.results, data: &args.data },
+                            devices[0],
+                            at_once,
+                            &threads_per_run(slots.len()),
+                            &pending,
+                            &groups
+                        )?
+                    )
                 }
             }
         }
         return Ok(());
     }
     // Datasets first, in this process: workers then only read them (no manifest races).
-    let mut tasks: Vec<&str> = s.runs.iter().map(|r| r.spec.task.as_str()).collect();
+    let mut tasks: Vec<&str> = pending.iter().map(|&i| s.runs[i].spec.task.as_str()).collect();
     tasks.sort();
     tasks.dedup();
     // The online mazes have no dataset: their agents collect their own data.
@@ -299,7 +354,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             println!("generated {}", o.path().display());
         }
     }
-    let skipped = s.runs.len() - pending.len();
+    let skipped = (0..s.runs.len()).filter(|&i| in_part(i)).count() - pending.len();
     if skipped > 0 {
         println!("{skipped} runs already finished: skipped");
         let diverged = diverged_runs(&s).len();
@@ -396,7 +451,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         bar.set_message(format!("running {} | failed {} | {}", running.len(), failed.len(), names.join(", ")));
     }
     bar.finish_and_clear();
-    println!("{} runs finished, {diverged} diverged (shown in the tables), {} failed, {} skipped", s.runs.len() - failed.len() - skipped - diverged, failed.len(), skipped);
+    println!("{} runs finished, {diverged} diverged (shown in the tables), {} failed, {} skipped", pending.len() - failed.len() - diverged, failed.len(), skipped);
     let report = crate::aggregate::aggregate(&s, &args.results)?;
     println!("{report}");
     // A divergence is a result the tables show, but the suite still has runs without a score:
@@ -493,4 +548,23 @@ fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, grou
         bail!("{} runs diverged (a non-finite loss, shown in the tables; see each run's `diverged.toml`)", diverged.len());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--part K/N` parses, refuses nonsense, and the parts cover every run exactly once.
+    #[test]
+    fn parts_partition_the_runs() {
+        let parts: Vec<Part> = (1..=3).map(|k| format!("{k}/3").parse().unwrap()).collect();
+        for i in 0..100 {
+            assert_eq!(parts.iter().filter(|p| p.has(i)).count(), 1, "run {i}");
+        }
+        assert!(parts[0].has(0) && parts[1].has(1) && parts[2].has(5));
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0", ""] {
+            assert!(bad.parse::<Part>().unwrap_err().contains("expected K/N"), "{bad}");
+        }
+        assert_eq!(" 2 / 4".trim().parse::<Part>().map(|p| p.to_string()), Ok("2/4".to_string()));
+    }
 }

@@ -276,7 +276,8 @@ struct RunCost<'a> {
 /// (`None`: Slurm decides, so only the run time is given).
 /// `groups` are the processes the runner would start ([`crate::bench::group_runs`]): a run in a
 /// group of E is priced at the ensemble's step over E.
-pub fn estimate(s: &Suite, files: Files<'_>, device: DeviceName, at_once: Option<usize>, threads: &str, groups: &[Vec<usize>]) -> Result<String> {
+/// `pending`: the runs to price (the unfinished ones of the chosen `--part`); the others count zero.
+pub fn estimate(s: &Suite, files: Files<'_>, device: DeviceName, at_once: Option<usize>, threads: &str, pending: &[usize], groups: &[Vec<usize>]) -> Result<String> {
     let Files { suite: suite_path, results, data } = files;
     let members: HashMap<usize, usize> = groups.iter().flat_map(|g| g.iter().map(move |&i| (i, g.len()))).collect();
     let of = |i: usize| members.get(&i).copied().unwrap_or(1);
@@ -288,10 +289,9 @@ pub fn estimate(s: &Suite, files: Files<'_>, device: DeviceName, at_once: Option
             tasks.insert(&r.spec.task, (task, eval_tasks));
         }
     }
-    let pending: Vec<usize> = (0..s.runs.len()).filter(|&i| !RunDir::new(&s.runs[i].spec.out).is_done()).collect();
     // The first pending run of each key (and group size) stands for the others.
     let (mut agent_of, mut env_of) = (BTreeMap::<(String, usize), usize>::new(), BTreeMap::<String, usize>::new());
-    for &i in &pending {
+    for &i in pending {
         let r = &s.runs[i];
         let task = &tasks[r.spec.task.as_str()].0;
         agent_of.entry((agent_key(r, task), of(i))).or_insert(i);
@@ -341,7 +341,7 @@ pub fn estimate(s: &Suite, files: Files<'_>, device: DeviceName, at_once: Option
     }
     let probe_s = t0.elapsed().as_secs_f64();
     let mut costs = Vec::with_capacity(pending.len());
-    for &i in &pending {
+    for &i in pending {
         let r = &s.runs[i];
         let (task, eval_tasks) = &tasks[r.spec.task.as_str()];
         let a = agent_probes.get(&(agent_of[&(agent_key(r, task), of(i))], of(i))).with_context(|| format!("no agent probe for run {i}"))?;

@@ -237,6 +237,11 @@ fn read_optional(path: &Path) -> Result<Option<String>> {
 /// removed on error, by `tempfile`), renamed over `path`. Not synced: a run's durable state is its
 /// checkpoint, which `rl` syncs; these files are rewritten on resume.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    write_atomic_bytes(path, text.as_bytes())
+}
+
+/// [`write_atomic`] for bytes that are not text (the tables' Parquet copies).
+pub fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut builder = tempfile::Builder::new();
@@ -244,7 +249,7 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
     let mut tmp = builder.tempfile_in(dir).with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(text.as_bytes()).with_context(|| format!("writing {}", tmp.path().display()))?;
+    tmp.write_all(bytes).with_context(|| format!("writing {}", tmp.path().display()))?;
     tmp.persist(path).with_context(|| format!("renaming onto {}", path.display()))?;
     Ok(())
 }

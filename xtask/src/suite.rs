@@ -20,6 +20,11 @@
 //! gamma = 0.99
 //! ```
 //!
+//! A second column of one agent with another config is the agent's name, `@` and a label
+//! (`agents = ["nf-rlbc", "nf-rlbc@maxent"]`): its table `[experiment.agent."nf-rlbc@maxent"]`
+//! is merged over the agent's own, its runs live under `…/nf-rlbc@maxent/seedN`, and the tables
+//! show it as its own column (the laptop suite's entropy-regularised NF-RLBC next to λ = 0).
+//!
 //! An ablation runs one agent in several variants: each `[[experiment.variant]]` is a column of
 //! the regular tables (`nf-gcbc@no-linear`, its runs under `…/nf-gcbc@no-linear/seedN`) and a row
 //! of the ablation table, which sets our number beside the paper's for the row each task stands in
@@ -142,6 +147,8 @@ pub struct SuiteRun {
     pub setting: String,
     pub spec: RunSpec,
     pub variant: Option<RunVariant>,
+    /// The label of a second column of the agent (`nf-rlbc@maxent` → `maxent`).
+    pub alias: Option<String>,
 }
 
 /// A run's column in the tables (and its directory under the task): the agent, or
@@ -156,7 +163,7 @@ pub fn column(agent: &str, variant: Option<&str>) -> String {
 impl SuiteRun {
     /// The run's [`column`].
     pub fn column(&self) -> String {
-        column(&self.spec.agent, self.variant.as_ref().map(|v| v.name.as_str()))
+        column(&self.spec.agent, self.variant.as_ref().map(|v| v.name.as_str()).or(self.alias.as_deref()))
     }
 }
 
@@ -202,7 +209,7 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
         }
         for v in &exp.variant {
             let name = v.name.get_ref();
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            if !valid_name(name) {
                 bail!("{}: variant name `{name}` must be non-empty and use only A-Z a-z 0-9 . _ - (it names the runs' directory)", at(v.name.span()));
             }
             if names.contains(name) {
@@ -218,8 +225,20 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
         }
         let tasks = exp.tasks.iter().map(|t| envs::Task::resolve(t.get_ref()).with_context(|| at(t.span()))).collect::<Result<Vec<_>>>()?;
         for a in &exp.agents {
-            find(a.get_ref()).with_context(|| at(a.span()))?;
-            let cfg = configure(a.get_ref(), exp.agent.get(a.get_ref())).with_context(|| format!("{}: [experiment.agent.{}]", path.display(), a.get_ref()))?;
+            let (agent, alias) = split_alias(a.get_ref());
+            find(agent).with_context(|| at(a.span()))?;
+            if let Some(label) = alias {
+                if !valid_name(label) {
+                    bail!("{}: column label `{label}` of `{agent}` must be non-empty and use only A-Z a-z 0-9 . _ - (it names the runs' directory)", at(a.span()));
+                }
+                if !exp.variant.is_empty() {
+                    bail!("{}: `{}`: an ablation's columns are its variants, not agent@label", at(a.span()), a.get_ref());
+                }
+            }
+            if exp.agents.iter().filter(|b| b.get_ref() == a.get_ref()).count() > 1 {
+                bail!("{}: agent `{}` is listed twice", at(a.span()), a.get_ref());
+            }
+            let cfg = configure(agent, agent_table(exp, a.get_ref(), None).as_ref()).with_context(|| format!("{}: [experiment.agent.{}]", path.display(), a.get_ref()))?;
             for (t, task) in exp.tasks.iter().zip(&tasks) {
                 check_task(&cfg, task).with_context(|| format!("{}: agent `{}` cannot run task `{}`", at(t.span()), a.get_ref(), t.get_ref()))?;
             }
@@ -228,10 +247,9 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
             if !exp.tasks.iter().any(|t| t.get_ref() == task) {
                 bail!("{}: experiment `{}` overrides task `{task}`, which is not in its tasks", path.display(), exp.setting);
             }
-            for (agent, over) in per_agent {
-                let mut merged = exp.agent.get(agent).cloned().unwrap_or_default();
-                merged.extend(over.clone());
-                let cfg = configure(agent, Some(&merged)).with_context(|| format!("{}: [experiment.task.{task}.{agent}]", path.display()))?;
+            for agent in per_agent.keys() {
+                let merged = agent_table(exp, agent, Some(task)).unwrap_or_default();
+                let cfg = configure(split_alias(agent).0, Some(&merged)).with_context(|| format!("{}: [experiment.task.{task}.{agent}]", path.display()))?;
                 let resolved = &tasks[exp.tasks.iter().position(|t| t.get_ref() == task).expect("checked above")];
                 check_task(&cfg, resolved).with_context(|| format!("{}: [experiment.task.{task}.{agent}]", path.display()))?;
             }
@@ -240,14 +258,12 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
         for (t, resolved) in exp.tasks.iter().zip(&tasks) {
             for a in &exp.agents {
                 for variant in &variants {
-                    let mut table = exp.agent.get(a.get_ref()).cloned();
-                    if let Some(over) = exp.task.get(t.get_ref()).and_then(|m| m.get(a.get_ref())) {
-                        table.get_or_insert_with(toml::Table::new).extend(over.clone());
-                    }
+                    let (agent, alias) = split_alias(a.get_ref());
+                    let mut table = agent_table(exp, a.get_ref(), Some(t.get_ref()));
                     let run_variant = match variant {
                         Some(v) => {
                             table.get_or_insert_with(toml::Table::new).extend(v.set.clone());
-                            let cfg = configure(a.get_ref(), table.as_ref()).with_context(|| format!("{}: variant `{}` of `{}`", at(v.name.span()), v.name.get_ref(), a.get_ref()))?;
+                            let cfg = configure(agent, table.as_ref()).with_context(|| format!("{}: variant `{}` of `{}`", at(v.name.span()), v.name.get_ref(), agent))?;
                             check_task(&cfg, resolved).with_context(|| format!("{}: variant `{}` on task `{}`", at(v.name.span()), v.name.get_ref(), t.get_ref()))?;
                             Some(RunVariant {
                                 name: v.name.get_ref().clone(),
@@ -259,7 +275,7 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
                         }
                         None => None,
                     };
-                    let column = column(a.get_ref(), run_variant.as_ref().map(|v| v.name.as_str()));
+                    let column = column(agent, run_variant.as_ref().map(|v| v.name.as_str()).or(alias));
                     for &seed in &file.suite.seeds {
                         let train = TrainConfig {
                             steps: exp.steps,
@@ -273,8 +289,9 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
                         runs.push(SuiteRun {
                             setting: exp.setting.clone(),
                             variant: run_variant.clone(),
+                            alias: alias.map(str::to_string),
                             spec: RunSpec {
-                                agent: a.get_ref().clone(),
+                                agent: agent.to_string(),
                                 task: t.get_ref().clone(),
                                 seed,
                                 train,
@@ -290,6 +307,35 @@ pub fn load(path: &Path, results: &Path, data: &Path) -> Result<Suite> {
         }
     }
     Ok(Suite { name, description: file.suite.description, runs })
+}
+
+/// A directory-safe label: `[A-Za-z0-9._-]+`.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// `nf-rlbc@maxent` → (`nf-rlbc`, Some(`maxent`)); `nf-rlbc` → (`nf-rlbc`, None).
+fn split_alias(entry: &str) -> (&str, Option<&str>) {
+    match entry.split_once('@') {
+        Some((agent, label)) => (agent, Some(label)),
+        None => (entry, None),
+    }
+}
+
+/// An `agents` entry's config: the agent's table, for `agent@label` its own table over that,
+/// then (with a task) the task's overrides for the agent and for the entry, in that order.
+fn agent_table(exp: &Experiment, entry: &str, task: Option<&str>) -> Option<toml::Table> {
+    let agent = split_alias(entry).0;
+    let mut keys = vec![agent];
+    if entry != agent {
+        keys.push(entry);
+    }
+    let mut table: Option<toml::Table> = None;
+    let per_task = task.and_then(|t| exp.task.get(t));
+    for over in keys.iter().filter_map(|k| exp.agent.get(*k)).chain(keys.iter().filter_map(|k| per_task.and_then(|m| m.get(*k)))) {
+        table.get_or_insert_with(toml::Table::new).extend(over.clone());
+    }
+    table
 }
 
 #[cfg(test)]
@@ -334,6 +380,39 @@ mod tests {
             if let Some(l) = line {
                 assert!(err.contains(&format!(".toml:{l}")), "{name}: no line {l} in: {err}");
             }
+        }
+    }
+
+    const ALIAS: &str = "[suite]\nseeds = [0]\n\n[[experiment]]\nsetting = \"orl\"\ntasks = [\"pointmaze-medium-navigate-singletask-task3\"]\nagents = [\"nf-rlbc\", \"nf-rlbc@maxent\"]\nsteps = 100\neval_every = 50\n[experiment.agent.nf-rlbc]\nblocks = 2\n[experiment.agent.\"nf-rlbc@maxent\"]\nlambda = 0.1\n[experiment.task.pointmaze-medium-navigate-singletask-task3.nf-rlbc]\nalpha = 3.0\n";
+
+    /// `agent@label` is a second column of the agent: its own directories, the agent's table and
+    /// task overrides with its own table over them.
+    #[test]
+    fn an_agent_label_is_a_second_column_of_the_agent() {
+        let s = load(&write("alias", ALIAS), Path::new("R"), Path::new("D")).unwrap();
+        assert_eq!(s.runs.len(), 2);
+        let (plain, maxent) = (&s.runs[0], &s.runs[1]);
+        assert_eq!((plain.column(), maxent.column()), ("nf-rlbc".to_string(), "nf-rlbc@maxent".to_string()));
+        assert_eq!(maxent.spec.agent, "nf-rlbc");
+        assert_eq!(maxent.spec.out, Path::new("R/runs").join(&s.name).join("orl/pointmaze-medium-navigate-singletask-task3/nf-rlbc@maxent/seed0"));
+        let t = maxent.spec.agent_table.as_ref().unwrap();
+        assert_eq!((t["blocks"].as_integer(), t["lambda"].as_float(), t["alpha"].as_float()), (Some(2), Some(0.1), Some(3.0)));
+        assert!(plain.spec.agent_table.as_ref().unwrap().get("lambda").is_none());
+        assert!(maxent.variant.is_none(), "a labelled column is not an ablation variant");
+    }
+
+    #[test]
+    fn bad_agent_labels_fail_naming_the_entry() {
+        let cases = [
+            ("empty", ALIAS.replace("\"nf-rlbc@maxent\"]", "\"nf-rlbc@\"]"), "column label ``"),
+            ("chars", ALIAS.replace("\"nf-rlbc@maxent\"]", "\"nf-rlbc@max ent\"]"), "column label `max ent`"),
+            ("agent", ALIAS.replace("\"nf-rlbc@maxent\"]", "\"nf-rlbcc@maxent\"]"), "nf-rlbcc"),
+            ("twice", ALIAS.replace("[\"nf-rlbc\", \"nf-rlbc@maxent\"]", "[\"nf-rlbc\", \"nf-rlbc@maxent\", \"nf-rlbc@maxent\"]"), "listed twice"),
+            ("key", ALIAS.replace("lambda = 0.1", "lambdaa = 0.1"), "lambdaa"),
+        ];
+        for (name, text, needle) in cases {
+            let err = format!("{:#}", load(&write(name, &text), Path::new("R"), Path::new("D")).unwrap_err());
+            assert!(err.contains(needle), "{name}: {err}");
         }
     }
 

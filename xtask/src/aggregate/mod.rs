@@ -1,7 +1,8 @@
 //! `cargo xtask aggregate`: the study's tables and plots from a suite's run directories, in five
 //! steps: [`load`] the run records into a Polars `DataFrame` → [`summarise`] mean, std and count
-//! over seeds per (setting, task, agent) and pivot to task × agent → [`render`] Markdown and CSV →
-//! write → [`plot`].
+//! over seeds per (setting, task, agent) and pivot to task × agent → [`render`] Markdown and CSV
+//! (each CSV also as Parquet, [`parquet`]) → write → [`plot`]; and [`claims`]: the study's
+//! qualitative claims next to the same statistics on the suite's runs (`SUITE-claims.md`).
 //!
 //! Per setting: rows = tasks (each naming the paper task it stands in for), columns = agents,
 //! cells = mean ± std over seeds (sample std; 0 for one seed), the best mean of a row in bold, an
@@ -29,7 +30,9 @@
 //! summary's rows, and CSV goes through the `csv` crate.
 
 mod ablation;
+mod claims;
 mod load;
+mod parquet;
 mod plot;
 mod render;
 mod summarise;
@@ -39,7 +42,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use polars::prelude::DataFrame;
 
-use crate::rundir::write_atomic;
+use crate::rundir::{write_atomic, write_atomic_bytes};
 use crate::suite::Suite;
 
 /// The comparisons the tables count wins for, from the agent registry (each agent's
@@ -110,8 +113,7 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
             Some(a) => {
                 let cells = ablation::cells(a, &records.runs, &records.tasks)?;
                 let csv_path = tables.join(format!("{}-{setting}-ablation.csv", suite.name));
-                write_atomic(&csv_path, &ablation::csv(a, &cells, &records.tasks)?)?;
-                written.push(csv_path);
+                write_csv_and_parquet(&csv_path, ablation::csv(a, &cells, &records.tasks)?.as_bytes(), &mut written)?;
                 written.extend(ablation::plot(&plots, &suite.name, a, &cells)?);
                 format!("{}\n{md}", ablation::markdown(&suite.name, a, &cells, &records.tasks))
             }
@@ -125,21 +127,34 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
         let md_path = tables.join(format!("{}-{setting}.md", suite.name));
         let csv_path = tables.join(format!("{}-{setting}.csv", suite.name));
         write_atomic(&md_path, &md)?;
-        write_atomic(&csv_path, std::str::from_utf8(&csv)?)?;
+        write_csv_and_parquet(&csv_path, &csv, &mut written)?;
         written.extend(plot::plot_bars(&plots, &suite.name, setting, agents, &over_tasks)?);
         if report.is_empty() {
             report = md.clone();
         }
         written.push(md_path);
-        written.push(csv_path);
     }
     let runs_path = tables.join(format!("{}-runs.csv", suite.name));
-    write_atomic(&runs_path, std::str::from_utf8(&render::runs_csv(&records.runs)?)?)?;
-    written.push(runs_path);
+    write_csv_and_parquet(&runs_path, &render::runs_csv(&records.runs)?, &mut written)?;
+    if let Some(md) = claims::report(&suite.name, &records).context("the claims report")? {
+        let claims_path = tables.join(format!("{}-claims.md", suite.name));
+        write_atomic(&claims_path, &md)?;
+        written.push(claims_path);
+    }
     let timing_path = tables.join(format!("{}-timing.md", suite.name));
     write_atomic(&timing_path, &render::timing_markdown(&summary, &records.order)?)?;
     written.push(timing_path);
     Ok(format!("{report}\ntables in {}, plots in {} ({} files)", tables.display(), plots.display(), written.len()))
+}
+
+/// Writes a table's CSV and its Parquet copy beside it (same stem, `.parquet`), and records both.
+fn write_csv_and_parquet(path: &Path, csv: &[u8], written: &mut Vec<PathBuf>) -> Result<()> {
+    write_atomic_bytes(path, csv)?;
+    let parquet_path = path.with_extension("parquet");
+    write_atomic_bytes(&parquet_path, &parquet::from_csv(csv).with_context(|| format!("converting {} to Parquet", path.display()))?)?;
+    written.push(path.to_path_buf());
+    written.push(parquet_path);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -200,6 +215,9 @@ mod tests {
         assert!(md.contains("Missing runs (1)") && md.contains("pointmaze-large-navigate / gcbc / seed 1"), "{md}");
         let csv = std::fs::read_to_string(results.join("tables/fx-cil.csv")).unwrap();
         assert!(csv.contains("pointmaze-medium-navigate,\"row X, native\",60.000,14.142,2,20.000,0.000,2"), "{csv}");
+        // Its Parquet copy beside it, with the same rows.
+        let parquet = ::parquet::file::serialized_reader::SerializedFileReader::try_from(results.join("tables/fx-cil.parquet").as_path()).unwrap();
+        assert_eq!(::parquet::file::reader::FileReader::metadata(&parquet).file_metadata().num_rows() as usize, csv.lines().count() - 1);
         // Every run of the suite, one row each; the missing one keeps its status and no numbers.
         let runs = std::fs::read_to_string(results.join("tables/fx-runs.csv")).unwrap();
         assert_eq!(runs.lines().count(), 1 + 8, "{runs}");
