@@ -58,11 +58,13 @@ pub struct BenchArgs {
     /// device; `1` trains every run alone.
     #[arg(long, default_value = "auto")]
     pub members: MembersArg,
-    /// `K/N`: run only part K of N of the suite, the runs whose index (`--dry-run` lists them)
-    /// is K − 1 modulo N, so that each part mixes every setting and agent and the parts take
-    /// about equal time. Each part writes the same run directories and ends by aggregating the
-    /// whole suite (the other parts' runs listed as missing until they have run); the last part
-    /// to finish writes the complete tables.
+    /// `K/N`: run only part K of N of the suite. The runs are taken seed by seed (every run of
+    /// the first seed in the suite's order, then the second seed's, …) and cut into N
+    /// consecutive, equal-sized parts, so that the early parts complete whole tables for the first
+    /// seeds and every part is a like mix of settings and agents. Each part writes the same run
+    /// directories and ends by aggregating the whole suite (the other parts' runs listed as
+    /// missing until they have run); the last part to finish writes the complete tables.
+    /// `--dry-run --part K/N` lists and prices one part.
     #[arg(long)]
     pub part: Option<Part>,
 }
@@ -75,9 +77,23 @@ pub struct Part {
 }
 
 impl Part {
-    /// Whether the suite's run `index` belongs to this part.
-    pub fn has(self, index: usize) -> bool {
-        index % self.n == self.k - 1
+    /// Which of `seeds` (each run's seed, in the suite's order) belong to this part: rank the
+    /// runs seed-major (by the seed's first appearance, then by index) and keep the K-th of N
+    /// consecutive equal slices of that ranking.
+    pub fn select(self, seeds: &[u64]) -> Vec<bool> {
+        let mut order: Vec<u64> = Vec::new();
+        for s in seeds {
+            if !order.contains(s) {
+                order.push(*s);
+            }
+        }
+        let mut ranked: Vec<usize> = (0..seeds.len()).collect();
+        ranked.sort_by_key(|&i| (order.iter().position(|s| *s == seeds[i]), i));
+        let mut keep = vec![false; seeds.len()];
+        for (r, &i) in ranked.iter().enumerate() {
+            keep[i] = r * self.n / seeds.len().max(1) == self.k - 1;
+        }
+        keep
     }
 }
 
@@ -301,7 +317,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if !s.description.is_empty() {
         println!("{}", s.description.trim());
     }
-    let in_part = |i: usize| args.part.is_none_or(|p| p.has(i));
+    let selected = args.part.map(|p| p.select(&s.runs.iter().map(|r| r.spec.seed).collect::<Vec<_>>()));
+    let in_part = |i: usize| selected.as_ref().is_none_or(|keep| keep[i]);
     if let Some(p) = args.part {
         println!("part {p}: {} of the {} runs", (0..s.runs.len()).filter(|&i| in_part(i)).count(), s.runs.len());
     }
@@ -554,14 +571,21 @@ fn slurm(args: &BenchArgs, s: &suite::Suite, suite_path: &Path, exe: &Path, grou
 mod tests {
     use super::*;
 
-    /// `--part K/N` parses, refuses nonsense, and the parts cover every run exactly once.
+    /// `--part K/N` parses, refuses nonsense, and the parts cover every run exactly once, seed by
+    /// seed.
     #[test]
     fn parts_partition_the_runs() {
-        let parts: Vec<Part> = (1..=3).map(|k| format!("{k}/3").parse().unwrap()).collect();
-        for i in 0..100 {
-            assert_eq!(parts.iter().filter(|p| p.has(i)).count(), 1, "run {i}");
+        // 10 cells × seeds [3, 1] in the suite's order: cell c's runs are 2c (seed 3), 2c + 1 (seed 1).
+        let seeds: Vec<u64> = (0..20).map(|i| if i % 2 == 0 { 3 } else { 1 }).collect();
+        let parts: Vec<Vec<bool>> = (1..=4).map(|k| format!("{k}/4").parse::<Part>().unwrap().select(&seeds)).collect();
+        for i in 0..seeds.len() {
+            assert_eq!(parts.iter().filter(|p| p[i]).count(), 1, "run {i}");
         }
-        assert!(parts[0].has(0) && parts[1].has(1) && parts[2].has(5));
+        let sizes: Vec<usize> = parts.iter().map(|p| p.iter().filter(|x| **x).count()).collect();
+        assert_eq!(sizes, [5, 5, 5, 5]);
+        // Parts 1 and 2 are the first seed's ten runs, in index order; 3 and 4 the second's.
+        assert!((0..seeds.len()).all(|i| (parts[0][i] || parts[1][i]) == (seeds[i] == 3)));
+        assert!(parts[0][0] && parts[0][8] && !parts[0][10] && parts[1][10]);
         for bad in ["0/3", "4/3", "3", "a/b", "1/0", ""] {
             assert!(bad.parse::<Part>().unwrap_err().contains("expected K/N"), "{bad}");
         }

@@ -151,6 +151,14 @@ fn rank(u: &Unit, a: &str, among: &[&str]) -> Option<(usize, bool)> {
     Some((1 + others.iter().filter(|o| beats(**o, sa)).count(), all_zero))
 }
 
+/// An agent's name as the study writes it.
+fn display(agent: &str) -> String {
+    match agent.split_once('-') {
+        Some(("crl", rest)) => format!("CRL-{rest}"),
+        _ => agent.to_uppercase(),
+    }
+}
+
 /// One line of the report.
 struct Line {
     claim: String,
@@ -184,7 +192,7 @@ fn conditional_il(records: &Records, lines: &mut Vec<Line>) -> Result<()> {
     let units = goal_units(records, "nf-gcbc")?;
     let has = |a: &str| units.iter().any(|u| u.cells.get(a).is_some_and(|s| !s.is_empty()));
     for (b, paper) in [("gcbc", "40 of 45 task-goals"), ("fm-gcbc", "no count given (77 % better in aggregate)")] {
-        let claim = format!("Conditional IL: NF-GCBC beats {} per task-goal", b.to_uppercase());
+        let claim = format!("Conditional IL: NF-GCBC beats {} per task-goal", display(b));
         if !has("nf-gcbc") || !has(b) {
             lines.push(missing(&claim, paper));
             continue;
@@ -196,7 +204,7 @@ fn conditional_il(records: &Records, lines: &mut Vec<Line>) -> Result<()> {
     }
     for b in ["gcbc", "fm-gcbc", "gciql", "qrl", "crl", "gcivl", "hiql"] {
         let paper = if ["gcivl", "hiql"].contains(&b) { "not in the study's comparison" } else { "NF-GCBC higher" };
-        let claim = format!("Conditional IL: aggregated over the task-goals, NF-GCBC beats {}", b.to_uppercase());
+        let claim = format!("Conditional IL: aggregated over the task-goals, NF-GCBC beats {}", display(b));
         let (Some(a), Some(o)) = (aggregate(&units, "nf-gcbc"), aggregate(&units, b)) else {
             lines.push(missing(&claim, paper));
             continue;
@@ -239,7 +247,7 @@ fn offline_rl(cells: &BTreeMap<(String, String, String), Seeds>, lines: &mut Vec
         let zero = ranks.iter().filter(|r| r.1).count();
         let learned: Vec<usize> = ranks.iter().filter(|r| !r.1).map(|r| r.0).collect();
         let n = learned.len();
-        let compared = among[1..].iter().map(|a| a.to_uppercase()).collect::<Vec<_>>().join(", ");
+        let compared = among[1..].iter().map(|a| display(a)).collect::<Vec<_>>().join(", ");
         for (claim, paper, k, share) in [("Offline RL: NF-RLBC is best", "15 of 30 tasks", 1, 0.5), ("Offline RL: NF-RLBC is in the top 2", "25 of 30 tasks", 2, 25.0 / 30.0)] {
             let c = learned.iter().filter(|r| **r <= k).count();
             let verdict = if n == 0 {
@@ -259,8 +267,11 @@ fn offline_rl(cells: &BTreeMap<(String, String, String), Seeds>, lines: &mut Vec
     if picked.is_empty() || among.len() < 2 {
         lines.push(missing(claim, paper));
     } else {
-        let w = picked.iter().filter(|u| u.cells.get("nf-rlbc").and_then(stat).is_some_and(|a| among[1..].iter().filter_map(|b| u.cells.get(*b).and_then(stat)).all(|b| beats(a, b)))).count();
-        lines.push(line(claim, paper, format!("on {w} of {} tasks", picked.len()), majority_verdict(w, picked.len() - w, picked.len())));
+        let learned: Vec<&&Unit> = picked.iter().filter(|u| rank(u, "nf-rlbc", &among).is_some_and(|r| !r.1)).collect();
+        let w = learned.iter().filter(|u| u.cells.get("nf-rlbc").and_then(stat).is_some_and(|a| among[1..].iter().filter_map(|b| u.cells.get(*b).and_then(stat)).all(|b| beats(a, b)))).count();
+        let n = learned.len();
+        let verdict = if n == 0 { "not measured: every agent at 0 on these tasks" } else { majority_verdict(w, n - w, n) };
+        lines.push(line(claim, paper, format!("on {w} of the {n} tasks where some agent succeeded ({} of {} at 0 for every agent)", picked.len() - n, picked.len()), verdict));
     }
     // λ > 0: every `nf-rlbc@label` column against λ = 0.
     let labels: Vec<String> = units.iter().flat_map(|u| u.cells.keys().filter(|a| a.starts_with("nf-rlbc@")).cloned()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
@@ -305,7 +316,7 @@ fn imitation(cells: &BTreeMap<(String, String, String), Seeds>, lines: &mut Vec<
 fn unsupervised(cells: &BTreeMap<(String, String, String), Seeds>, lines: &mut Vec<Line>) {
     let units = task_units(cells, "nf-ugs");
     for b in ["crl-uniform", "crl-minmax"] {
-        let claim = format!("Unsupervised GCRL: NF-UGS beats {} on hard goals, per maze", b.to_uppercase());
+        let claim = format!("Unsupervised GCRL: NF-UGS beats {} on hard goals, per maze", display(b));
         let (w, l, t) = head_to_head(&units, "nf-ugs", b);
         if w + l + t == 0 {
             lines.push(missing(&claim, "all 3 mazes"));
@@ -313,7 +324,7 @@ fn unsupervised(cells: &BTreeMap<(String, String, String), Seeds>, lines: &mut V
         }
         lines.push(line(&claim, "all 3 mazes", format!("wins on {w} of {}, loses on {l}, within the spread on {t}", w + l + t), if w == w + l + t { "agrees" } else { "does not hold" }));
     }
-    let claim = "Unsupervised GCRL: NF-UGS beats CRL-ORACLE on hard goals, averaged over the mazes";
+    let claim = "Unsupervised GCRL: NF-UGS beats CRL-oracle on hard goals, averaged over the mazes";
     match (aggregate(&units, "nf-ugs"), aggregate(&units, "crl-oracle")) {
         (Some(a), Some(o)) => {
             let verdict = if beats(a, o) {

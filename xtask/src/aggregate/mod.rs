@@ -106,7 +106,13 @@ pub fn aggregate(suite: &Suite, results: &Path) -> Result<String> {
             // and the runs it lacks (a record from before `last3` existed lacks only that one).
             let (over, last3) = other("last3")?;
             let last3_md = table(&last3, &over, &pairs, &render::missing(&records.runs, setting, "last3")?, render::Metric::Last3)?;
-            format!("{last3_md}\n{final_md}")
+            if tasks.iter().all(|t| records.tasks[t].meta.singletask.is_some()) {
+                // Offline RL: the return, which moves before success does at small budgets.
+                let (over_ret, ret) = other("return")?;
+                format!("{last3_md}\n{final_md}\n{}", table(&ret, &over_ret, &pairs, &[], render::Metric::Return)?)
+            } else {
+                format!("{last3_md}\n{final_md}")
+            }
         };
         // An ablation's table in the paper's layout comes first, with its own CSV and sweep plot.
         let md = match ablations.iter().find(|a| &a.setting == setting) {
@@ -173,6 +179,46 @@ mod tests {
         let suite = crate::suite::load(&suite_path, &results, Path::new("data")).unwrap();
         plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).ok();
         (results, suite)
+    }
+
+    /// The claims report from a fixture of offline-RL runs: NF-RLBC best on the one task where
+    /// anything succeeded (the other counted apart), λ > 0 (`nf-rlbc@maxent`) against λ = 0,
+    /// and the claims without runs marked as not measured.
+    #[test]
+    fn the_claims_report_counts_beyond_the_spread() {
+        let (results, suite) = fixture(
+            "claims",
+            "cl",
+            "[suite]\nseeds = [0, 1, 2]\n\n[[experiment]]\nsetting = \"offline-rl\"\ntasks = [\"kinpuzzle-3x3-play-singletask-task1\", \"kinpuzzle-3x3-play-singletask-task2\"]\nagents = [\"nf-rlbc\", \"nf-rlbc@maxent\", \"bc\"]\nsteps = 10\neval_every = 5\n[experiment.agent.\"nf-rlbc@maxent\"]\nlambda = 0.1\n",
+        );
+        for r in &suite.runs {
+            let s = match (r.spec.task.ends_with("task1"), r.column().as_str()) {
+                (true, "nf-rlbc") => [0.5, 0.6, 0.7][r.spec.seed as usize],
+                (true, "nf-rlbc@maxent") => 0.2,
+                (true, _) => 0.1,
+                (false, _) => 0.0,
+            };
+            std::fs::create_dir_all(&r.spec.out).unwrap();
+            std::fs::write(
+                r.spec.out.join(crate::rundir::FINAL_FILE),
+                format!(
+                    "agent = {:?}\ntask = {:?}\nseed = {}\nsteps = 10\nsuccess = {s}\nreturn = -1\nsuccess_last3 = {s}\nbest_success = {s}\nsteps_per_second = 10.0\naction_latency_us = 1.0\nstands_in_for = \"row X\"\n",
+                    r.spec.agent, r.spec.task, r.spec.seed
+                ),
+            )
+            .unwrap();
+        }
+        aggregate(&suite, &results).unwrap();
+        let md = std::fs::read_to_string(results.join("tables/cl-claims.md")).unwrap();
+        println!("{md}");
+        assert!(md.contains("| Offline RL: NF-RLBC is best | 15 of 30 tasks | 1 of the 1 tasks where some agent succeeded (against BC); the other 1 of 2 tasks: every agent at 0 | agrees |"), "{md}");
+        assert!(md.contains("| Offline RL: `nf-rlbc@maxent` (λ > 0, MaxEnt, Eq. 9) against λ = 0 | no experiment (the paper argues for λ > 0 but runs λ = 0) | better on 0 of 2, worse on 1, within the spread on 1; over the tasks 10.0 ± 0.0 vs 30.0 ± 5.0 | our result |"), "{md}");
+        assert!(md.contains("| Conditional IL: NF-GCBC beats GCBC per task-goal | 40 of 45 task-goals | — | not measured"), "{md}");
+        assert!(md.contains("| Imitation: NF-BC's rank on `pusht` (stands in for PushT), final score | best | — | not measured"), "{md}");
+        // The offline-RL setting's tables end with the return, which moves before success does.
+        let setting = std::fs::read_to_string(results.join("tables/cl-offline-rl.md")).unwrap();
+        let ret = setting.split("## cl — offline-rl: final evaluation's return").nth(1).unwrap_or_else(|| panic!("no return table: {setting}"));
+        assert!(ret.contains("| kinpuzzle-3x3-play-singletask-task1 | row X | **-1.0 ± 0.0** | **-1.0 ± 0.0** | **-1.0 ± 0.0** |"), "{ret}");
     }
 
     /// A fixture of finished runs with known numbers: means, stds, bold, wins, missing runs and

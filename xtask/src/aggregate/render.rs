@@ -67,6 +67,9 @@ pub enum Metric {
     HardGoals,
     EasyGoals,
     Coverage,
+    /// A singletask (offline-RL) task's mean episode return at the final evaluation: at small
+    /// budgets it moves long before success does.
+    Return,
 }
 
 /// The setting's Markdown: caption, task × agent table (mean ± std over seeds, best in bold, `—`
@@ -97,6 +100,10 @@ pub fn setting_markdown(t: &SettingTable<'_>) -> PolarsResult<String> {
             "Success (%) on each maze's hard goal set (JaxGCRL's far cells; an episode succeeds if it comes within 0.5 of the goal at any step, the deterministic policy, 1,000-step episodes) at the final evaluation, mean ± std over seeds; best in bold. The next tables have the easy goals (every free cell) and the coverage.",
         ),
         (_, Metric::EasyGoals) => (": easy goals, final evaluation", "Success (%) on each maze's easy goal set (every free cell but the start), as the table above; best in bold."),
+        (_, Metric::Return) => (
+            ": final evaluation's return",
+            "Mean episode return at the final evaluation (the singletask tasks' reward, OGBench's: −1 per step until the task is done on the mazes and soccer; on the manipulation tasks minus the number of parts not yet in place, each step), mean ± std over seeds; best in bold. Where no agent succeeds the return still orders them; the mean row averages the raw returns.",
+        ),
         (_, Metric::Coverage) => (
             ": coverage",
             "Share (%) of the maze's free cells the agent's own data visited over its whole run (exploration is what this setting tests), mean ± std over seeds; best in bold.",
