@@ -184,6 +184,12 @@ fn a_dry_run_estimates_the_quick_suites_wall_time() {
     // `--no-estimate`: the listing alone, without a probe.
     let text = dry(&small, &["--no-estimate"]);
     assert!(text.contains("nf-gcbc") && !text.contains("estimated time") && !text.contains("probed"), "{text}");
+    // `--part 1/2`: the quick suite's seed-0 runs (17 of 34, the finished one among them) are
+    // the first part, listed and priced alone; `--part 2/2` the seed-1 runs.
+    let text = dry(&small, &["--part", "1/2"]);
+    assert!(text.contains("part 1/2: 17 of the 34 runs") && text.contains("16 of 34 runs pending") && !text.contains(" seed 1 ("), "{text}");
+    let text = dry(&small, &["--part", "2/2", "--no-estimate"]);
+    assert!(text.contains("part 2/2: 17 of the 34 runs") && !text.contains(" seed 0 ("), "{text}");
     // `--members 2`: a cell's two seeds form one ensemble, probed as one (each agent once, at
     // its group's size), except the finished run's cell, whose other seed runs solo, and
     // `random`, `vq-bet`, `diffusion-policy` and the online agents, which have no ensemble form.
