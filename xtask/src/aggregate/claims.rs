@@ -132,6 +132,13 @@ fn head_to_head(units: &[Unit], a: &str, b: &str) -> (usize, usize, usize) {
     (w, l, t)
 }
 
+/// [`aggregate`] of `a` and of `b` over the units where both have runs, and how many those are.
+fn aggregate_pair(units: &[Unit], a: &str, b: &str) -> Option<(Stat, Stat, usize)> {
+    let has = |u: &Unit, x: &str| u.cells.get(x).is_some_and(|s| !s.is_empty());
+    let both: Vec<Unit> = units.iter().filter(|u| has(u, a) && has(u, b)).map(|u| Unit { name: u.name.clone(), cells: u.cells.clone() }).collect();
+    Some((aggregate(&both, a)?, aggregate(&both, b)?, both.len()))
+}
+
 /// Mean over the units of each seed (only seeds every unit has), as a [`Stat`] over seeds.
 fn aggregate(units: &[Unit], a: &str) -> Option<Stat> {
     let per_unit: Vec<&Seeds> = units.iter().filter_map(|u| u.cells.get(a)).filter(|s| !s.is_empty()).collect();
@@ -205,7 +212,7 @@ fn conditional_il(records: &Records, lines: &mut Vec<Line>) -> Result<()> {
     for b in ["gcbc", "fm-gcbc", "gciql", "qrl", "crl", "gcivl", "hiql"] {
         let paper = if ["gcivl", "hiql"].contains(&b) { "not in the study's comparison" } else { "NF-GCBC higher" };
         let claim = format!("Conditional IL: aggregated over the task-goals, NF-GCBC beats {}", display(b));
-        let (Some(a), Some(o)) = (aggregate(&units, "nf-gcbc"), aggregate(&units, b)) else {
+        let Some((a, o, n)) = aggregate_pair(&units, "nf-gcbc", b) else {
             lines.push(missing(&claim, paper));
             continue;
         };
@@ -217,11 +224,11 @@ fn conditional_il(records: &Records, lines: &mut Vec<Line>) -> Result<()> {
             "does not hold: within the seeds' spread"
         };
         let verdict = if paper.starts_with("not") { format!("our result ({verdict})") } else { verdict.to_string() };
-        lines.push(line(&claim, paper, format!("{} vs {} (% success, {} task-goals, {} seeds)", fmt(a), fmt(o), units.len(), a.n.min(o.n)), &verdict));
+        lines.push(line(&claim, paper, format!("{} vs {} (% success, {n} task-goals, {} seeds)", fmt(a), fmt(o), a.n.min(o.n)), &verdict));
     }
     let claim = "Conditional IL: NF-GCBC's aggregate success over FM-GCBC's";
-    match (aggregate(&units, "nf-gcbc"), aggregate(&units, "fm-gcbc")) {
-        (Some(a), Some(o)) if o.mean > 0.0 => {
+    match aggregate_pair(&units, "nf-gcbc", "fm-gcbc") {
+        Some((a, o, _)) if o.mean > 0.0 => {
             let gain = 100.0 * (a.mean / o.mean - 1.0);
             let verdict = if gain > 0.0 && beats(a, o) { "agrees in sign" } else { "does not hold" };
             lines.push(line(claim, "+77 %", format!("{gain:+.0} %"), verdict));
@@ -280,9 +287,9 @@ fn offline_rl(cells: &BTreeMap<(String, String, String), Seeds>, lines: &mut Vec
     }
     for col in labels {
         let (w, l, t) = head_to_head(&units, &col, "nf-rlbc");
-        let agg = match (aggregate(&units, &col), aggregate(&units, "nf-rlbc")) {
-            (Some(a), Some(b)) => format!("; over the tasks {} vs {}", fmt(a), fmt(b)),
-            _ => String::new(),
+        let agg = match aggregate_pair(&units, &col, "nf-rlbc") {
+            Some((a, b, n)) => format!("; over the {n} tasks {} vs {}", fmt(a), fmt(b)),
+            None => String::new(),
         };
         lines.push(line(
             &format!("Offline RL: `{col}` (λ > 0, MaxEnt, Eq. 9) against λ = 0"),
@@ -325,8 +332,8 @@ fn unsupervised(cells: &BTreeMap<(String, String, String), Seeds>, lines: &mut V
         lines.push(line(&claim, "all 3 mazes", format!("wins on {w} of {}, loses on {l}, within the spread on {t}", w + l + t), if w == w + l + t { "agrees" } else { "does not hold" }));
     }
     let claim = "Unsupervised GCRL: NF-UGS beats CRL-oracle on hard goals, averaged over the mazes";
-    match (aggregate(&units, "nf-ugs"), aggregate(&units, "crl-oracle")) {
-        (Some(a), Some(o)) => {
+    match aggregate_pair(&units, "nf-ugs", "crl-oracle") {
+        Some((a, o, n)) => {
             let verdict = if beats(a, o) {
                 "agrees"
             } else if beats(o, a) {
@@ -334,7 +341,7 @@ fn unsupervised(cells: &BTreeMap<(String, String, String), Seeds>, lines: &mut V
             } else {
                 "does not hold: within the seeds' spread"
             };
-            lines.push(line(claim, "NF-UGS higher", format!("{} vs {} (% success, {} mazes)", fmt(a), fmt(o), units.len()), verdict));
+            lines.push(line(claim, "NF-UGS higher", format!("{} vs {} (% success, {n} mazes)", fmt(a), fmt(o)), verdict));
         }
         _ => lines.push(missing(claim, "NF-UGS higher")),
     }
@@ -410,6 +417,11 @@ mod tests {
         let agg = aggregate(&units, "nf").unwrap();
         assert!((agg.mean - 24.0).abs() < 1e-9 && (agg.sd - 4.0).abs() < 1e-9, "{agg:?}");
         assert!(aggregate(&units, "missing").is_none());
+        // A pair is aggregated over the units where both ran (a part of a suite still running).
+        let partial = [unit("t1", &[("nf", &[10.0, 20.0, 30.0]), ("b", &[0.0, 0.0, 0.0])]), unit("t2", &[("nf", &[50.0, 50.0, 50.0])])];
+        let (a, b, n) = aggregate_pair(&partial, "nf", "b").unwrap();
+        assert_eq!((a.mean, a.sd, b.mean, n), (20.0, 10.0, 0.0, 1));
+        assert!(aggregate(&partial, "b").is_none(), "b has no run on t2");
     }
 
     /// The verdict of a "most tasks" claim.
