@@ -184,6 +184,17 @@ fn missing(claim: &str, paper: &str) -> Line {
     line(claim, paper, "—".into(), NO_RUNS)
 }
 
+/// "A is higher than B" claims, `other` naming B when B is ahead.
+fn higher_verdict(a: Stat, b: Stat, other: &str) -> String {
+    if beats(a, b) {
+        "agrees".to_string()
+    } else if beats(b, a) {
+        format!("does not hold: {other} is ahead")
+    } else {
+        "does not hold: within the seeds' spread".to_string()
+    }
+}
+
 /// "most units" claims: agrees on a majority, in direction on more wins than losses.
 fn majority_verdict(w: usize, l: usize, n: usize) -> &'static str {
     if 2 * w > n {
@@ -216,14 +227,8 @@ fn conditional_il(records: &Records, lines: &mut Vec<Line>) -> Result<()> {
             lines.push(missing(&claim, paper));
             continue;
         };
-        let verdict = if beats(a, o) {
-            "agrees"
-        } else if beats(o, a) {
-            "does not hold: the baseline is ahead"
-        } else {
-            "does not hold: within the seeds' spread"
-        };
-        let verdict = if paper.starts_with("not") { format!("our result ({verdict})") } else { verdict.to_string() };
+        let verdict = higher_verdict(a, o, "the baseline");
+        let verdict = if paper.starts_with("not") { format!("our result ({verdict})") } else { verdict };
         lines.push(line(&claim, paper, format!("{} vs {} (% success, {n} task-goals, {} seed(s))", fmt(a), fmt(o), a.n.min(o.n)), &verdict));
     }
     let claim = "Conditional IL: NF-GCBC's aggregate success over FM-GCBC's";
@@ -334,14 +339,7 @@ fn unsupervised(cells: &BTreeMap<(String, String, String), Seeds>, lines: &mut V
     let claim = "Unsupervised GCRL: NF-UGS beats CRL-oracle on hard goals, averaged over the mazes";
     match aggregate_pair(&units, "nf-ugs", "crl-oracle") {
         Some((a, o, n)) => {
-            let verdict = if beats(a, o) {
-                "agrees"
-            } else if beats(o, a) {
-                "does not hold: the oracle is ahead"
-            } else {
-                "does not hold: within the seeds' spread"
-            };
-            lines.push(line(claim, "NF-UGS higher", format!("{} vs {} (% success, {n} mazes)", fmt(a), fmt(o)), verdict));
+            lines.push(line(claim, "NF-UGS higher", format!("{} vs {} (% success, {n} mazes)", fmt(a), fmt(o)), &higher_verdict(a, o, "the oracle")));
         }
         _ => lines.push(missing(claim, "NF-UGS higher")),
     }
