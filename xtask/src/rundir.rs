@@ -142,16 +142,18 @@ impl RunDir {
     /// number in it. `metrics.csv` has one row per evaluation across resumes, so this is the run's
     /// last evaluations whichever process wrote them.
     pub fn mean_of_last_evals(&self, column: &str) -> Result<Option<f64>> {
-        let m = rl::train::MetricsCsv::read(self.metrics_path()).with_context(|| format!("reading {}", self.metrics_path().display()))?;
-        let Some(series) = m.series("step", column) else { return Ok(None) };
-        let last = &series[series.len().saturating_sub(LAST_EVALS)..];
-        Ok((!last.is_empty()).then(|| last.iter().map(|(_, v)| v).sum::<f64>() / last.len() as f64))
+        Ok(mean_of_last_evals(&self.read_metrics()?, column))
+    }
+
+    /// The run's `metrics.csv`, read once for callers that take several columns from it.
+    pub fn read_metrics(&self) -> Result<rl::train::MetricsCsv> {
+        rl::train::MetricsCsv::read(self.metrics_path()).with_context(|| format!("reading {}", self.metrics_path().display()))
     }
 
     /// `column` at the last evaluation of `metrics.csv`; `None` without the file, the column or
     /// a number in it.
     pub fn last_eval(&self, column: &str) -> Result<Option<f64>> {
-        let m = rl::train::MetricsCsv::read(self.metrics_path()).with_context(|| format!("reading {}", self.metrics_path().display()))?;
+        let m = self.read_metrics()?;
         Ok(m.series("step", column).and_then(|s| s.last().map(|&(_, v)| v)))
     }
 
@@ -392,6 +394,14 @@ impl FromStr for RunStatus {
             },
         })
     }
+}
+
+/// The mean of `column` over the last [`LAST_EVALS`] evaluations in `m`; `None` without the
+/// column or a number in it.
+pub fn mean_of_last_evals(m: &rl::train::MetricsCsv, column: &str) -> Option<f64> {
+    let series = m.series("step", column)?;
+    let last = &series[series.len().saturating_sub(LAST_EVALS)..];
+    (!last.is_empty()).then(|| last.iter().map(|(_, v)| v).sum::<f64>() / last.len() as f64)
 }
 
 #[cfg(test)]

@@ -105,9 +105,9 @@ fn goal_units(records: &Records, anchor: &str) -> Result<Vec<Unit>> {
     let mut units: BTreeMap<(String, String, usize), Unit> = BTreeMap::new();
     for (s, t) in places {
         for i in (0..df.height()).filter(|&i| setting[i] == s && task[i] == t && status[i] == "done") {
-            let run = RunDir::new(&dir[i]);
+            let metrics = RunDir::new(&dir[i]).read_metrics().with_context(|| format!("the per-goal success of {}", dir[i]))?;
             for k in 1.. {
-                let Some(v) = run.mean_of_last_evals(&format!("eval/task{k}/success")).with_context(|| format!("the per-goal success of {}", dir[i]))? else { break };
+                let Some(v) = crate::rundir::mean_of_last_evals(&metrics, &format!("eval/task{k}/success")) else { break };
                 let unit = units.entry((s.clone(), t.clone(), k)).or_insert_with(|| Unit { name: format!("{t} goal {k}"), cells: BTreeMap::new() });
                 unit.cells.entry(agent[i].clone()).or_default().insert(seed[i].unwrap_or_default(), 100.0 * v);
             }
