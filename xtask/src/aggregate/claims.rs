@@ -327,6 +327,10 @@ fn imitation(cells: &BTreeMap<(String, String, String), Seeds>, lines: &mut Vec<
 
 fn unsupervised(cells: &BTreeMap<(String, String, String), Seeds>, lines: &mut Vec<Line>) {
     let units = task_units(cells, "nf-ugs");
+    // A maze where no agent reaches a hard goal says nothing about the ranking (as the offline-RL
+    // lines count all-zero tasks apart): every line is then "not measured", not "does not hold".
+    let all_zero = !units.is_empty() && units.iter().all(|u| u.cells.values().all(|s| s.values().all(|&v| v == 0.0)));
+    let zero = "not measured: every agent at 0 on every maze at this budget";
     for b in ["crl-uniform", "crl-minmax"] {
         let claim = format!("Unsupervised GCRL: NF-UGS beats {} on hard goals, per maze", display(b));
         let (w, l, t) = head_to_head(&units, "nf-ugs", b);
@@ -334,12 +338,23 @@ fn unsupervised(cells: &BTreeMap<(String, String, String), Seeds>, lines: &mut V
             lines.push(missing(&claim, "all 3 mazes"));
             continue;
         }
-        lines.push(line(&claim, "all 3 mazes", format!("wins on {w} of {}, loses on {l}, within the spread on {t}", w + l + t), if w == w + l + t { "agrees" } else { "does not hold" }));
+        lines.push(line(
+            &claim,
+            "all 3 mazes",
+            format!("wins on {w} of {}, loses on {l}, within the spread on {t}", w + l + t),
+            if all_zero {
+                zero
+            } else if w == w + l + t {
+                "agrees"
+            } else {
+                "does not hold"
+            },
+        ));
     }
     let claim = "Unsupervised GCRL: NF-UGS beats CRL-oracle on hard goals, averaged over the mazes";
     match aggregate_pair(&units, "nf-ugs", "crl-oracle") {
         Some((a, o, n)) => {
-            lines.push(line(claim, "NF-UGS higher", format!("{} vs {} (% success, {n} mazes)", fmt(a), fmt(o)), &higher_verdict(a, o, "the oracle")));
+            lines.push(line(claim, "NF-UGS higher", format!("{} vs {} (% success, {n} mazes)", fmt(a), fmt(o)), &if all_zero { zero.to_string() } else { higher_verdict(a, o, "the oracle") }));
         }
         _ => lines.push(missing(claim, "NF-UGS higher")),
     }
@@ -428,5 +443,25 @@ mod tests {
         assert_eq!(majority_verdict(23, 2, 45), "agrees");
         assert!(majority_verdict(10, 5, 45).starts_with("agrees in direction only"));
         assert_eq!(majority_verdict(5, 10, 45), "does not hold");
+    }
+
+    #[test]
+    fn unsupervised_lines_with_every_agent_at_zero_are_not_measured() {
+        let cells_of = |ugs: f64| -> BTreeMap<(String, String, String), Seeds> {
+            let mut cells = BTreeMap::new();
+            for maze in ["m1", "m2"] {
+                for (agent, v) in [("nf-ugs", ugs), ("crl-uniform", 0.0), ("crl-minmax", 0.0), ("crl-oracle", 0.0)] {
+                    cells.insert(("unsupervised-gcrl".to_string(), maze.to_string(), agent.to_string()), seeds(&[v, v, v]));
+                }
+            }
+            cells
+        };
+        let mut zero = Vec::new();
+        unsupervised(&cells_of(0.0), &mut zero);
+        assert_eq!(zero.len(), 3);
+        assert!(zero.iter().all(|l| l.verdict.starts_with("not measured: every agent at 0")));
+        let mut ahead = Vec::new();
+        unsupervised(&cells_of(20.0), &mut ahead);
+        assert!(ahead.iter().all(|l| l.verdict == "agrees"), "{:?}", ahead.iter().map(|l| &l.verdict).collect::<Vec<_>>());
     }
 }
