@@ -28,7 +28,7 @@ pub struct TrainArgs {
     eval_episodes: Option<usize>,
     #[arg(long)]
     batch_size: Option<usize>,
-    /// A TOML file with optional `[train]` and `[agent]` sections (command-line flags win).
+    /// A TOML file with optional `[train]` and `[agent]` sections, or a run's own `config.toml` (same agent, task and seed) to re-run it (command-line flags win).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Where datasets live (generated there if missing).
@@ -50,9 +50,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
             text.parse().with_context(|| format!("parsing {}", p.display()))?
         }
     };
-    for key in file.keys() {
-        if key != "train" && key != "agent" {
-            bail!("{}: unknown section `{key}` (expected [train] and/or [agent])", args.config.as_ref().unwrap().display());
+    // A run's own resolved `config.toml` is accepted too (re-running one run from its record):
+    // its identity keys must then name the same agent, task and seed as the command line.
+    for (key, value) in &file {
+        let given = match key.as_str() {
+            "train" | "agent" => continue,
+            "agent_name" => toml::Value::String(args.agent.clone()),
+            "task" => toml::Value::String(args.task.clone()),
+            "seed" => toml::Value::Integer(args.seed as i64),
+            _ => bail!("{}: unknown section `{key}` (expected [train] and/or [agent])", args.config.as_ref().unwrap().display()),
+        };
+        if *value != given {
+            bail!("{}: `{key}` is {value}, but the command line gives {given}", args.config.as_ref().unwrap().display());
         }
     }
     let mut cfg: TrainConfig = match file.get("train") {
