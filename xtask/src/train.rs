@@ -50,24 +50,31 @@ pub fn run(args: TrainArgs) -> Result<()> {
             text.parse().with_context(|| format!("parsing {}", p.display()))?
         }
     };
-    // A run's own resolved `config.toml` is accepted too (re-running one run from its record):
-    // its identity keys must then name the same agent, task and seed as the command line.
-    for (key, value) in &file {
-        let given = match key.as_str() {
-            "train" | "agent" => continue,
-            "agent_name" => toml::Value::String(args.agent.clone()),
-            "task" => toml::Value::String(args.task.clone()),
-            "seed" => toml::Value::Integer(args.seed as i64),
-            _ => bail!("{}: unknown section `{key}` (expected [train] and/or [agent])", args.config.as_ref().unwrap().display()),
-        };
-        if *value != given {
-            bail!("{}: `{key}` is {value}, but the command line gives {given}", args.config.as_ref().unwrap().display());
+    let name = || args.config.as_ref().unwrap().display().to_string();
+    // A run's own resolved `config.toml` (it has `agent_name`) is read as the typed record, so a
+    // half-record is refused like any other malformed record, and its identity must be the
+    // command line's: re-running a record under another seed would silently be a different run.
+    let (train, agent) = if file.contains_key("agent_name") {
+        let record: RunConfig = toml::Value::Table(file).try_into().with_context(|| format!("{}: not a run's config.toml", name()))?;
+        for (key, recorded, given) in
+            [("agent_name", record.agent_name.clone(), args.agent.clone()), ("task", record.task.clone(), args.task.clone()), ("seed", record.seed.to_string(), args.seed.to_string())]
+        {
+            if recorded != given {
+                bail!("{}: `{key}` is {recorded:?}, but the command line gives {given:?}", name());
+            }
         }
-    }
-    let mut cfg: TrainConfig = match file.get("train") {
-        None => TrainConfig::default(),
-        Some(v) => v.clone().try_into().with_context(|| format!("{}: [train]", args.config.as_ref().unwrap().display()))?,
+        (Some(record.train), Some(toml::Value::Table(record.agent)))
+    } else {
+        if let Some(key) = file.keys().find(|k| !matches!(k.as_str(), "train" | "agent")) {
+            bail!("{}: unknown section `{key}` (expected [train] and/or [agent], or a run's whole config.toml)", name());
+        }
+        let train = match file.get("train") {
+            None => None,
+            Some(v) => Some(v.clone().try_into().with_context(|| format!("{}: [train]", name()))?),
+        };
+        (train, file.get("agent").cloned())
     };
+    let mut cfg: TrainConfig = train.unwrap_or_default();
     cfg.seed = args.seed;
     if let Some(s) = args.steps {
         cfg.steps = s;
@@ -82,9 +89,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         cfg.batch_size = s;
     }
     cfg.validate()?;
-    let agent_table = match file.get("agent") {
+    let agent_table = match agent {
         None => None,
-        Some(toml::Value::Table(t)) => Some(t.clone()),
+        Some(toml::Value::Table(t)) => Some(t),
         Some(_) => bail!("[agent] must be a table"),
     };
 
