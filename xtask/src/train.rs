@@ -63,7 +63,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 bail!("{}: `{key}` is {recorded:?}, but the command line gives {given:?}", name());
             }
         }
-        (Some(record.train), Some(toml::Value::Table(record.agent)))
+        (Some(record.train), Some(record.agent))
     } else {
         if let Some(key) = file.keys().find(|k| !matches!(k.as_str(), "train" | "agent")) {
             bail!("{}: unknown section `{key}` (expected [train] and/or [agent], or a run's whole config.toml)", name());
@@ -72,7 +72,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
             None => None,
             Some(v) => Some(v.clone().try_into().with_context(|| format!("{}: [train]", name()))?),
         };
-        (train, file.get("agent").cloned())
+        let agent = match file.get("agent") {
+            None => None,
+            Some(toml::Value::Table(t)) => Some(t.clone()),
+            Some(_) => bail!("{}: [agent] must be a table", name()),
+        };
+        (train, agent)
     };
     let mut cfg: TrainConfig = train.unwrap_or_default();
     cfg.seed = args.seed;
@@ -89,18 +94,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         cfg.batch_size = s;
     }
     cfg.validate()?;
-    let agent_table = match agent {
-        None => None,
-        Some(toml::Value::Table(t)) => Some(t),
-        Some(_) => bail!("[agent] must be a table"),
-    };
-
     let spec = RunSpec {
         agent: args.agent.clone(),
         task: args.task.clone(),
         seed: args.seed,
         train: cfg,
-        agent_table,
+        agent_table: agent,
         data: args.data.clone(),
         out: args.out.clone().unwrap_or_else(|| PathBuf::from("results/runs").join(&args.task).join(&args.agent).join(format!("seed{}", args.seed))),
         device: args.device,
