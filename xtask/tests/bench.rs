@@ -2,20 +2,13 @@
 //! checkpoint, finished runs are skipped, a failing run is recorded while the others go on.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn xtask() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    c.env("RAYON_NUM_THREADS", "1");
-    c
-}
+mod common;
+use common::xtask;
 
 fn root(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nf-rl-bench-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch("bench", name)
 }
 
 fn suite(dir: &Path, steps: u64, extra: &str) -> PathBuf {

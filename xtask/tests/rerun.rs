@@ -2,19 +2,13 @@
 //! numbers, and a record named for another run is refused before anything trains.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn xtask() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    c.env("RAYON_NUM_THREADS", "1");
-    c
-}
+mod common;
+use common::xtask;
 
 fn root(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nf-rl-rerun-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch("rerun", name)
 }
 
 fn train(dir: &Path, seed: &str, config: &Path, out: &Path) -> Output {
