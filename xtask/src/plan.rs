@@ -369,7 +369,15 @@ fn render(s: &Suite, costs: &[RunCost], pending: usize, device: DeviceName, at_o
     out.push_str(&format!(
         "  probed {agents} agent configurations and {envs} task environments in {probe_s:.1} s (timed gradient steps on a synthetic batch, evaluation-sized actions and environment steps)\n"
     ));
-    let seconds = |secs: f64| if secs < 120.0 { format!("{secs:.1} s") } else { format!("{secs:.1} s ({})", human(secs)) };
+    // `+ 0.0`: the sum over no pending runs is -0.0, which would print as "-0.0 s".
+    let seconds = |secs: f64| {
+        let secs = secs + 0.0;
+        if secs < 120.0 {
+            format!("{secs:.1} s")
+        } else {
+            format!("{secs:.1} s ({})", human(secs))
+        }
+    };
     let wall = |run_s: f64| match at_once {
         Some(n) => format!("wall {}", seconds(run_s / n as f64)),
         None => "wall: depends on the cluster".to_string(),

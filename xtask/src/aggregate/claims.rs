@@ -6,7 +6,8 @@
 //! over the seeds. The paper counts plain means; a difference inside the seeds' spread is counted
 //! here as neither a win nor a loss, so our counts are conservative. An agent's rank on a unit is
 //! 1 + the number of compared agents that beat it: rank 1 is "best" (tied with whoever it cannot
-//! be told apart from), rank ≤ 2 "top 2". Units where every compared agent scored exactly 0 are
+//! be told apart from), rank ≤ 2 "top 2"; a best/top-2 verdict also needs the place by plain means
+//! ([`ahead_by_mean`]), so a tie is never reported as the claim shown. Units where every compared agent scored exactly 0 are
 //! counted apart: there an agent is "best" without having learned anything.
 //!
 //! The statistics are the tables' own: goal-conditioned and offline-RL success averaged over
@@ -158,6 +159,13 @@ fn rank(u: &Unit, a: &str, among: &[&str]) -> Option<(usize, bool)> {
     Some((1 + others.iter().filter(|o| beats(**o, sa)).count(), all_zero))
 }
 
+/// The compared agents whose plain mean over the seeds is above `a`'s on a unit: a rank-1 agent
+/// with someone ahead here is tied with them, not shown best.
+fn ahead_by_mean<'a>(u: &Unit, a: &str, among: &[&'a str]) -> Vec<&'a str> {
+    let Some(sa) = u.cells.get(a).and_then(stat) else { return Vec::new() };
+    among.iter().copied().filter(|o| *o != a).filter(|o| u.cells.get(*o).and_then(stat).is_some_and(|so| so.mean > sa.mean)).collect()
+}
+
 /// An agent's name as the study writes it.
 fn display(agent: &str) -> String {
     match agent.split_once('-') {
@@ -257,19 +265,28 @@ fn offline_rl(cells: &BTreeMap<(String, String, String), Seeds>, lines: &mut Vec
         lines.push(missing("Offline RL: NF-RLBC is in the top 2", "25 of 30 tasks"));
     } else {
         let zero = ranks.iter().filter(|r| r.1).count();
-        let learned: Vec<usize> = ranks.iter().filter(|r| !r.1).map(|r| r.0).collect();
+        // Per task where some agent succeeded: the rank with ties, and how many are ahead by the mean.
+        let learned: Vec<(usize, usize)> = units.iter().filter_map(|u| rank(u, "nf-rlbc", &among).filter(|r| !r.1).map(|r| (r.0, ahead_by_mean(u, "nf-rlbc", &among).len()))).collect();
         let n = learned.len();
         let compared = among[1..].iter().map(|a| display(a)).collect::<Vec<_>>().join(", ");
         for (claim, paper, k, share) in [("Offline RL: NF-RLBC is best", "15 of 30 tasks", 1, 0.5), ("Offline RL: NF-RLBC is in the top 2", "25 of 30 tasks", 2, 25.0 / 30.0)] {
-            let c = learned.iter().filter(|r| **r <= k).count();
+            let c = learned.iter().filter(|r| r.0 <= k).count();
+            let by_mean = learned.iter().filter(|r| r.1 < k).count();
+            let enough = |x: usize| x as f64 >= share * n as f64 - 1e-9;
             let verdict = if n == 0 {
                 "not measured: no agent succeeded on any task".to_string()
-            } else if c as f64 >= share * n as f64 - 1e-9 {
+            } else if enough(c) && enough(by_mean) {
                 "agrees".to_string()
+            } else if enough(c) {
+                format!("agrees only with ties counted (by plain means {by_mean} of {n}; the paper's share would be {:.0})", (share * n as f64).ceil())
             } else {
                 format!("does not hold (the paper's share would be {:.0} of {n})", (share * n as f64).ceil())
             };
-            lines.push(line(claim, paper, format!("{c} of the {n} tasks where some agent succeeded (against {compared}); the other {zero} of {} tasks: every agent at 0", ranks.len()), &verdict));
+            let ours = format!(
+                "{c} of the {n} tasks where some agent succeeded, ties within the spread counted ({by_mean} by plain means; against {compared}); the other {zero} of {} tasks: every agent at 0",
+                ranks.len()
+            );
+            lines.push(line(claim, paper, ours, &verdict));
         }
     }
     // "Much higher than all baselines on puzzle-3x3-play and scene-play."
@@ -321,7 +338,15 @@ fn imitation(cells: &BTreeMap<(String, String, String), Seeds>, lines: &mut Vec<
             continue;
         };
         let scores = present.iter().filter_map(|a| u.cells.get(*a).and_then(stat).map(|s| format!("{a} {:.2}", s.mean))).collect::<Vec<_>>().join(", ");
-        lines.push(line(&claim, paper, format!("rank {r} of {} ({scores})", present.len()), if r <= want { "agrees" } else { "does not hold" }));
+        let ahead = ahead_by_mean(u, "nf-bc", &present);
+        let verdict = if r > want {
+            "does not hold".to_string()
+        } else if ahead.len() < want {
+            "agrees".to_string()
+        } else {
+            format!("not shown: tied within the seeds' spread, and {} ahead by the mean", ahead.join(", "))
+        };
+        lines.push(line(&claim, paper, format!("rank {r} of {} ({scores})", present.len()), &verdict));
     }
 }
 
@@ -379,7 +404,8 @@ pub fn report(suite: &str, records: &Records) -> Result<Option<String>> {
         "## {suite} — the study's claims on our runs\n\nEach claim of the study (Ghugare & Eysenbach, 2025) next to the same statistic on this suite's runs. \
          The tasks are native stand-ins for the study's MuJoCo and Brax tasks, at this suite's networks and budgets: a verdict says whether our runs show the claim, \
          never that our numbers match the paper's. A beats B on a task (or task-goal) when mean_A − mean_B > sd_A + sd_B over the seeds (sample standard deviations); \
-         differences inside that spread count as neither a win nor a loss. A rank is 1 + the number of compared agents that beat the agent that way. \
+         differences inside that spread count as neither a win nor a loss. A rank is 1 + the number of compared agents that beat the agent that way; \
+         a \"best\" or \"top 2\" claim agrees only if it also holds by plain means (a tie within the spread with an agent whose mean is higher is reported as not shown). \
          Statistics: conditional-IL and offline-RL success (%) averaged over the last three evaluations (conditional IL per goal: 5 goals × 9 datasets = the study's 45 tasks), \
          imitation final score, unsupervised-GCRL final success on the hard goals. \"Aggregated\" = each seed's mean over the tasks, then mean ± sd over seeds.\n\n\
          | claim | paper | ours | verdict |\n|---|---|---|---|\n"
@@ -427,6 +453,8 @@ mod tests {
         assert_eq!(rank(&units[0], "nf", &["nf", "b", "c"]), Some((1, false)), "c is ahead but within the spread");
         assert_eq!(rank(&units[1], "nf", &["nf", "b", "c"]), Some((1, true)));
         assert_eq!(rank(&units[2], "nf", &["nf", "b", "c"]), Some((3, false)));
+        assert_eq!(ahead_by_mean(&units[0], "nf", &["nf", "b", "c"]), ["c"], "tied by the spread, behind by the mean");
+        assert!(ahead_by_mean(&units[1], "nf", &["nf", "b", "c"]).is_empty(), "equal means are not ahead");
         // Seed 0: (60 + 0 + 0) / 3 = 20; seed 1: (62 + 0 + 10) / 3 = 24; seed 2: (64 + 0 + 20) / 3 = 28.
         let agg = aggregate(&units, "nf").unwrap();
         assert!((agg.mean - 24.0).abs() < 1e-9 && (agg.sd - 4.0).abs() < 1e-9, "{agg:?}");
@@ -444,6 +472,29 @@ mod tests {
         assert_eq!(majority_verdict(23, 2, 45), "agrees");
         assert!(majority_verdict(10, 5, 45).starts_with("agrees in direction only"));
         assert_eq!(majority_verdict(5, 10, 45), "does not hold");
+    }
+
+    /// "Best" needs the top mean as well: a tie within the spread with a higher mean is not shown.
+    #[test]
+    fn an_imitation_tie_behind_by_the_mean_is_not_shown_best() {
+        let cells_of = |bc: f64| -> BTreeMap<(String, String, String), Seeds> {
+            let mut cells = BTreeMap::new();
+            for (agent, v) in [("nf-bc", 0.5), ("bc", bc), ("vq-bet", 0.1)] {
+                cells.insert(("imitation".to_string(), "pusht".to_string(), agent.to_string()), seeds(&[v - 0.2, v, v + 0.2]));
+            }
+            cells
+        };
+        let verdict = |bc: f64| {
+            let mut lines = Vec::new();
+            imitation(&cells_of(bc), &mut lines);
+            let pusht = lines.iter().find(|l| l.claim.contains("`pusht`")).unwrap();
+            (pusht.ours.clone(), pusht.verdict.clone())
+        };
+        assert_eq!(verdict(0.4).1, "agrees");
+        let (ours, tied) = verdict(0.6);
+        assert!(ours.starts_with("rank 1 of 3"), "{ours}");
+        assert_eq!(tied, "not shown: tied within the seeds' spread, and bc ahead by the mean");
+        assert_eq!(verdict(1.5).1, "does not hold");
     }
 
     #[test]
